@@ -1,0 +1,378 @@
+"""The tape: Function nodes, sequence numbers, and the backward engine.
+
+How to write an op (the contract every file in ``gpugrad/ops`` follows)
+-----------------------------------------------------------------------
+Subclass :class:`Function` and write ``forward`` and ``backward`` side by side::
+
+    class Mul(Function):
+        save_inputs = (0, 1)              # indices of inputs backward needs
+        def forward(self, a, b):          # raw backend arrays in, one array out
+            return a * b
+        def backward(self, ns, gy, a, b): # upstream gradient, then the saved values
+            return gy * b, gy * a         # one downstream gradient per input (or None)
+
+* ``forward`` receives the raw arrays (numpy or cupy) of the input Tensors and returns
+  one array.  Non-differentiable context (masks, shapes, parameters) is stored on
+  ``self`` as raw arrays or Python values.  ``self.needs_grad`` (a tuple of bools, one per
+  input) is already set when forward runs, so it can skip saving what nobody needs.
+* ``save_inputs`` names the inputs backward needs; ``save_output = True`` saves the output
+  (sigmoid, tanh, relu keep their *output*).  They are passed to ``backward`` after ``gy``,
+  inputs first, in order, then the output.
+* ``backward`` is written ONCE and runs at two speeds.  In an ordinary backward, ``gy`` and
+  the saved values are raw arrays and ``ns`` is a :class:`RawNamespace` over numpy/cupy: no
+  Tensor is built.  With ``create_graph=True`` they are Tensors, ``ns`` is the gpugrad
+  namespace (``gpugrad.ops.namespace``) and grad mode is on, so the backward is recorded.
+  Use operators and ``ns.<fn>`` only: ``exp log sqrt tanh abs sign where maximum minimum
+  sum sum_to broadcast_to reshape transpose swapaxes expand_dims matmul getitem index_add
+  zeros_like apply``.  Raw arrays stored on ``self`` may be mixed in as constants.
+  ``ns.apply(SomeFunction(...), *args)`` runs another Function: its forward on arrays in the
+  fast mode, recorded on Tensors in the graph mode (how a fused kernel's backward stays
+  differentiable).
+* Return a gradient of any broadcast-compatible shape: the engine sums it back to the
+  input's shape (``sum_to``), the one place broadcasting is undone.
+
+Call an op as ``Mul()(a, b)`` with Tensors.  Every Function recorded while grad mode is
+on takes the next value of a global sequence counter; ``backward`` runs the reachable
+nodes in decreasing sequence order from a heap, iteratively.
+"""
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import weakref
+
+from . import backend
+
+_Tensor = None            # set by tensor.py (autograd sits below tensor in the layering)
+_graph_namespace = None   # set by ops/namespace.py
+_counter = itertools.count()
+
+grad_enabled = True
+anomaly_enabled = False
+
+RELEASED_MESSAGE = (
+    "Trying to backward through the graph a second time (or to use saved values after "
+    "they were freed): saved intermediate values are freed by .backward() and gg.grad(). "
+    "Pass retain_graph=True to the first backward if you need to backward through the "
+    "graph again.")
+
+
+class Function:
+    """A node of the graph: one differentiable operation with one output."""
+    __slots__ = ("inputs", "needs_grad", "seq", "_versions", "_out_data", "_out_version",
+                 "_out_ref", "__dict__", "__weakref__")
+    save_inputs: tuple = ()
+    save_output: bool = False
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def forward(self, *xs):
+        raise NotImplementedError
+
+    def backward(self, ns, gy, *saved):
+        raise NotImplementedError(f"{self.name} is not differentiable")
+
+    def __call__(self, *inputs):
+        """Run forward on Tensors; record the node if any input requires grad."""
+        record = grad_enabled
+        if record:
+            needs = tuple([t.requires_grad for t in inputs])
+            record = True in needs
+            self.needs_grad = needs
+        else:
+            self.needs_grad = (False,) * len(inputs)
+        y = self.forward(*[t.data for t in inputs])
+        out = _Tensor._from_op(y)
+        if anomaly_enabled:
+            _check_finite(y, f"the forward of {self.name}")
+        if record:
+            self.seq = next(_counter)
+            self.inputs = inputs
+            if self.save_inputs:
+                self._versions = tuple([inputs[i]._version[0] for i in self.save_inputs])
+            if self.save_output:
+                self._out_data = y
+                self._out_version = out._version
+                self._out_ref = weakref.ref(out)
+            out.requires_grad = True
+            out.creator = self
+        return out
+
+    # -- used by the engine ------------------------------------------------------
+    def _saved_values(self, graph: bool) -> list:
+        """The values backward needs: arrays (fast mode) or Tensors (graph mode)."""
+        inputs = self.inputs
+        values = []
+        for i, recorded in zip(self.save_inputs, self._versions) if self.save_inputs else ():
+            t = inputs[i]
+            if t._version[0] != recorded:
+                raise RuntimeError(
+                    f"one of the values needed by the backward of {self.name} (input {i}, "
+                    f"shape {t.shape}) was modified by an in-place operation: its version is "
+                    f"{t._version[0]}, it was {recorded} when saved. Use an out-of-place "
+                    f"operation (x = x + y instead of x += y).")
+            values.append(t if graph else t.data)
+        if self.save_output:
+            if self._out_version[0] != 0:
+                raise RuntimeError(
+                    f"the output of {self.name}, needed by its backward, was modified by an "
+                    f"in-place operation (version {self._out_version[0]}). Use an "
+                    f"out-of-place operation.")
+            if graph:
+                out = self._out_ref()
+                if out is None:
+                    raise RuntimeError(f"create_graph needs the output of {self.name}, "
+                                       f"which no longer exists")
+                values.append(out)
+            else:
+                values.append(self._out_data)
+        return values
+
+    def _release(self):
+        """Drop everything backward needed, keeping the node as a marker."""
+        self.inputs = None
+        self._out_data = None
+        self._out_ref = None
+        self.__dict__.clear()
+
+
+def _check_finite(a, where: str):
+    xp = backend.get_array_module(a)
+    if a.dtype.kind == "f" and a.size and not bool(xp.isfinite(a).all()):
+        raise FloatingPointError(f"anomaly detected: {where} produced NaN or Inf")
+
+
+# -- the namespace of the fast mode -------------------------------------------------
+class RawNamespace:
+    """Array functions for backward formulas on raw numpy/cupy arrays."""
+    graph = False
+
+    def __init__(self, xp):
+        self.xp = xp
+        for fn in ("exp", "log", "sqrt", "tanh", "abs", "sign", "where", "maximum",
+                   "minimum", "broadcast_to", "reshape", "transpose", "swapaxes",
+                   "expand_dims", "matmul", "zeros_like"):
+            setattr(self, fn, getattr(xp, fn))
+
+    def sum(self, x, axis=None, keepdims=False):
+        return x.sum(axis=axis, keepdims=keepdims)
+
+    def sum_to(self, x, shape):
+        """Sum ``x`` over the axes broadcasting added or stretched, down to ``shape``."""
+        return sum_to_array(x, shape)
+
+    def getitem(self, x, index):
+        return x[index]
+
+    def index_add(self, shape, index, values):
+        """zeros(shape) with ``values`` added at ``index``; repeated indices accumulate."""
+        xp = self.xp
+        out = xp.zeros(shape, dtype=values.dtype)
+        if xp.__name__ == "numpy":
+            xp.add.at(out, index, values)
+        else:
+            import cupyx
+            cupyx.scatter_add(out, index, values)
+        return out
+
+    @staticmethod
+    def apply(fn, *args):
+        fn.needs_grad = (False,) * len(args)
+        return fn.forward(*args)
+
+
+def sum_to_array(x, shape):
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    lead = x.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape)
+                                      if n == 1 and x.shape[i + lead] != 1)
+    y = x.sum(axis=axes, keepdims=True) if axes else x
+    if lead:
+        y = y.reshape(shape)
+    return y
+
+
+_raw_namespaces: dict = {}
+
+
+def raw_namespace(xp) -> RawNamespace:
+    ns = _raw_namespaces.get(xp)
+    if ns is None:
+        ns = _raw_namespaces[xp] = RawNamespace(xp)
+    return ns
+
+
+# -- the engine ----------------------------------------------------------------------
+def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inputs=None,
+                 allow_unused=False):
+    """Backpropagate from ``roots`` (Tensors) seeded with ``root_grads``.
+
+    Without ``inputs``: accumulate into ``.grad`` of the leaves that require grad.
+    With ``inputs`` (a sequence of Tensors): return their gradients (None if unused and
+    ``allow_unused``), leaving ``.grad`` untouched.
+    """
+    global grad_enabled
+    graph = create_graph
+    if graph:
+        ns = _graph_namespace
+    else:
+        ns = raw_namespace(backend.get_array_module(root_grads[0]))
+    # Where a requested input's gradient is collected: by its creator, or by the leaf.
+    wanted_nodes = {}
+    wanted_leaves = {}
+    if inputs is not None:
+        for k, t in enumerate(inputs):
+            if t.creator is not None:
+                wanted_nodes.setdefault(id(t.creator), []).append(k)
+            else:
+                wanted_leaves.setdefault(id(t), []).append(k)
+        results = [None] * len(inputs)
+
+    pending = {}       # id(node) -> [accumulated gy, owned]
+    heap = []
+
+    def deliver(t, g):
+        node = t.creator
+        if node is None:
+            if inputs is not None:
+                for k in wanted_leaves.get(id(t), ()):
+                    results[k] = g if results[k] is None else results[k] + g
+            elif t.requires_grad:
+                if t.grad is None:
+                    t.grad = g if graph else _Tensor._from_op(g)
+                else:
+                    t.grad = t.grad + g if graph else _Tensor._from_op(t.grad.data + g)
+            return
+        slot = pending.get(id(node))
+        if slot is None:
+            pending[id(node)] = [g, False]
+            heapq.heappush(heap, (-node.seq, id(node), node))
+        elif graph or not slot[1]:
+            slot[0] = slot[0] + g          # a fresh buffer we own from now on
+            slot[1] = True
+        else:
+            slot[0] += g                   # in place: only into a buffer we allocated
+
+    previous_mode = grad_enabled
+    grad_enabled = graph
+    try:
+        for t, g in zip(roots, root_grads):
+            if not t.requires_grad:
+                raise RuntimeError("element of the outputs does not require grad and has no "
+                                   "creator: nothing to differentiate")
+            deliver(t, g)
+        while heap:
+            _, key, node = heapq.heappop(heap)
+            gy = pending.pop(key)[0]
+            if node.inputs is None:
+                raise RuntimeError(RELEASED_MESSAGE)
+            if inputs is not None and key in wanted_nodes:
+                for k in wanted_nodes[key]:
+                    results[k] = gy
+            gxs = node.backward(ns, gy, *node._saved_values(graph))
+            if type(gxs) is not tuple:
+                gxs = (gxs,)
+            for t, gx, need in zip(node.inputs, gxs, node.needs_grad):
+                if need and gx is not None:
+                    if gx.shape != t.shape:
+                        gx = ns.sum_to(gx, t.shape)
+                    if anomaly_enabled:
+                        _check_finite(gx.data if graph else gx,
+                                      f"the backward of {node.name} (created at sequence {node.seq})")
+                    deliver(t, gx)
+            if not retain_graph:
+                node._release()
+    finally:
+        grad_enabled = previous_mode
+
+    if inputs is None:
+        return None
+    for k, r in enumerate(results):
+        if r is None and not allow_unused:
+            raise RuntimeError(f"input {k} of gg.grad was not used to compute the outputs; "
+                               f"pass allow_unused=True to get None for it")
+        if r is not None and not graph:
+            results[k] = _Tensor._from_op(r)
+    return tuple(results)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False):
+    """Gradients of ``outputs`` with respect to ``inputs``, as a tuple of Tensors.
+
+    ``.grad`` of the inputs is not touched.  ``grad_outputs`` gives the upstream gradient
+    of each output (needed for outputs with more than one element).  With
+    ``create_graph=True`` the returned gradients are themselves differentiable.
+    """
+    from .tensor import _seed_gradient
+    single = isinstance(outputs, _Tensor)
+    outputs = [outputs] if single else list(outputs)
+    inputs_seq = [inputs] if isinstance(inputs, _Tensor) else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, _Tensor) or not isinstance(grad_outputs, (list, tuple)):
+        grad_outputs = [grad_outputs]
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
+    for k, t in enumerate(inputs_seq):
+        if not t.requires_grad:
+            raise RuntimeError(f"input {k} of gg.grad does not require grad")
+    seeds = [_seed_gradient(o, g, create_graph) for o, g in zip(outputs, grad_outputs)]
+    if retain_graph is None:
+        retain_graph = create_graph
+    return run_backward(outputs, seeds, retain_graph=retain_graph, create_graph=create_graph,
+                        inputs=inputs_seq, allow_unused=allow_unused)
+
+
+# -- grad mode and anomaly mode -------------------------------------------------------
+class no_grad(contextlib.ContextDecorator):
+    """Context manager (and decorator): operations inside are not recorded."""
+
+    def __enter__(self):
+        global grad_enabled
+        self._previous = grad_enabled
+        grad_enabled = False
+
+    def __exit__(self, *exc):
+        global grad_enabled
+        grad_enabled = self._previous
+        return False
+
+
+class enable_grad(contextlib.ContextDecorator):
+    """Context manager (and decorator): turn recording back on inside no_grad."""
+
+    def __enter__(self):
+        global grad_enabled
+        self._previous = grad_enabled
+        grad_enabled = True
+
+    def __exit__(self, *exc):
+        global grad_enabled
+        grad_enabled = self._previous
+        return False
+
+
+def is_grad_enabled() -> bool:
+    return grad_enabled
+
+
+class detect_anomaly(contextlib.ContextDecorator):
+    """Inside, every forward output and backward gradient is checked for NaN/Inf, and
+    the first op that produced one is named in a FloatingPointError.  Slow: it reads
+    every array (and synchronizes the GPU)."""
+
+    def __enter__(self):
+        global anomaly_enabled
+        self._previous = anomaly_enabled
+        anomaly_enabled = True
+
+    def __exit__(self, *exc):
+        global anomaly_enabled
+        anomaly_enabled = self._previous
+        return False

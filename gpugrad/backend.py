@@ -1,0 +1,223 @@
+"""The one place that knows NumPy from CuPy.
+
+A :class:`Device` names where arrays live (``cpu`` or ``cuda:N``) and carries the
+array module (``xp``) that computes there.  The default device is decided once:
+``GPUGRAD_DEVICE`` if set, else CUDA when ``cupy`` imports and a device answers,
+else the CPU.  Nothing here raises on a machine without CUDA; the reason for the
+choice is kept in :data:`device_reason` for ``python -m gpugrad info``.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy
+
+__all__ = ["Device", "device", "default_device", "set_default_device", "get_array_module",
+           "device_of", "to_device", "synchronize", "cuda_available", "cupy_or_none"]
+
+_cupy = None            # the cupy module once imported successfully
+_cupy_error = None      # why cupy is unusable, if it is
+_cupy_probed = False
+
+
+def _probe_cupy():
+    """Import cupy and ask for a device, once. Never raises."""
+    global _cupy, _cupy_error, _cupy_probed
+    if _cupy_probed:
+        return _cupy
+    _cupy_probed = True
+    try:
+        import cupy
+    except Exception as e:  # ImportError, or a broken CUDA install
+        _cupy_error = f"cupy is not importable ({type(e).__name__}: {e})"
+        return None
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:  # no driver, insufficient driver, ...
+        _cupy_error = f"cupy imported but CUDA did not answer ({type(e).__name__}: {e})"
+        return None
+    if count < 1:
+        _cupy_error = "cupy imported but there is no CUDA device"
+        return None
+    _cupy = cupy
+    return cupy
+
+
+def cupy_or_none():
+    """The cupy module if CUDA is usable here, else None."""
+    return _probe_cupy()
+
+
+def cuda_available() -> bool:
+    """True when cupy imports and at least one CUDA device answers."""
+    return _probe_cupy() is not None
+
+
+def cuda_unavailable_reason() -> str | None:
+    _probe_cupy()
+    return _cupy_error
+
+
+class Device:
+    """Where arrays live: ``Device("cpu")`` or ``Device("cuda", N)``.
+
+    ``xp`` is the array module (numpy or cupy). Devices compare equal by name and
+    print as ``cpu`` / ``cuda:0``, like PyTorch's.
+    """
+    __slots__ = ("kind", "index", "xp", "_name")
+
+    def __init__(self, kind: str, index: int = 0):
+        self.kind = kind
+        self.index = index if kind == "cuda" else None
+        if kind == "cpu":
+            self.xp = numpy
+            self._name = "cpu"
+        else:
+            cupy = _probe_cupy()
+            if cupy is None:
+                raise RuntimeError(f"device cuda:{index} requested but CUDA is not available: "
+                                   f"{_cupy_error}")
+            n = cupy.cuda.runtime.getDeviceCount()
+            if not 0 <= index < n:
+                raise ValueError(f"device cuda:{index} does not exist (this machine has {n} CUDA device(s))")
+            self.xp = cupy
+            self._name = f"cuda:{index}"
+
+    @property
+    def type(self) -> str:
+        return self.kind
+
+    def __repr__(self):
+        return f"device('{self._name}')"
+
+    def __str__(self):
+        return self._name
+
+    def __eq__(self, other):
+        if isinstance(other, str):
+            try:
+                other = device(other)
+            except (ValueError, RuntimeError):
+                return False
+        return isinstance(other, Device) and other._name == self._name
+
+    def __hash__(self):
+        return hash(self._name)
+
+    def __enter__(self):
+        # Allows `with gg.device("cuda:1"):` to select the current cupy device.
+        if self.kind == "cuda":
+            self._ctx = self.xp.cuda.Device(self.index)
+            self._ctx.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.kind == "cuda":
+            self._ctx.__exit__(*exc)
+        return False
+
+
+_device_cache: dict = {}
+
+
+def device(spec) -> Device:
+    """Parse ``"cpu"``, ``"cuda"``, ``"cuda:N"`` (or a Device) into a Device."""
+    if isinstance(spec, Device):
+        return spec
+    if spec is None:
+        return default_device()
+    if not isinstance(spec, str):
+        raise TypeError(f"device must be a string like 'cpu', 'cuda' or 'cuda:0', not {type(spec).__name__}")
+    d = _device_cache.get(spec)
+    if d is not None:
+        return d
+    s = spec.strip().lower()
+    if s == "cpu":
+        d = Device("cpu")
+    elif s == "cuda" or s == "gpu":
+        d = Device("cuda", 0)
+    elif s.startswith("cuda:") and s[5:].isdigit():
+        d = Device("cuda", int(s[5:]))
+    else:
+        raise ValueError(f"unknown device {spec!r}: expected 'cpu', 'cuda' or 'cuda:N'")
+    _device_cache[spec] = d
+    return d
+
+
+CPU = Device("cpu")
+_default: Device | None = None
+device_reason: str = ""
+
+
+def _choose_default() -> Device:
+    global device_reason
+    env = os.environ.get("GPUGRAD_DEVICE", "").strip()
+    if env:
+        try:
+            d = device(env)
+        except (ValueError, RuntimeError) as e:
+            # An explicit request that cannot be honoured is an error, not a silent fallback.
+            raise RuntimeError(f"GPUGRAD_DEVICE={env!r} cannot be used: {e}") from None
+        device_reason = f"GPUGRAD_DEVICE={env}"
+        return d
+    if _probe_cupy() is not None:
+        device_reason = "CUDA is available (cupy imported and a device answered)"
+        return device("cuda:0")
+    device_reason = f"CPU: {_cupy_error}"
+    return CPU
+
+
+def default_device() -> Device:
+    """The device new tensors go to unless told otherwise."""
+    global _default
+    if _default is None:
+        _default = _choose_default()
+    return _default
+
+
+def set_default_device(spec) -> Device:
+    """Change the default device for new tensors; returns the new default."""
+    global _default, device_reason
+    _default = device(spec)
+    device_reason = "set_default_device()"
+    return _default
+
+
+def get_array_module(x):
+    """``numpy`` or ``cupy`` for an array, a Tensor, or anything else (numpy)."""
+    data = getattr(x, "data", x) if not isinstance(x, numpy.ndarray) else x
+    if _cupy is not None and isinstance(data, _cupy.ndarray):
+        return _cupy
+    return numpy
+
+
+def is_cuda_array(a) -> bool:
+    return _cupy is not None and isinstance(a, _cupy.ndarray)
+
+
+def device_of(a) -> Device:
+    """The Device an array lives on."""
+    if _cupy is not None and isinstance(a, _cupy.ndarray):
+        return device(f"cuda:{a.device.id}")
+    return CPU
+
+
+def to_device(a, dev: Device):
+    """Move (or copy only if needed) an array to ``dev``; returns the array there."""
+    if dev.kind == "cpu":
+        if _cupy is not None and isinstance(a, _cupy.ndarray):
+            return _cupy.asnumpy(a)
+        return a
+    cupy = dev.xp
+    if isinstance(a, cupy.ndarray) and a.device.id == dev.index:
+        return a
+    with cupy.cuda.Device(dev.index):
+        return cupy.asarray(a)
+
+
+def synchronize(dev=None) -> None:
+    """Wait for all work queued on a CUDA device; a no-op on the CPU."""
+    dev = default_device() if dev is None else device(dev)
+    if dev.kind == "cuda":
+        with dev.xp.cuda.Device(dev.index):
+            dev.xp.cuda.get_current_stream().synchronize()

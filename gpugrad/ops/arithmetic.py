@@ -1,0 +1,303 @@
+"""The arithmetic gates: add distributes, mul swaps, and their relatives.
+
+Tensor-with-Tensor ops check that both sides share dtype and device; a Python number
+becomes a parameter of a ``*Const`` op (no array is made for it, so no host-to-device
+copy happens on a GPU).
+"""
+from __future__ import annotations
+
+import numbers
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor, as_tensor
+
+
+def check_same(a: Tensor, b: Tensor, op: str) -> None:
+    """Raise if ``a`` and ``b`` differ in dtype or device, naming both sides."""
+    if a.data.dtype != b.data.dtype:
+        raise TypeError(f"{op}: dtype mismatch: left operand is {a.data.dtype}, right operand is "
+                        f"{b.data.dtype}; convert one with .astype()")
+    da, db = a.device, b.device
+    if da != db:
+        raise RuntimeError(f"{op}: device mismatch: left operand is on {da}, right operand is on "
+                           f"{db}; move one with .to()")
+
+
+def _tensors(a: Tensor, b, op: str):
+    """Both operands as Tensors of one dtype and device (b may be an array or list)."""
+    if not isinstance(b, Tensor):
+        b = as_tensor(b, like=a)
+    da, db = a.data, b.data
+    if da.dtype != db.dtype or type(da) is not type(db) or (
+            backend.is_cuda_array(da) and da.device != db.device):
+        check_same(a, b, op)
+    return a, b
+
+
+def _is_scalar(v) -> bool:
+    return isinstance(v, numbers.Number)
+
+
+class Add(Function):
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, ns, gy):
+        return gy, gy
+
+
+class Sub(Function):
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, ns, gy):
+        return gy, -gy
+
+
+class Mul(Function):
+    save_inputs = (0, 1)
+
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, ns, gy, a, b):
+        need_a, need_b = self.needs_grad
+        return (gy * b if need_a else None), (gy * a if need_b else None)
+
+
+class Div(Function):
+    save_inputs = (0, 1)
+
+    def forward(self, a, b):
+        return a / b
+
+    def backward(self, ns, gy, a, b):
+        need_a, need_b = self.needs_grad
+        ga = gy / b if need_a else None
+        gb = -gy * a / (b * b) if need_b else None
+        return ga, gb
+
+
+class Pow(Function):
+    save_inputs = (0, 1)
+    save_output = True
+
+    def forward(self, a, b):
+        return a ** b
+
+    def backward(self, ns, gy, a, b, y):
+        need_a, need_b = self.needs_grad
+        ga = gy * b * a ** (b - 1) if need_a else None
+        gb = gy * y * ns.log(a) if need_b else None
+        return ga, gb
+
+
+class Neg(Function):
+    def forward(self, x):
+        return -x
+
+    def backward(self, ns, gy):
+        return -gy
+
+
+class AddConst(Function):
+    """x + c for a Python number c."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, x):
+        return x + self.c
+
+    def backward(self, ns, gy):
+        return gy
+
+
+class MulConst(Function):
+    """x * c for a Python number c."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, x):
+        return x * self.c
+
+    def backward(self, ns, gy):
+        return gy * self.c
+
+
+class DivConst(Function):
+    """x / c for a Python number c."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, x):
+        return x / self.c
+
+    def backward(self, ns, gy):
+        return gy / self.c
+
+
+class RSubConst(Function):
+    """c - x for a Python number c."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, x):
+        return self.c - x
+
+    def backward(self, ns, gy):
+        return -gy
+
+
+class RDivConst(Function):
+    """c / x for a Python number c."""
+    save_inputs = (0,)
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, x):
+        return self.c / x
+
+    def backward(self, ns, gy, x):
+        return -gy * self.c / (x * x)
+
+
+class PowConst(Function):
+    """x ** p for a Python number p."""
+    save_inputs = (0,)
+
+    def __init__(self, p):
+        self.p = p
+
+    def forward(self, x):
+        return x ** self.p
+
+    def backward(self, ns, gy, x):
+        p = self.p
+        if p == 2:
+            return gy * 2 * x
+        return gy * p * x ** (p - 1)
+
+
+class RPowConst(Function):
+    """c ** x for a Python number c > 0."""
+    save_output = True
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, x):
+        return self.c ** x
+
+    def backward(self, ns, gy, y):
+        import math
+        return gy * y * math.log(self.c)
+
+
+# -- the lowercase functions behind the operators ------------------------------------
+def add(a, b):
+    if _is_scalar(b):
+        return AddConst(b)(a)
+    return Add()(*_tensors(a, b, "add"))
+
+
+def sub(a, b):
+    if _is_scalar(b):
+        return AddConst(-b)(a)
+    return Sub()(*_tensors(a, b, "sub"))
+
+
+def rsub(a, b):
+    """b - a."""
+    if _is_scalar(b):
+        return RSubConst(b)(a)
+    a, b = _tensors(a, b, "sub")
+    return Sub()(b, a)
+
+
+def mul(a, b):
+    if _is_scalar(b):
+        return MulConst(b)(a)
+    return Mul()(*_tensors(a, b, "mul"))
+
+
+def div(a, b):
+    if _is_scalar(b):
+        return DivConst(b)(a)
+    return Div()(*_tensors(a, b, "div"))
+
+
+def rdiv(a, b):
+    """b / a."""
+    if _is_scalar(b):
+        return RDivConst(b)(a)
+    a, b = _tensors(a, b, "div")
+    return Div()(b, a)
+
+
+def pow(a, b):
+    if _is_scalar(b):
+        return PowConst(b)(a)
+    return Pow()(*_tensors(a, b, "pow"))
+
+
+def rpow(a, b):
+    """b ** a."""
+    if _is_scalar(b):
+        if b <= 0:
+            raise ValueError(f"c ** x needs c > 0 to be differentiable, got c={b}")
+        return RPowConst(b)(a)
+    a, b = _tensors(a, b, "pow")
+    return Pow()(b, a)
+
+
+def neg(a):
+    return Neg()(a)
+
+
+def compare(a: Tensor, b, name: str) -> Tensor:
+    """An elementwise comparison: a boolean Tensor, outside the graph."""
+    if isinstance(b, Tensor):
+        a, b = _tensors(a, b, name)
+        b = b.data
+    elif not _is_scalar(b):
+        b = as_tensor(b, like=a).data
+    xp = backend.get_array_module(a.data)
+    return Tensor._from_op(getattr(xp, name)(a.data, b))
+
+
+class Maximum(Function):
+    """The max gate, elementwise: the gradient goes to ``a`` where a >= b (ties go to the
+    first argument; PyTorch splits ties in half), to ``b`` elsewhere."""
+
+    def forward(self, a, b):
+        self.a_wins = a >= b
+        return backend.get_array_module(a).maximum(a, b)
+
+    def backward(self, ns, gy):
+        need_a, need_b = self.needs_grad
+        return (ns.where(self.a_wins, gy, 0) if need_a else None,
+                ns.where(self.a_wins, 0, gy) if need_b else None)
+
+
+class Minimum(Maximum):
+    """Elementwise min; the gradient goes to ``a`` where a <= b (ties to the first)."""
+
+    def forward(self, a, b):
+        self.a_wins = a <= b
+        return backend.get_array_module(a).minimum(a, b)
+
+
+def maximum(a, b):
+    a = as_tensor(a) if not isinstance(a, Tensor) else a
+    return Maximum()(*_tensors(a, b, "maximum"))
+
+
+def minimum(a, b):
+    a = as_tensor(a) if not isinstance(a, Tensor) else a
+    return Minimum()(*_tensors(a, b, "minimum"))

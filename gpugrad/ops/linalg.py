@@ -1,0 +1,48 @@
+"""Matrix products: 1-d, 2-d and batched (broadcast over leading axes), like NumPy's matmul."""
+from __future__ import annotations
+
+from ..autograd import Function
+from ..tensor import Tensor, as_tensor
+from .arithmetic import _tensors
+
+
+class MatMul(Function):
+    """y = a @ b.  Backward: ga = gy @ b^T, gb = a^T @ gy — the vectorized gradient, no
+    Jacobian.  1-d operands are treated as a row (a) or a column (b) and squeezed back."""
+    save_inputs = (0, 1)
+
+    def forward(self, a, b):
+        return a @ b
+
+    def backward(self, ns, gy, a, b):
+        need_a, need_b = self.needs_grad
+        a_vec, b_vec = a.ndim == 1, b.ndim == 1
+        if a_vec:
+            a = ns.reshape(a, (1,) + a.shape)
+            gy = ns.expand_dims(gy, -2)
+        if b_vec:
+            b = ns.reshape(b, b.shape + (1,))
+            gy = ns.expand_dims(gy, -1)
+        ga = gb = None
+        if need_a:
+            ga = ns.matmul(gy, ns.swapaxes(b, -1, -2))
+            if a_vec:
+                ga = ns.reshape(ns.sum_to(ga, (1,) + ga.shape[-1:]), ga.shape[-1:])
+        if need_b:
+            gb = ns.matmul(ns.swapaxes(a, -1, -2), gy)
+            if b_vec:
+                gb = ns.reshape(ns.sum_to(gb, gb.shape[-2:-1] + (1,)), gb.shape[-2:-1])
+        return ga, gb
+
+
+def matmul(a, b) -> Tensor:
+    a = as_tensor(a)
+    a, b = _tensors(a, b, "matmul")
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul needs at least 1-d operands, got shapes {a.shape} and {b.shape}")
+    k_a = a.shape[-1]
+    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if k_a != k_b:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align "
+                         f"({k_a} != {k_b})")
+    return MatMul()(a, b)

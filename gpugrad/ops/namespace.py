@@ -1,0 +1,77 @@
+"""The namespace a backward formula receives under ``create_graph=True``.
+
+It offers the same names as ``autograd.RawNamespace`` but works on Tensors and records
+what it does, so that a backward is itself differentiable (``grad(grad(f))``).
+"""
+from __future__ import annotations
+
+import sys
+
+from .. import autograd
+from ..tensor import Tensor, as_tensor
+from . import arithmetic, linalg, reduce, shape, unary
+
+graph = True
+
+exp = unary.exp
+log = unary.log
+sqrt = unary.sqrt
+abs = unary.abs
+maximum = arithmetic.maximum
+minimum = arithmetic.minimum
+broadcast_to = shape.broadcast_to
+reshape = shape.reshape
+swapaxes = shape.swapaxes
+expand_dims = shape.expand_dims
+matmul = linalg.matmul
+getitem = shape.getitem
+index_add = shape.index_add
+
+
+def tanh(x):
+    from . import activation
+    return activation.tanh(x)
+
+
+def sign(x: Tensor) -> Tensor:
+    """sign(x) as a constant (its derivative is zero almost everywhere)."""
+    from .. import backend
+    return Tensor._from_op(backend.get_array_module(x.data).sign(x.data))
+
+
+def where(cond, a, b) -> Tensor:
+    return shape.where(cond, a, b)
+
+
+def transpose(x, axes=None) -> Tensor:
+    return shape.transpose(x, axes)
+
+
+def sum(x, axis=None, keepdims=False) -> Tensor:
+    return reduce.sum(x, axis, keepdims)
+
+
+def sum_to(x: Tensor, target_shape) -> Tensor:
+    """Sum ``x`` down to ``target_shape`` (undoing a broadcast), recorded."""
+    target_shape = tuple(target_shape)
+    if x.shape == target_shape:
+        return x
+    lead = x.ndim - len(target_shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(target_shape)
+                                      if n == 1 and x.shape[i + lead] != 1)
+    y = reduce.sum(x, axes, keepdims=True) if axes else x
+    return shape.reshape(y, target_shape) if lead else y
+
+
+def zeros_like(x: Tensor) -> Tensor:
+    from .. import backend
+    return Tensor._from_op(backend.get_array_module(x.data).zeros_like(x.data))
+
+
+def apply(fn, *args) -> Tensor:
+    """Run Function ``fn`` on Tensors (arrays and numbers become constants)."""
+    like = next(a for a in args if isinstance(a, Tensor))
+    return fn(*[a if isinstance(a, Tensor) else as_tensor(a, like=like) for a in args])
+
+
+autograd._graph_namespace = sys.modules[__name__]

@@ -1,0 +1,169 @@
+"""Reductions: sum, mean, max, min (the max gate routes), var, logsumexp.
+
+``axis`` is None (all axes), an int or a tuple of ints; ``keepdims`` keeps the reduced
+axes with length 1.  Every backward first gives the upstream gradient the kept-dims
+shape, then broadcasts it back over the input.
+"""
+from __future__ import annotations
+
+import numpy
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor, as_tensor
+
+
+def normalize_axis(axis, ndim: int):
+    """``axis`` as a sorted tuple of non-negative ints (None -> all axes)."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, numpy.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        a = int(a)
+        if not -ndim <= a < max(ndim, 1):
+            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimension(s)")
+        out.append(a % ndim if ndim else 0)
+    if len(set(out)) != len(out):
+        raise ValueError(f"repeated axis in {axis}")
+    return tuple(sorted(out))
+
+
+class _Reduction(Function):
+    """Shared bookkeeping: the reduced axes and the kept-dims shape of the output."""
+
+    def __init__(self, axis, keepdims):
+        self.axis = axis
+        self.keepdims = keepdims
+
+    def _setup(self, x):
+        self.axes = normalize_axis(self.axis, x.ndim)
+        self.in_shape = x.shape
+        self.kept_shape = tuple(1 if i in self.axes else n for i, n in enumerate(x.shape))
+        self.count = 1
+        for i in self.axes:
+            self.count *= x.shape[i]
+        return self.axes if x.ndim else None
+
+    def _expand(self, ns, gy):
+        """gy (output shape) -> the input's shape, by reshape then broadcast."""
+        return ns.broadcast_to(ns.reshape(gy, self.kept_shape), self.in_shape)
+
+
+class Sum(_Reduction):
+    def forward(self, x):
+        return x.sum(axis=self._setup(x), keepdims=self.keepdims)
+
+    def backward(self, ns, gy):
+        return self._expand(ns, gy)
+
+
+class Mean(_Reduction):
+    def forward(self, x):
+        return x.mean(axis=self._setup(x), keepdims=self.keepdims)
+
+    def backward(self, ns, gy):
+        return self._expand(ns, gy / self.count)
+
+
+def first_extreme_mask(x, axes, use_max: bool):
+    """A boolean mask with exactly one True per reduced slice: the first maximum (or
+    minimum) in C order over ``axes``.  This is the max gate: it routes the whole
+    gradient to one element, the first, when several tie."""
+    xp = backend.get_array_module(x)
+    keep = [i for i in range(x.ndim) if i not in axes]
+    moved = xp.transpose(x, keep + list(axes))
+    lead = moved.shape[:len(keep)]
+    flat = moved.reshape(lead + (-1,))
+    index = flat.argmax(axis=-1) if use_max else flat.argmin(axis=-1)
+    mask = (xp.arange(flat.shape[-1]) == index[..., None]).reshape(moved.shape)
+    inverse = numpy.argsort(keep + list(axes))
+    return xp.transpose(mask, tuple(inverse))
+
+
+class _Extreme(_Reduction):
+    use_max = True
+
+    def forward(self, x):
+        axes = self._setup(x)
+        if self.count == 0:
+            raise ValueError(f"{'max' if self.use_max else 'min'} of an empty tensor is undefined")
+        y = x.max(axis=axes, keepdims=self.keepdims) if self.use_max else \
+            x.min(axis=axes, keepdims=self.keepdims)
+        if True in self.needs_grad:
+            self.mask = first_extreme_mask(x, self.axes, self.use_max)
+        return y
+
+    def backward(self, ns, gy):
+        return ns.where(self.mask, ns.reshape(gy, self.kept_shape), 0)
+
+
+class Max(_Extreme):
+    use_max = True
+
+
+class Min(_Extreme):
+    use_max = False
+
+
+class Var(_Reduction):
+    """Variance with ``ddof`` (0: population, NumPy's default; 1: PyTorch's default)."""
+    save_inputs = (0,)
+
+    def __init__(self, axis, keepdims, ddof):
+        super().__init__(axis, keepdims)
+        self.ddof = ddof
+
+    def forward(self, x):
+        return x.var(axis=self._setup(x), keepdims=self.keepdims, ddof=self.ddof)
+
+    def backward(self, ns, gy, x):
+        mean = ns.sum(x, axis=self.axes, keepdims=True) / self.count
+        scale = 2.0 / (self.count - self.ddof)
+        return ns.reshape(gy, self.kept_shape) * (x - mean) * scale
+
+
+class LogSumExp(_Reduction):
+    """log(sum(exp(x))) computed stably: the maximum is taken out before exp."""
+    save_inputs = (0,)
+    save_output = True
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        axes = self._setup(x)
+        m = x.max(axis=axes, keepdims=True) if x.size else xp.zeros(self.kept_shape, x.dtype)
+        m = xp.where(xp.isfinite(m), m, 0)       # rows of -inf stay -inf, not NaN
+        s = xp.exp(x - m).sum(axis=axes, keepdims=True)
+        y = xp.log(s) + m
+        return y if self.keepdims else y.reshape(tuple(n for i, n in enumerate(x.shape)
+                                                       if i not in self.axes))
+
+    def backward(self, ns, gy, x, y):
+        yk = ns.reshape(y, self.kept_shape)
+        return ns.reshape(gy, self.kept_shape) * ns.exp(x - yk)
+
+
+def sum(x, axis=None, keepdims=False) -> Tensor:
+    return Sum(axis, keepdims)(as_tensor(x))
+
+
+def mean(x, axis=None, keepdims=False) -> Tensor:
+    return Mean(axis, keepdims)(as_tensor(x))
+
+
+def max(x, axis=None, keepdims=False) -> Tensor:
+    """Maximum over ``axis``; on ties the gradient goes to the first maximal element."""
+    return Max(axis, keepdims)(as_tensor(x))
+
+
+def min(x, axis=None, keepdims=False) -> Tensor:
+    """Minimum over ``axis``; on ties the gradient goes to the first minimal element."""
+    return Min(axis, keepdims)(as_tensor(x))
+
+
+def var(x, axis=None, keepdims=False, ddof=0) -> Tensor:
+    return Var(axis, keepdims, ddof)(as_tensor(x))
+
+
+def logsumexp(x, axis=None, keepdims=False) -> Tensor:
+    return LogSumExp(axis, keepdims)(as_tensor(x))

@@ -1,0 +1,31 @@
+"""Shared fixtures: the ``device`` fixture runs a test on the CPU always and on CUDA
+when a GPU answers (skipped otherwise, with the reason)."""
+import os
+
+import numpy as np
+import pytest
+
+import gpugrad as gg
+from gpugrad import backend
+
+CUDA = backend.cuda_available()
+DEVICES = ["cpu", "cuda"]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    if request.param == "cuda" and not CUDA:
+        pytest.skip(f"no CUDA device: {backend.cuda_unavailable_reason()}")
+    return gg.device(request.param)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    gg.manual_seed(0)
+    np.random.seed(0)
+    yield
+
+
+def pytest_configure(config):
+    # Keep torch (the oracle) from fighting NumPy's BLAS for the two CI cores.
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
