@@ -26,3 +26,18 @@ float16 = "float16"
 float32 = "float32"
 float64 = "float64"
 int64 = "int64"
+
+from . import functional, nn  # noqa: E402
+
+# Submodules with heavier imports (matplotlib, safetensors, mpi4py) load on first use.
+_LAZY_SUBMODULES = {"optim", "io", "data", "distributed", "trainer", "kernels"}
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in ("save", "load"):
+        from . import io
+        return getattr(io, name)
+    raise AttributeError(f"module 'gpugrad' has no attribute {name!r}")
