@@ -184,6 +184,13 @@ class RawNamespace:
         return fn.forward(*args)
 
 
+def _base(a):
+    """The array that owns ``a``'s memory."""
+    while a.base is not None and hasattr(a.base, "base"):
+        a = a.base
+    return a
+
+
 def sum_to_array(x, shape):
     shape = tuple(shape)
     if x.shape == shape:
@@ -235,6 +242,20 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
 
     pending = {}       # id(node) -> [accumulated gy, owned]
     heap = []
+    # Buffers already visible to the user (the seeds, leaf gradients): a second leaf
+    # gets its own copy, so that x.grad and y.grad never share memory (Add hands the
+    # same upstream array to both of its inputs).
+    handed = set() if graph else {id(_base(g)) for g in root_grads}
+
+    def leaf_gradient(g):
+        if graph:
+            return g
+        base = id(_base(g))
+        if base in handed or not g.flags.c_contiguous:
+            g = g.copy()             # contiguous, and ours alone (broadcast views are read-only)
+            base = id(g)
+        handed.add(base)
+        return _Tensor._from_op(g)
 
     def deliver(t, g):
         node = t.creator
@@ -244,7 +265,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                     results[k] = g if results[k] is None else results[k] + g
             elif t.requires_grad:
                 if t.grad is None:
-                    t.grad = g if graph else _Tensor._from_op(g)
+                    t.grad = leaf_gradient(g)
                 else:
                     t.grad = t.grad + g if graph else _Tensor._from_op(t.grad.data + g)
             return

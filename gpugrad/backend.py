@@ -184,9 +184,13 @@ def set_default_device(spec) -> Device:
 
 
 def get_array_module(x):
-    """``numpy`` or ``cupy`` for an array, a Tensor, or anything else (numpy)."""
-    data = getattr(x, "data", x) if not isinstance(x, numpy.ndarray) else x
-    if _cupy is not None and isinstance(data, _cupy.ndarray):
+    """``numpy`` or ``cupy`` for an array or a Tensor (numpy for anything else)."""
+    if _cupy is None:
+        return numpy
+    if isinstance(x, _cupy.ndarray):
+        return _cupy
+    # A Tensor's .data is the array (a NumPy array's own .data is a memoryview).
+    if isinstance(getattr(x, "data", None), _cupy.ndarray):
         return _cupy
     return numpy
 

@@ -12,7 +12,7 @@ import numpy
 from . import autograd, backend
 
 __all__ = ["Tensor", "tensor", "as_tensor", "zeros", "ones", "full", "empty", "randn", "rand",
-           "arange", "zeros_like", "ones_like", "full_like", "manual_seed", "default_float"]
+           "arange", "unwrap", "zeros_like", "ones_like", "full_like", "manual_seed", "default_float"]
 
 default_float = numpy.dtype(numpy.float32)
 
@@ -363,6 +363,12 @@ class Tensor:
         return _shape.broadcast_to(self, shape)
 
 
+def unwrap(v):
+    """The raw array of a Tensor; anything else unchanged.  (Not getattr(v, "data"):
+    NumPy arrays have a .data too, a memoryview.)"""
+    return v.data if isinstance(v, Tensor) else v
+
+
 def _seed_gradient(t: Tensor, grad, create_graph: bool):
     """The upstream gradient that starts a backward from ``t``."""
     xp = backend.get_array_module(t.data)
@@ -383,8 +389,8 @@ def _seed_gradient(t: Tensor, grad, create_graph: bool):
 def _infer_dtype(data, dtype):
     if dtype is not None:
         return numpy.dtype(dtype)
-    if isinstance(data, bool) or (isinstance(data, numpy.ndarray) and data.dtype == bool):
-        return None
+    if isinstance(data, (bool, numpy.ndarray, numpy.generic)):
+        return None             # arrays and NumPy scalars keep their dtype
     if isinstance(data, numbers.Integral):
         return numpy.dtype(numpy.int64)
     if isinstance(data, numbers.Real):

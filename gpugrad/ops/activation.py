@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import backend
 from ..autograd import Function
-from ..tensor import as_tensor
+from ..tensor import as_tensor, unwrap
 
 __all__ = ["sigmoid", "relu", "tanh"]
 
@@ -27,7 +27,7 @@ class ReLU(Function):
         return backend.get_array_module(x).maximum(x, 0)
 
     def backward(self, ns, gy, y):
-        return ns.where(getattr(y, "data", y) > 0, gy, 0)
+        return ns.where(unwrap(y) > 0, gy, 0)
 
 
 class Tanh(Function):

@@ -17,11 +17,16 @@ class MatMul(Function):
     def backward(self, ns, gy, a, b):
         need_a, need_b = self.needs_grad
         a_vec, b_vec = a.ndim == 1, b.ndim == 1
+        # View both operands as matrices and gy as their product's shape.
         if a_vec:
             a = ns.reshape(a, (1,) + a.shape)
-            gy = ns.expand_dims(gy, -2)
         if b_vec:
             b = ns.reshape(b, b.shape + (1,))
+        if a_vec and b_vec:
+            gy = ns.reshape(gy, (1, 1))
+        elif a_vec:
+            gy = ns.expand_dims(gy, -2)
+        elif b_vec:
             gy = ns.expand_dims(gy, -1)
         ga = gb = None
         if need_a:

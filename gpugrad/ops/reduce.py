@@ -6,6 +6,8 @@ shape, then broadcasts it back over the input.
 """
 from __future__ import annotations
 
+import builtins
+
 import numpy
 
 from .. import backend
@@ -21,7 +23,7 @@ def normalize_axis(axis, ndim: int):
     out = []
     for a in axes:
         a = int(a)
-        if not -ndim <= a < max(ndim, 1):
+        if not -ndim <= a < builtins.max(ndim, 1):
             raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimension(s)")
         out.append(a % ndim if ndim else 0)
     if len(set(out)) != len(out):

@@ -5,7 +5,7 @@ import numpy
 
 from .. import backend
 from ..autograd import Function
-from ..tensor import Tensor, as_tensor
+from ..tensor import Tensor, as_tensor, unwrap
 
 
 class Exp(Function):
@@ -60,7 +60,7 @@ class Clip(Function):
         return backend.get_array_module(x).clip(x, self.lo, self.hi)
 
     def backward(self, ns, gy, x):
-        xd = getattr(x, "data", x)
+        xd = unwrap(x)
         inside = True
         if self.lo is not None:
             inside = xd >= self.lo
