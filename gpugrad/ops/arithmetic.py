@@ -35,8 +35,12 @@ def _tensors(a: Tensor, b, op: str):
     return a, b
 
 
+_SCALAR_TYPES = (float, int)
+
+
 def _is_scalar(v) -> bool:
-    return isinstance(v, numbers.Number)
+    # The exact-type test is the hot path; the ABC check covers NumPy scalars and bools.
+    return type(v) in _SCALAR_TYPES or (not isinstance(v, Tensor) and isinstance(v, numbers.Number))
 
 
 class Add(Function):
