@@ -281,6 +281,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
 
     previous_mode = grad_enabled
     grad_enabled = graph
+    heappush, heappop = heapq.heappush, heapq.heappop
     try:
         for t, g in zip(roots, root_grads):
             if not t.requires_grad:
@@ -288,24 +289,42 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                                    "creator: nothing to differentiate")
             deliver(t, g)
         while heap:
-            _, key, node = heapq.heappop(heap)
+            _, key, node = heappop(heap)
             gy = pending.pop(key)[0]
-            if node.inputs is None:
+            node_inputs = node.inputs
+            if node_inputs is None:
                 raise RuntimeError(RELEASED_MESSAGE)
             if inputs is not None and key in wanted_nodes:
                 for k in wanted_nodes[key]:
                     results[k] = gy
-            gxs = node.backward(ns, gy, *node._saved_values(graph))
+            if node.save_inputs or node.save_output:
+                gxs = node.backward(ns, gy, *node._saved_values(graph))
+            else:
+                gxs = node.backward(ns, gy)
             if type(gxs) is not tuple:
                 gxs = (gxs,)
-            for t, gx, need in zip(node.inputs, gxs, node.needs_grad):
-                if need and gx is not None:
-                    if gx.shape != t.shape:
-                        gx = ns.sum_to(gx, t.shape)
-                    if anomaly_enabled:
-                        _check_finite(gx.data if graph else gx,
-                                      f"the backward of {node.name} (created at sequence {node.seq})")
+            for t, gx, need in zip(node_inputs, gxs, node.needs_grad):
+                if not need or gx is None:
+                    continue
+                if gx.shape != t.shape:
+                    gx = ns.sum_to(gx, t.shape)
+                if anomaly_enabled:
+                    _check_finite(gx.data if graph else gx,
+                                  f"the backward of {node.name} (created at sequence {node.seq})")
+                creator = t.creator
+                if creator is None:
                     deliver(t, gx)
+                    continue
+                # The common case inline: a gradient for an inner node.
+                slot = pending.get(id(creator))
+                if slot is None:
+                    pending[id(creator)] = [gx, False]
+                    heappush(heap, (-creator.seq, id(creator), creator))
+                elif graph or not slot[1]:
+                    slot[0] = slot[0] + gx     # a fresh buffer we own from now on
+                    slot[1] = True
+                else:
+                    slot[0] += gx              # in place: only into a buffer we allocated
             if not retain_graph:
                 node._release()
     finally:
