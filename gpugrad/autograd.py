@@ -23,8 +23,8 @@ Subclass :class:`Function` and write ``forward`` and ``backward`` side by side::
   Tensor is built.  With ``create_graph=True`` they are Tensors, ``ns`` is the gpugrad
   namespace (``gpugrad.ops.namespace``) and grad mode is on, so the backward is recorded.
   Use operators and ``ns.<fn>`` only: ``exp log sqrt tanh abs sign where maximum minimum
-  sum sum_to broadcast_to reshape transpose swapaxes expand_dims matmul getitem index_add
-  zeros_like apply``.  Raw arrays stored on ``self`` may be mixed in as constants.
+  sum sum_to broadcast_to reshape transpose swapaxes expand_dims matmul getitem zeros_like
+  apply``.  Raw arrays stored on ``self`` may be mixed in as constants.
   ``ns.apply(SomeFunction(...), *args)`` runs another Function: its forward on arrays in the
   fast mode, recorded on Tensors in the graph mode (how a fused kernel's backward stays
   differentiable).
@@ -166,17 +166,6 @@ class RawNamespace:
 
     def getitem(self, x, index):
         return x[index]
-
-    def index_add(self, shape, index, values):
-        """zeros(shape) with ``values`` added at ``index``; repeated indices accumulate."""
-        xp = self.xp
-        out = xp.zeros(shape, dtype=values.dtype)
-        if xp.__name__ == "numpy":
-            xp.add.at(out, index, values)
-        else:
-            import cupyx
-            cupyx.scatter_add(out, index, values)
-        return out
 
     @staticmethod
     def apply(fn, *args):

@@ -186,7 +186,10 @@ def set_default_device(spec) -> Device:
 def get_array_module(x):
     """``numpy`` or ``cupy`` for an array or a Tensor (numpy for anything else)."""
     if _cupy is None:
-        return numpy
+        if _cupy_probed or isinstance(x, numpy.ndarray):
+            return numpy
+        _probe_cupy()       # someone may hand us a CuPy array before any device was chosen
+        return get_array_module(x)
     if isinstance(x, _cupy.ndarray):
         return _cupy
     # A Tensor's .data is the array (a NumPy array's own .data is a memoryview).
@@ -196,6 +199,8 @@ def get_array_module(x):
 
 
 def is_cuda_array(a) -> bool:
+    if _cupy is None and not _cupy_probed and not isinstance(a, numpy.ndarray):
+        _probe_cupy()
     return _cupy is not None and isinstance(a, _cupy.ndarray)
 
 

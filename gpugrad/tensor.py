@@ -533,17 +533,22 @@ def randn(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Standard normal samples."""
     def fill(xp, s, dt):
         g = generator(backend.device(device))
-        return g.standard_normal(s, dtype=dt) if dt.itemsize >= 4 else g.standard_normal(s).astype(dt)
+        sample_dtype = dt if dt.itemsize >= 4 else numpy.dtype(numpy.float32)
+        return g.standard_normal(s, dtype=sample_dtype).astype(dt, copy=False)
     return _factory(fill, shape, dtype, device, requires_grad)
 
 
 def rand(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform samples in [0, 1)."""
     def fill(xp, s, dt):
-        g = generator(backend.device(device))
-        if dt.itemsize < 4:
-            return g.random(s).astype(dt) if hasattr(g, "random") else g.random_sample(s).astype(dt)
-        return g.random(s, dtype=dt) if hasattr(g, "random") else g.random_sample(s, dtype=dt)
+        dev = backend.device(device)
+        g = generator(dev)
+        sample_dtype = dt if dt.itemsize >= 4 else numpy.dtype(numpy.float32)
+        if dev.kind == "cpu":
+            out = g.random(s, dtype=sample_dtype)
+        else:
+            out = g.random_sample(size=s, dtype=sample_dtype)
+        return out.astype(dt, copy=False)
     return _factory(fill, shape, dtype, device, requires_grad)
 
 

@@ -74,6 +74,17 @@ def test_long_chain_is_iterative_and_collected():
     assert middle() is None
 
 
+def test_long_unused_chain_is_freed_without_recursion():
+    x = gg.tensor(1.0, requires_grad=True)
+    y = x
+    for _ in range(100_000):
+        y = y * 1.0
+    head = weakref.ref(y.creator)
+    del y                           # no backward ran: the whole chain is still linked
+    gc.collect()
+    assert head() is None
+
+
 def test_graph_dies_with_its_output_without_gc():
     x = gg.tensor(np.ones(3), requires_grad=True)
     y = (x * 2).exp()

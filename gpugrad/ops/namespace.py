@@ -25,7 +25,6 @@ swapaxes = shape.swapaxes
 expand_dims = shape.expand_dims
 matmul = linalg.matmul
 getitem = shape.getitem
-index_add = shape.index_add
 
 
 def tanh(x):

@@ -58,10 +58,17 @@ class BroadcastTo(Function):
 
 
 def _is_basic(index) -> bool:
-    """True for indices made only of ints, slices, None and Ellipsis (no duplicates possible)."""
+    """True for indices made only of ints, slices, None and Ellipsis (views; no duplicates)."""
     parts = index if isinstance(index, tuple) else (index,)
     return all(isinstance(p, (numbers.Integral, slice)) or p is None or p is Ellipsis
                for p in parts)
+
+
+def _selects_each_once(index) -> bool:
+    """True when no element can be selected twice: basic parts and boolean masks only."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(p, (numbers.Integral, slice)) or p is None or p is Ellipsis
+               or getattr(p, "dtype", None) == bool for p in parts)
 
 
 class GetItem(Function):
@@ -73,7 +80,7 @@ class GetItem(Function):
         return x[self.index]
 
     def backward(self, ns, gy):
-        return ns.index_add(self.in_shape, self.index, gy)
+        return ns.apply(IndexAdd(self.in_shape, self.index), gy)
 
 
 class IndexAdd(Function):
@@ -87,8 +94,8 @@ class IndexAdd(Function):
     def forward(self, values):
         xp = backend.get_array_module(values)
         out = xp.zeros(self.shape, dtype=values.dtype)
-        if _is_basic(self.index):
-            out[self.index] = values
+        if _selects_each_once(self.index):
+            out[self.index] = values        # plain assignment: nothing to accumulate
         elif xp is numpy:
             numpy.add.at(out, self.index, values)
         else:
@@ -276,10 +283,6 @@ def getitem(x: Tensor, index) -> Tensor:
     except IndexError as e:
         raise IndexError(f"index {index!r} is invalid for a tensor of shape {x.shape}: {e}") from None
     return _view_of(out, x) if _is_basic(index) else out
-
-
-def index_add(shape, index, values) -> Tensor:
-    return IndexAdd(tuple(shape), index)(values)
 
 
 def concatenate(tensors, axis: int = 0) -> Tensor:
