@@ -1,0 +1,109 @@
+"""The main job: short runs, the files it writes, exact resume, and bad input."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from gpugrad import cli
+
+
+def train(*args):
+    return cli.main(["train", "--no-progress", *args])
+
+
+def test_spiral_run_writes_the_three_files(tmp_path):
+    out = tmp_path / "run"
+    assert train("--data", "spiral", "--epochs", "3", "--lr", "0.01", "--out", str(out)) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["epochs"]) == 3
+    assert {"test_accuracy", "epochs", "device", "model", "data", "seed", "wall_seconds"} <= set(metrics)
+    assert metrics["data"] == "spiral" and metrics["device"] == "cpu"
+    assert 0 <= metrics["test_accuracy"] <= 1
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "model.ggt").stat().st_size > 0
+
+
+def test_digits_mlp_learns(tmp_path):
+    out = tmp_path / "run"
+    assert train("--epochs", "8", "--out", str(out)) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_accuracy"] > 0.93
+    losses = [e["train_loss"] for e in metrics["epochs"]]
+    assert losses[-1] < losses[0] / 5
+
+
+def test_digits_cnn_runs(tmp_path):
+    out = tmp_path / "run"
+    assert train("--model", "cnn", "--epochs", "2", "--out", str(out)) == 0
+    assert json.loads((out / "metrics.json").read_text())["test_accuracy"] > 0.6
+
+
+def test_resume_matches_an_uninterrupted_run(tmp_path):
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    common = ["--data", "spiral", "--lr", "0.01", "--seed", "3"]
+    assert train(*common, "--epochs", "4", "--out", str(whole)) == 0
+    assert train(*common, "--epochs", "2", "--out", str(split)) == 0
+    assert train(*common, "--epochs", "4", "--out", str(split), "--resume") == 0
+    a = json.loads((whole / "metrics.json").read_text())
+    b = json.loads((split / "metrics.json").read_text())
+    assert b["resumed_from_epoch"] == 2
+    assert a["test_accuracy"] == b["test_accuracy"]
+    assert [e["train_loss"] for e in a["epochs"]] == [e["train_loss"] for e in b["epochs"]]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--data", "mnist"], "unknown dataset"),
+    (["--data", "idx:/nonexistent-dir"], "does not exist"),
+    (["--batch-size", "0"], "batch-size"),
+    (["--lr", "-0.1"], "--lr"),
+    (["--epochs", "0"], "--epochs"),
+    (["--data", "spiral", "--model", "cnn"], "image data"),
+    (["--device", "tpu"], "unknown device"),
+])
+def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, args, message):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "metrics.json").write_text("previous")
+    assert train(*args, "--out", str(out)) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert (out / "metrics.json").read_text() == "previous"
+    assert sorted(os.listdir(out)) == ["metrics.json"]
+
+
+def test_resume_from_another_model_is_refused(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train("--data", "spiral", "--epochs", "1", "--out", str(out)) == 0
+    before = (out / "model.ggt").read_bytes()
+    assert train("--data", "spiral", "--epochs", "3", "--model", "mlp", "--optimizer", "sgd",
+                 "--out", str(out), "--resume") == 2
+    assert "checkpoint is of" in capsys.readouterr().err
+    assert (out / "model.ggt").read_bytes() == before
+
+
+def test_resume_without_checkpoint_is_refused(tmp_path, capsys):
+    assert train("--data", "spiral", "--out", str(tmp_path / "none"), "--resume") == 2
+    assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_malformed_idx_directory(tmp_path, capsys):
+    d = tmp_path / "idx"
+    d.mkdir()
+    for name in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"]:
+        (d / name).write_bytes(b"\x00\x00\x08\x03garbage")
+    assert train("--data", f"idx:{d}", "--out", str(tmp_path / "o")) == 2
+    assert "idx3-ubyte" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_command_line_entry_point(tmp_path):
+    out = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-m", "gpugrad", "train", "--data", "spiral", "--epochs", "1",
+                        "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "test accuracy" in r.stdout
+    assert "step" in r.stderr          # the progress bar
