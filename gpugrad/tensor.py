@@ -120,6 +120,9 @@ class Tensor:
         """The value of a one-element tensor as a Python number (synchronizes the GPU)."""
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
+        if backend.is_cuda_array(self.data):
+            from . import kernels
+            kernels.check_labels()      # errors flagged on the device surface at a sync point
         return self.data.item()
 
     def tolist(self):
