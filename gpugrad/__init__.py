@@ -28,6 +28,8 @@ float64 = "float64"
 int64 = "int64"
 
 from . import functional, nn  # noqa: E402
+from .explain import explain  # noqa: E402  (the function; the module is gpugrad.explain)
+from .io import load, save  # noqa: E402
 
 # Submodules with heavier imports (matplotlib, safetensors, mpi4py) load on first use.
 _LAZY_SUBMODULES = {"optim", "io", "data", "distributed", "trainer", "kernels"}
@@ -37,7 +39,4 @@ def __getattr__(name):
     if name in _LAZY_SUBMODULES:
         import importlib
         return importlib.import_module(f"{__name__}.{name}")
-    if name in ("save", "load"):
-        from . import io
-        return getattr(io, name)
     raise AttributeError(f"module 'gpugrad' has no attribute {name!r}")
