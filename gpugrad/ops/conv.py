@@ -70,11 +70,18 @@ class Col2Im(Function):
         (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
         n, c, h, w = self.in_shape
         ho, wo = cols.shape[1], cols.shape[2]
+        # (kh, kw, N, C, Ho, Wo), contiguous: each offset's block is read in one sweep.
+        by_offset = xp.ascontiguousarray(cols.transpose(4, 5, 0, 3, 1, 2))
+        if (kh, kw) == (sh, sw):
+            # Non-overlapping windows (pooling): placing the blocks is a reshape, no adds.
+            tiled = by_offset.transpose(2, 3, 4, 0, 5, 1).reshape(n, c, ho * kh, wo * kw)
+            out = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+            out[:, :, :ho * kh, :wo * kw] = tiled
+            return out[:, :, ph:ph + h, pw:pw + w]
         out = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
         for i in range(kh):
             for j in range(kw):
-                out[:, :, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw] += \
-                    cols[:, :, :, :, i, j].transpose(0, 3, 1, 2)
+                out[:, :, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw] += by_offset[i, j]
         return out[:, :, ph:ph + h, pw:pw + w]
 
     def backward(self, ns, gy):
