@@ -138,6 +138,13 @@ def _set_rng_state(state):
 def run(args) -> dict:
     """Train as ``args`` says; returns the metrics (also written to OUT/metrics.json)."""
     _validate(args)
+    dist = None
+    if args.distributed:
+        from . import distributed as dist
+        try:
+            dist.init()                  # first: it picks this rank's GPU
+        except ImportError as e:
+            raise UsageError(str(e)) from None
     try:
         dev = backend.device(args.device) if args.device else backend.default_device()
     except (ValueError, RuntimeError, TypeError) as e:
@@ -149,10 +156,7 @@ def run(args) -> dict:
     lr = args.lr if args.lr is not None else (0.001 if args.optimizer == "adam" else 0.05)
 
     rank, world = 0, 1
-    dist = None
-    if args.distributed:
-        from . import distributed as dist
-        dist.init()
+    if dist is not None:
         rank, world = dist.get_rank(), dist.get_world_size()
         if args.batch_size % world:
             raise UsageError(f"--batch-size {args.batch_size} does not split over {world} ranks")
@@ -162,8 +166,6 @@ def run(args) -> dict:
     model = build_model(args.model, dataset.input_shape, dataset.num_classes, dev)
     opt = optim.Adam(model.parameters(), lr=lr) if args.optimizer == "adam" else \
         optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-    if dist is not None:
-        dist.broadcast_parameters(model)
     identity = {"data": args.data, "model": args.model, "optimizer": args.optimizer}
 
     out = args.out
@@ -197,7 +199,7 @@ def run(args) -> dict:
     train_loader = data.DataLoader(dataset.x_train, dataset.y_train, local_batch, shuffle=True,
                                    device=dev, seed=args.seed, rank=rank, world_size=world)
     test_loader = data.DataLoader(dataset.x_test, dataset.y_test, 512, shuffle=False, device=dev)
-    trainer = dist.DataParallel(model) if dist is not None else None
+    trainer = dist.DataParallel(model) if dist is not None else None   # broadcasts rank 0's weights
 
     def save_checkpoint(epoch):
         if not is_main:
