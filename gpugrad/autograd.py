@@ -180,17 +180,22 @@ def _base(a):
     return a
 
 
+def broadcast_axes(from_shape, to_shape) -> tuple:
+    """The axes a sum must reduce to undo broadcasting ``to_shape`` up to ``from_shape``:
+    the leading ones broadcasting added and those it stretched from length 1."""
+    lead = len(from_shape) - len(to_shape)
+    return tuple(range(lead)) + tuple(i + lead for i, n in enumerate(to_shape)
+                                      if n == 1 and from_shape[i + lead] != 1)
+
+
 def sum_to_array(x, shape):
+    """Sum ``x`` down to ``shape`` (the raw-array form; namespace.sum_to is the recorded one)."""
     shape = tuple(shape)
     if x.shape == shape:
         return x
-    lead = x.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape)
-                                      if n == 1 and x.shape[i + lead] != 1)
+    axes = broadcast_axes(x.shape, shape)
     y = x.sum(axis=axes, keepdims=True) if axes else x
-    if lead:
-        y = y.reshape(shape)
-    return y
+    return y.reshape(shape) if y.ndim != len(shape) else y
 
 
 _raw_namespaces: dict = {}
@@ -359,49 +364,37 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 
 # -- grad mode and anomaly mode -------------------------------------------------------
-class no_grad(contextlib.ContextDecorator):
+class _ModeSwitch(contextlib.ContextDecorator):
+    """Sets a module-level flag of this module inside a ``with`` block (or a decorated
+    function) and restores the previous value on the way out."""
+    flag: str
+    value: bool
+
+    def __enter__(self):
+        self._previous = globals()[self.flag]
+        globals()[self.flag] = self.value
+
+    def __exit__(self, *exc):
+        globals()[self.flag] = self._previous
+        return False
+
+
+class no_grad(_ModeSwitch):
     """Context manager (and decorator): operations inside are not recorded."""
-
-    def __enter__(self):
-        global grad_enabled
-        self._previous = grad_enabled
-        grad_enabled = False
-
-    def __exit__(self, *exc):
-        global grad_enabled
-        grad_enabled = self._previous
-        return False
+    flag, value = "grad_enabled", False
 
 
-class enable_grad(contextlib.ContextDecorator):
+class enable_grad(_ModeSwitch):
     """Context manager (and decorator): turn recording back on inside no_grad."""
-
-    def __enter__(self):
-        global grad_enabled
-        self._previous = grad_enabled
-        grad_enabled = True
-
-    def __exit__(self, *exc):
-        global grad_enabled
-        grad_enabled = self._previous
-        return False
+    flag, value = "grad_enabled", True
 
 
 def is_grad_enabled() -> bool:
     return grad_enabled
 
 
-class detect_anomaly(contextlib.ContextDecorator):
+class detect_anomaly(_ModeSwitch):
     """Inside, every forward output and backward gradient is checked for NaN/Inf, and
     the first op that produced one is named in a FloatingPointError.  Slow: it reads
     every array (and synchronizes the GPU)."""
-
-    def __enter__(self):
-        global anomaly_enabled
-        self._previous = anomaly_enabled
-        anomaly_enabled = True
-
-    def __exit__(self, *exc):
-        global anomaly_enabled
-        anomaly_enabled = self._previous
-        return False
+    flag, value = "anomaly_enabled", True

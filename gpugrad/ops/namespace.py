@@ -55,11 +55,9 @@ def sum_to(x: Tensor, target_shape) -> Tensor:
     target_shape = tuple(target_shape)
     if x.shape == target_shape:
         return x
-    lead = x.ndim - len(target_shape)
-    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(target_shape)
-                                      if n == 1 and x.shape[i + lead] != 1)
+    axes = autograd.broadcast_axes(x.shape, target_shape)
     y = reduce.sum(x, axes, keepdims=True) if axes else x
-    return shape.reshape(y, target_shape) if lead else y
+    return shape.reshape(y, target_shape) if y.ndim != len(target_shape) else y
 
 
 def zeros_like(x: Tensor) -> Tensor:
