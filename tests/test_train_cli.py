@@ -107,3 +107,22 @@ def test_command_line_entry_point(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "test accuracy" in r.stdout
     assert "step" in r.stderr          # the progress bar
+
+
+def test_ctrl_c_keeps_the_last_checkpoint_and_exits_130(tmp_path, monkeypatch, capsys):
+    from gpugrad import io, trainer
+    real_evaluate = trainer.evaluate
+    calls = []
+
+    def interrupted(model, loader):
+        calls.append(1)
+        if len(calls) == 2:               # during epoch 2
+            raise KeyboardInterrupt
+        return real_evaluate(model, loader)
+    monkeypatch.setattr(trainer, "evaluate", interrupted)
+    out = tmp_path / "run"
+    assert train("--data", "spiral", "--epochs", "5", "--out", str(out)) == 130
+    assert "interrupted during epoch 2" in capsys.readouterr().err
+    assert io.load(out / "model.ggt")["epoch"] == 1
+    monkeypatch.setattr(trainer, "evaluate", real_evaluate)
+    assert train("--data", "spiral", "--epochs", "3", "--out", str(out), "--resume") == 0
