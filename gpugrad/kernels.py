@@ -58,9 +58,12 @@ def _function(file: str, name: str):
         module = _modules.get(file)
         if module is None:
             cupy = _cupy()
-            directory = source_dir()
-            module = cupy.RawModule(code=(directory / file).read_text(),
-                                    options=("-std=c++14", f"-I{directory}"))
+            source = (source_dir() / file).read_text()
+            # The header is pasted in, so that CuPy's on-disk cache (keyed by the source
+            # text) sees a change to common.cuh too.
+            for name, text in header_sources().items():
+                source = source.replace(f'#include "{name}"', text)
+            module = cupy.RawModule(code=source, options=("-std=c++14",))
             _modules[file] = module
         fn = _functions[name] = module.get_function(name)
     return fn

@@ -102,7 +102,7 @@ def dropout(x, p: float = 0.5, training: bool = True) -> Tensor:
         return x * 0.0
     dev = x.device
     keep = generator(dev).random(x.shape) if dev.kind == "cpu" else \
-        generator(dev).random_sample(size=x.shape, dtype=x.dtype)
+        generator(dev).random_sample(size=x.shape, dtype="float32")
     mask = ((keep >= p) / (1 - p)).astype(x.dtype)
     return x * Tensor._from_op(mask)
 

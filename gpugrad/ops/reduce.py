@@ -79,8 +79,8 @@ def first_extreme_mask(x, axes, use_max: bool):
     flat = moved.reshape(lead + (-1,))
     index = flat.argmax(axis=-1) if use_max else flat.argmin(axis=-1)
     mask = (xp.arange(flat.shape[-1]) == index[..., None]).reshape(moved.shape)
-    inverse = numpy.argsort(keep + list(axes))
-    return xp.transpose(mask, tuple(inverse))
+    inverse = tuple(int(i) for i in numpy.argsort(keep + list(axes)))
+    return xp.transpose(mask, inverse)
 
 
 class _Extreme(_Reduction):

@@ -43,7 +43,7 @@ class Transpose(Function):
     def backward(self, ns, gy):
         if self.axes is None:
             return ns.transpose(gy)
-        return ns.transpose(gy, tuple(numpy.argsort(self.axes)))
+        return ns.transpose(gy, tuple(int(i) for i in numpy.argsort(self.axes)))
 
 
 class BroadcastTo(Function):
