@@ -1,218 +1,424 @@
 """Optimizers with PyTorch's update rules: SGD (momentum, Nesterov, weight decay), Adam,
 AdamW.
 
-Updates are written into ``p.data`` in place (other code holds references to it) and
-never touch ``p.grad`` (gradients may share memory with other arrays).  On CUDA each
-parameter is updated by one fused kernel; on the CPU by NumPy in place.  ``step()`` reads
-nothing back from the device, so it never synchronizes.
+    opt = gg.optim.AdamW(model.parameters(), lr=1e-3)
+    loss.backward(); opt.step(); opt.zero_grad()
+
+An optimizer holds ``param_groups`` (dicts with ``"params"`` and hyper-parameters, which
+may be edited between steps, e.g. by a learning-rate schedule) and per-parameter
+``state`` (step count and buffers).  ``state_dict()`` / ``load_state_dict()`` use
+PyTorch's layout, so a checkpoint written by :func:`gpugrad.save` resumes exactly.
+
+How a step runs, and why:
+
+* The update is written into ``p.data`` in place: other code (modules, data-parallel
+  buckets) holds references to that array, so it is never replaced.
+* ``p.grad`` is only read: gradients may share memory with other arrays.
+* On CUDA each parameter is updated by one fused kernel from :mod:`gpugrad.kernels`; on
+  the CPU by NumPy in place, with the operations in PyTorch's order (``lerp`` for Adam's
+  first moment, ``p + (-step)·m / denom``) so that trajectories agree to rounding.
+* Nothing is read back from the device (the step count and bias corrections are host
+  numbers), so ``step()`` never synchronizes with the GPU.
+* Every parameter is checked before any is updated: a bad gradient changes nothing.
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import numbers
 
 import numpy
 
-from . import backend
+from . import autograd, backend
 from .tensor import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 
 
-class Optimizer:
-    """Holds parameter groups (dicts with "params" and hyper-parameters) and per-parameter
-    state.  ``state_dict()`` / ``load_state_dict()`` save and restore both."""
+# -- hyper-parameter checks -----------------------------------------------------------------
+def _real(name: str, value, low: float = 0.0, high: float = math.inf, high_open: bool = False):
+    """``value`` as a float in [low, high] (or [low, high)); ValueError naming it otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"invalid {name}={value!r}: it must be a real number")
+    v = float(value)
+    inside = low <= v < high if high_open else low <= v <= high
+    if not inside or math.isnan(v) or math.isinf(v):
+        bound = f"[{low:g}, {high:g})" if high_open else f">= {low:g} and finite"
+        raise ValueError(f"invalid {name}={value!r}: it must be {bound}")
+    return v
 
-    defaults: dict = {}
+
+class Optimizer:
+    """Base class: parameter groups, per-parameter state, ``zero_grad``, ``step`` and the
+    state dict.  Subclasses define ``_validate(group)`` (checks and normalizes the
+    hyper-parameters), ``_state_names`` (their buffers), ``_update_cpu`` and ``_update_cuda``."""
+
+    _state_names: tuple = ()      # names of the per-parameter buffers (besides "step")
 
     def __init__(self, params, defaults: dict):
-        self._check(defaults)
-        params = list(params)
-        if not params:
+        self.defaults = self._validate(dict(defaults))
+        self.param_groups: list = []
+        self.state: dict = {}       # id(param) -> {"step": int, buffer name: backend array}
+        if isinstance(params, Tensor):
+            raise TypeError("params must be an iterable of Tensors or of dicts (parameter "
+                            "groups), not a single Tensor: pass [tensor]")
+        groups = list(params)
+        if not groups:
             raise ValueError(f"{type(self).__name__} got an empty parameter list")
-        groups = params if isinstance(params[0], dict) else [{"params": params}]
-        self.param_groups = []
-        for g in groups:
-            group = {**defaults, **g, "params": list(g["params"])}
-            self._check(group)
-            for p in group["params"]:
-                if not isinstance(p, Tensor):
-                    raise TypeError(f"optimizers take Tensors, got {type(p).__name__}")
-                if not p.requires_grad:
-                    raise ValueError("an optimized tensor must require grad")
-            self.param_groups.append(group)
-        self.state: dict = {}          # id(param) -> {"step": int, buffers...}
+        if not all(isinstance(g, dict) for g in groups):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
 
-    def _check(self, hp):
-        lr = hp.get("lr")
-        if lr is not None and not lr >= 0:
-            raise ValueError(f"invalid learning rate lr={lr}: it must be >= 0")
-        wd = hp.get("weight_decay", 0)
-        if not wd >= 0:
-            raise ValueError(f"invalid weight_decay={wd}: it must be >= 0")
+    def add_param_group(self, group: dict) -> None:
+        """Add a group: a dict with "params" and any hyper-parameters that override the
+        defaults.  A parameter may belong to one group only."""
+        if not isinstance(group, dict) or "params" not in group:
+            raise TypeError("a parameter group is a dict with a 'params' entry")
+        params = group["params"]
+        params = [params] if isinstance(params, Tensor) else list(params)
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"optimizers take Tensors, got a {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError("cannot optimize a non-leaf Tensor (one computed from "
+                                 "others); optimize the leaves it was computed from")
+        seen = {id(p) for _, p in self._params()}
+        if len({id(p) for p in params}) != len(params) or seen & {id(p) for p in params}:
+            raise ValueError("a parameter appears more than once in the parameter groups")
+        merged = self._validate({**self.defaults, **{k: v for k, v in group.items() if k != "params"}})
+        self.param_groups.append({"params": params, **merged})
+
+    def _validate(self, hyper: dict) -> dict:
+        hyper["lr"] = _real("lr", hyper.get("lr"))
+        hyper["weight_decay"] = _real("weight_decay", hyper.get("weight_decay", 0.0))
+        return hyper
 
     def _params(self):
         for group in self.param_groups:
             for p in group["params"]:
                 yield group, p
 
-    def zero_grad(self):
-        for _, p in self._params():
-            p.grad = None
+    def __repr__(self):
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params"]
+        return "\n".join(lines + [")"])
 
-    def step(self):
-        for group, p in self._params():
-            if p.grad is None:
-                continue
-            if p.grad.shape != p.shape:
-                raise ValueError(f"gradient of shape {p.grad.shape} for a parameter of shape {p.shape}")
+    # -- the step -----------------------------------------------------------------------
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget the gradients.  ``set_to_none=False`` gives fresh zero gradients instead
+        (never zeroed in place: a gradient array may be shared with other code)."""
+        for _, p in self._params():
+            if p.grad is not None:
+                p.grad = None if set_to_none else Tensor._from_op(
+                    backend.get_array_module(p.grad.data).zeros_like(p.grad.data))
+
+    def step(self, closure=None):
+        """Update every parameter that has a gradient (those with ``grad is None`` are
+        skipped).  ``closure``, if given, recomputes and returns the loss, as in PyTorch."""
+        loss = None
+        if closure is not None:
+            with autograd.enable_grad():
+                loss = closure()
+        work = [(group, p, self._checked_grad(p)) for group, p in self._params() if p.grad is not None]
+        for group, p, g in work:                       # all checked: now update
             state = self.state.setdefault(id(p), {"step": 0})
             state["step"] += 1
             if backend.is_cuda_array(p.data):
-                self._update_cuda(group, p.data, p.grad.data, state)
+                with _current_gpu(p.data):              # launch on the parameter's GPU
+                    self._update_cuda(group, p.data, g, state)
             else:
-                self._update_cpu(group, p.data, p.grad.data, state)
+                self._update_cpu(group, p.data, g, state)
+            p._version[0] += 1        # a graph that saved p's old value now refuses backward
+        return loss
 
-    # -- state ------------------------------------------------------------------------
+    @staticmethod
+    def _checked_grad(p: Tensor):
+        """The raw gradient array of ``p`` after checking shape, dtype and device (metadata
+        only: nothing is read from the device)."""
+        g = p.grad.data if isinstance(p.grad, Tensor) else p.grad
+        if tuple(g.shape) != p.shape:
+            raise ValueError(f"gradient of shape {tuple(g.shape)} for a parameter of shape {p.shape}")
+        if p.dtype.kind != "f" or g.dtype.kind != "f":
+            raise TypeError(f"optimizers update floating-point parameters with floating-point "
+                            f"gradients; got a {p.dtype} parameter with a {g.dtype} gradient")
+        if backend.device_of(g) != p.device:
+            raise ValueError(f"gradient on {backend.device_of(g)} for a parameter on {p.device}")
+        if p.device.kind == "cpu" and not p.data.flags.writeable:
+            raise ValueError("the parameter's array is read-only; it cannot be updated in place")
+        if p.device.kind == "cuda" and not p.data.flags.c_contiguous:
+            raise ValueError("on CUDA a parameter is updated in place by one kernel: its array "
+                             "must be C-contiguous")
+        return g
+
+    def _update_cpu(self, group, p, g, state):
+        raise NotImplementedError
+
+    def _update_cuda(self, group, p, g, state):
+        raise NotImplementedError
+
+    # -- state ----------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """{"state": {index: {"step": int, name: Tensor}}, "param_groups": [hyper-parameters
-        with "params" as indices]} — PyTorch's layout."""
-        index = {}
-        groups = []
+        """``{"state": {index: {"step": int, name: Tensor}}, "param_groups": [hyper-parameters
+        with "params" as indices]}``, PyTorch's layout.  Parameters are numbered in group
+        order.  Like PyTorch's, the buffers are the optimizer's own arrays, not copies:
+        save the dict (``gg.save``) before stepping again if you want a snapshot."""
+        groups, state, index = [], {}, 0
         for group in self.param_groups:
             ids = []
             for p in group["params"]:
-                index[id(p)] = len(index)
-                ids.append(index[id(p)])
+                s = self.state.get(id(p))
+                if s is not None:
+                    state[index] = {k: (v if k == "step" else Tensor._from_op(v)) for k, v in s.items()}
+                ids.append(index)
+                index += 1
             groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": ids})
-        state = {}
-        for pid, s in self.state.items():
-            state[index[pid]] = {k: (Tensor._from_op(v) if hasattr(v, "shape") else v)
-                                 for k, v in s.items()}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Restore state saved by ``state_dict()``; everything is checked first."""
-        try:
-            groups = state_dict["param_groups"]
-            saved_state = state_dict["state"]
-        except (KeyError, TypeError):
-            raise ValueError("optimizer state_dict needs 'state' and 'param_groups'") from None
-        if len(groups) != len(self.param_groups):
-            raise ValueError(f"optimizer state has {len(groups)} parameter groups, this optimizer "
-                             f"{len(self.param_groups)}")
-        params = [p for _, p in self._params()]
-        for mine, saved in zip(self.param_groups, groups):
+        """Restore what :meth:`state_dict` returned (possibly through ``gg.save``/``gg.load``).
+
+        Buffers are copied to each parameter's device and dtype.  Everything — structure,
+        hyper-parameters, buffer names, shapes — is checked before anything is assigned,
+        so a failed load leaves the optimizer as it was (ValueError naming the problem)."""
+        if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
+            raise ValueError("an optimizer state_dict is a dict with 'state' and 'param_groups'")
+        saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(saved_groups, (list, tuple)) or not isinstance(saved_state, dict):
+            raise ValueError("optimizer state_dict: 'param_groups' must be a list, 'state' a dict")
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"optimizer state_dict has {len(saved_groups)} parameter groups, "
+                             f"this optimizer {len(self.param_groups)}")
+        by_index, hypers = {}, []
+        for i, (mine, saved) in enumerate(zip(self.param_groups, saved_groups)):
+            if not isinstance(saved, dict) or not isinstance(saved.get("params"), (list, tuple)):
+                raise ValueError(f"optimizer state_dict: parameter group {i} has no 'params' list")
             if len(saved["params"]) != len(mine["params"]):
-                raise ValueError("optimizer state: a parameter group has a different size")
+                raise ValueError(f"optimizer state_dict: parameter group {i} has "
+                                 f"{len(saved['params'])} parameters, this optimizer's "
+                                 f"{len(mine['params'])}")
+            for index, p in zip(saved["params"], mine["params"]):
+                if not _is_index(index) or index in by_index:
+                    raise ValueError(f"optimizer state_dict: bad or repeated parameter index {index!r}")
+                by_index[index] = p
+            missing = sorted(set(self.defaults) - set(saved))
+            if missing:
+                raise ValueError(f"optimizer state_dict: parameter group {i} lacks {missing} "
+                                 f"(a state_dict of another kind of optimizer?)")
+            hyper = {k: v for k, v in saved.items() if k != "params"}
+            try:
+                hypers.append(self._validate(hyper))
+            except ValueError as e:
+                raise ValueError(f"optimizer state_dict: parameter group {i}: {e}") from None
         new_state = {}
-        for key, s in saved_state.items():
-            i = int(key)
-            if not 0 <= i < len(params):
-                raise ValueError(f"optimizer state names parameter {i}, there are {len(params)}")
-            p = params[i]
-            entry = {}
-            for name, v in s.items():
-                if hasattr(v, "shape") or isinstance(v, Tensor):
-                    arr = v.data if isinstance(v, Tensor) else v
-                    if tuple(arr.shape) != p.shape:
-                        raise ValueError(f"optimizer state {name} of parameter {i} has shape "
-                                         f"{tuple(arr.shape)}, the parameter {p.shape}")
-                    entry[name] = backend.to_device(arr, p.device).astype(p.dtype, copy=True)
-                else:
-                    entry[name] = int(v) if name == "step" else v
-            new_state[id(p)] = entry
-        updates = []
-        for saved in groups:
-            hyper = {k: (tuple(v) if k == "betas" else v) for k, v in saved.items() if k != "params"}
-            self._check(hyper)
-            updates.append(hyper)
-        for mine, hyper in zip(self.param_groups, updates):   # all checked: now assign
-            mine.update(hyper)
+        for index, entry in saved_state.items():
+            if index not in by_index or not isinstance(entry, dict):
+                raise ValueError(f"optimizer state_dict: state for unknown parameter {index!r}")
+            new_state[id(by_index[index])] = self._checked_state(index, entry, by_index[index])
+        for group, hyper in zip(self.param_groups, hypers):      # all checked: assign
+            params = group["params"]
+            group.clear()                  # in place: schedulers may hold the group dicts
+            group.update({"params": params, **hyper})
         self.state = new_state
+
+    def _checked_state(self, index, entry: dict, p: Tensor) -> dict:
+        """One parameter's saved state, checked and converted to the parameter's device,
+        dtype and (C) layout.  Arrays are copied: two optimizers never share buffers."""
+        unknown = sorted(set(entry) - {"step", *self._state_names})
+        if unknown:
+            raise ValueError(f"optimizer state_dict: parameter {index} has unknown state {unknown} "
+                             f"for {type(self).__name__} (expected {['step', *self._state_names]})")
+        out = {}
+        step = entry.get("step", 0)
+        if isinstance(step, Tensor) and step.size == 1:     # tolerate a 0-d tensor step
+            step = step.item()
+        if isinstance(step, float) and step.is_integer():
+            step = int(step)
+        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+            raise ValueError(f"optimizer state_dict: parameter {index} has step {step!r}, "
+                             f"expected a non-negative integer")
+        out["step"] = int(step)
+        for name in self._state_names:
+            if name not in entry:
+                continue
+            value = entry[name]
+            array = value.data if isinstance(value, Tensor) else value
+            if not hasattr(array, "shape") or not hasattr(array, "dtype"):
+                raise ValueError(f"optimizer state_dict: {name} of parameter {index} is a "
+                                 f"{type(value).__name__}, not a tensor")
+            if tuple(array.shape) != p.shape:
+                raise ValueError(f"optimizer state_dict: {name} of parameter {index} has shape "
+                                 f"{tuple(array.shape)}, the parameter {p.shape}")
+            if numpy.dtype(array.dtype).kind != "f":
+                raise ValueError(f"optimizer state_dict: {name} of parameter {index} has dtype "
+                                 f"{array.dtype}, expected floating point")
+            moved = backend.to_device(array, p.device)
+            with _current_gpu(moved):
+                out[name] = p.device.xp.array(moved, dtype=p.dtype, order="C", copy=True)
+        return out
+
+
+def _current_gpu(array):
+    """A context making ``array``'s GPU the current device (a no-op for NumPy arrays).  A
+    fresh cupy Device object each time, so that it nests inside a user's ``with``."""
+    if backend.is_cuda_array(array):
+        return backend.get_array_module(array).cuda.Device(array.device.id)
+    return contextlib.nullcontext()
+
+
+def _scratch(p):
+    """A temporary of p's shape and dtype for ``out=`` (a ufunc without ``out=`` returns a
+    NumPy scalar, not an array, for 0-d inputs)."""
+    return numpy.empty(p.shape, p.dtype)
+
+
+def _is_index(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 class SGD(Optimizer):
-    """p -= lr * v with v = momentum·v + (g + wd·p) (v starts at the first gradient);
-    Nesterov uses g + momentum·v instead of v."""
+    """Stochastic gradient descent, PyTorch's rule (dampening 0)::
+
+        g = grad + weight_decay·p
+        buf = g                      on the first step (momentum > 0)
+        buf = momentum·buf + g       afterwards
+        g = g + momentum·buf         (nesterov)   or   g = buf
+        p = p - lr·g
+    """
+    _state_names = ("momentum_buffer",)
 
     def __init__(self, params, lr: float, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0):
         super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=nesterov,
                                       weight_decay=weight_decay))
 
-    def _check(self, hp):
-        super()._check(hp)
-        m = hp.get("momentum", 0)
-        if not 0 <= m < 1:
-            raise ValueError(f"invalid momentum={m}: it must be in [0, 1)")
-        if hp.get("nesterov") and m == 0:
+    def _validate(self, hyper):
+        hyper = super()._validate(hyper)
+        hyper["momentum"] = _real("momentum", hyper.get("momentum", 0.0), 0.0, 1.0, high_open=True)
+        nesterov = hyper.get("nesterov", False)
+        if not isinstance(nesterov, (bool, numpy.bool_)):
+            raise ValueError(f"invalid nesterov={nesterov!r}: it must be True or False")
+        if nesterov and hyper["momentum"] == 0:
             raise ValueError("nesterov=True needs momentum > 0")
+        hyper["nesterov"] = bool(nesterov)
+        return hyper
 
-    def _update_cpu(self, group, p, g, state):
-        lr, m, wd = group["lr"], group["momentum"], group["weight_decay"]
-        if wd:
-            g = g + wd * p                          # a new array: p.grad stays untouched
-        if m:
+    def _update_cpu(self, group, p, grad, state):
+        lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
+        g = grad.astype(p.dtype, copy=False)
+        owned = False                     # whether g is a temporary we may overwrite
+        if wd != 0:
+            g = numpy.multiply(p, wd, out=_scratch(p))    # grad + wd·p: grad is never written
+            g += grad
+            owned = True
+        if momentum != 0:
             buf = state.get("momentum_buffer")
             if buf is None:
-                buf = state["momentum_buffer"] = numpy.array(g, dtype=p.dtype, copy=True)
+                buf = state["momentum_buffer"] = numpy.array(g, order="C", copy=True)
             else:
-                buf *= m
+                buf *= momentum
                 buf += g
-            g = g + m * buf if group["nesterov"] else buf
-        p -= lr * g if p.dtype == g.dtype else (lr * g).astype(p.dtype)
+            if group["nesterov"]:
+                look_ahead = numpy.multiply(buf, momentum, out=_scratch(p))
+                look_ahead += g
+                g, owned = look_ahead, True
+            else:
+                g, owned = buf, False
+        if owned:
+            g *= -lr
+            p += g
+        else:
+            p += numpy.multiply(g, -lr, out=_scratch(p))
 
     def _update_cuda(self, group, p, g, state):
         from . import kernels
-        first = "momentum_buffer" not in state
-        if group["momentum"] and first:
-            state["momentum_buffer"] = backend.get_array_module(p).empty_like(p)
-        kernels.sgd_update(p, g, state.get("momentum_buffer"), lr=group["lr"],
-                           momentum=group["momentum"], nesterov=group["nesterov"],
+        first = group["momentum"] != 0 and "momentum_buffer" not in state
+        if first:                          # the kernel writes buf = g on the first step
+            state["momentum_buffer"] = backend.get_array_module(p).empty(p.shape, p.dtype)
+        kernels.sgd_update(p, g, state.get("momentum_buffer") if group["momentum"] != 0 else None,
+                           lr=group["lr"], momentum=group["momentum"], nesterov=group["nesterov"],
                            weight_decay=group["weight_decay"], first_step=first)
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba) with PyTorch's bias corrections; ``weight_decay`` adds wd·p to
-    the gradient (L2), unlike AdamW."""
+    """Adam (Kingma & Ba) with PyTorch's bias corrections::
+
+        g = grad + weight_decay·p               (Adam: L2 in the gradient)
+        p = p·(1 - lr·weight_decay)             (AdamW: decoupled, instead)
+        m = lerp(m, g, 1 - β1);  v = β2·v + (1 - β2)·g²
+        p = p - (lr / (1 - β1^t)) · m / (sqrt(v) / sqrt(1 - β2^t) + eps)
+    """
+    _state_names = ("exp_avg", "exp_avg_sq")
     decoupled = False
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0):
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
 
-    def _check(self, hp):
-        super()._check(hp)
-        b1, b2 = hp.get("betas", (0.9, 0.999))
-        if not (0 <= b1 < 1 and 0 <= b2 < 1):
-            raise ValueError(f"invalid betas={(b1, b2)}: each must be in [0, 1)")
-        if not hp.get("eps", 1e-8) >= 0:
-            raise ValueError(f"invalid eps={hp.get('eps')}: it must be >= 0")
+    def _validate(self, hyper):
+        hyper = super()._validate(hyper)
+        betas = hyper.get("betas", (0.9, 0.999))
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"invalid betas={betas!r}: it must be a pair (beta1, beta2)")
+        hyper["betas"] = (_real("betas[0]", betas[0], 0.0, 1.0, high_open=True),
+                          _real("betas[1]", betas[1], 0.0, 1.0, high_open=True))
+        hyper["eps"] = _real("eps", hyper.get("eps", 1e-8))
+        return hyper
 
-    def _moments(self, p, state, xp):
+    def _checked_state(self, index, entry, p):
+        out = super()._checked_state(index, entry, p)
+        if ("exp_avg" in out) != ("exp_avg_sq" in out):
+            raise ValueError(f"optimizer state_dict: parameter {index} has only one of "
+                             f"exp_avg and exp_avg_sq")
+        return out
+
+    @staticmethod
+    def _moments(p, state, xp):
         if "exp_avg" not in state:
-            state["exp_avg"] = xp.zeros_like(p)
-            state["exp_avg_sq"] = xp.zeros_like(p)
+            state["exp_avg"] = xp.zeros(p.shape, p.dtype)
+            state["exp_avg_sq"] = xp.zeros(p.shape, p.dtype)
         return state["exp_avg"], state["exp_avg_sq"]
 
-    def _update_cpu(self, group, p, g, state):
+    def _update_cpu(self, group, p, grad, state):
         lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         m, v = self._moments(p, state, numpy)
-        if wd and self.decoupled:
+        g = grad.astype(p.dtype, copy=False)
+        owned = False                                 # whether g is a temporary of ours
+        if wd != 0 and self.decoupled:
             p *= 1 - lr * wd
-        elif wd:
-            g = g + wd * p
-        m *= b1
-        m += (1 - b1) * g
+        elif wd != 0:
+            g = numpy.multiply(p, wd, out=_scratch(p))    # grad + wd·p, a fresh array
+            g += grad
+            owned = True
+        # m = lerp(m, g, w) in torch's two-sided form (exact at both ends); the weight is
+        # rounded to the compute type first, as PyTorch does.
+        scratch = numpy.subtract(g, m, out=_scratch(p))
+        w = p.dtype.type(1 - b1)
+        if abs(w) < 0.5:
+            scratch *= w
+            m += scratch
+        else:
+            scratch *= p.dtype.type(1) - w
+            numpy.subtract(g, scratch, out=m)
+        # v = β2·v + ((1 - β2)·g)·g   (addcmul's order)
+        numpy.multiply(g, 1 - b2, out=scratch)
+        scratch *= g
         v *= b2
-        v += (1 - b2) * g * g
+        v += scratch
         t = state["step"]
-        bias1 = 1 - b1 ** t
-        bias2_sqrt = math.sqrt(1 - b2 ** t)
-        denom = numpy.sqrt(v)
-        denom /= bias2_sqrt
+        step_size = lr / (1 - b1 ** t)
+        bias_correction2_sqrt = (1 - b2 ** t) ** 0.5
+        denom = scratch                               # g·g is no longer needed
+        numpy.sqrt(v, out=denom)
+        denom /= bias_correction2_sqrt
         denom += eps
-        p -= (lr / bias1) * m / denom
+        # p = p + ((-step_size)·m) / denom   (addcdiv's order)
+        update = g if owned else _scratch(p)
+        numpy.multiply(m, -step_size, out=update)
+        update /= denom
+        p += update
 
     def _update_cuda(self, group, p, g, state):
         from . import kernels
@@ -224,7 +430,8 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay: p *= 1 - lr·wd before the Adam step."""
+    """Adam with decoupled weight decay (Loshchilov & Hutter): ``p *= 1 - lr·weight_decay``
+    before the Adam step, instead of adding ``weight_decay·p`` to the gradient."""
     decoupled = True
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
