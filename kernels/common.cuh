@@ -1,7 +1,8 @@
 // gpugrad kernels: the scalar maths shared by forward and backward, and by host and device.
 //
-// Everything here is a __host__ __device__ inline function (GG_HD), so the very same
-// formulas compile with NVRTC for the GPU and with g++ for a CPU test against NumPy.
+// Everything above the "device only" line is a __host__ __device__ inline function (GG_HD):
+// the very same formulas compile with NVRTC for the GPU and with g++ for a CPU test that
+// compares them with NumPy and PyTorch (tests/test_kernels_host.py).
 // C is the compute type: float for float16/float32 storage, double for float64.
 #pragma once
 
@@ -29,12 +30,13 @@ GG_HD double gg_abs(double x) { return fabs(x); }
 GG_HD float gg_sqrt(float x) { return sqrtf(x); }
 GG_HD double gg_sqrt(double x) { return sqrt(x); }
 
-// -- activations: forward(x) and the local gradient as a function of the OUTPUT y --------
+// -- activations: forward(x), and backward from the OUTPUT y and the upstream gy ---------
+// The codes are gpugrad.kernels.ACTIVATIONS.
 enum GgActivation { GG_SIGMOID = 0, GG_TANH = 1, GG_RELU = 2, GG_LEAKY_RELU = 3, GG_ELU = 4, GG_SOFTPLUS = 5 };
 
 // sigmoid: exp of a non-positive number only, so it never overflows.
 template <typename C> GG_HD C gg_sigmoid(C x) {
-    C e = gg_exp(-gg_abs(x));            // in (0, 1]
+    C e = gg_exp(-gg_abs(x));            // in [0, 1]
     C r = C(1) / (C(1) + e);             // sigmoid(|x|)
     return x >= C(0) ? r : e * r;        // sigmoid(-|x|) = e / (1 + e); NaN stays NaN
 }
@@ -47,6 +49,7 @@ template <typename C> GG_HD C gg_softplus(C x) {
     return (x != x) ? x : m + gg_log1p(gg_exp(-gg_abs(x)));
 }
 
+// p is the activation's parameter: the slope of leaky ReLU, alpha of ELU, unused otherwise.
 template <typename C> GG_HD C gg_activation(int act, C x, C p) {
     switch (act) {
         case GG_SIGMOID: return gg_sigmoid(x);
@@ -58,9 +61,9 @@ template <typename C> GG_HD C gg_activation(int act, C x, C p) {
     }
 }
 
-// dy/dx from y: sigmoid y(1-y); tanh 1-y²; relu [y>0]; leaky 1 or slope; elu 1 or y+α;
-// softplus 1 - exp(-y) = -expm1(-y).  (leaky needs slope >= 0 and elu α > 0, so that the
-// sign of y is the sign of x.)
+// dy/dx from y alone: sigmoid y(1-y); tanh 1-y²; relu [y>0]; leaky 1 or slope; elu 1 or
+// y+α (α·eˣ = y+α for x <= 0); softplus 1-exp(-y) = -expm1(-y) (= sigmoid(x)).  Leaky ReLU
+// needs slope >= 0 and ELU α > 0 so that the sign of y is the sign of x.
 template <typename C> GG_HD C gg_local_gradient(int act, C y, C p) {
     switch (act) {
         case GG_SIGMOID: return y * (C(1) - y);
@@ -72,10 +75,90 @@ template <typename C> GG_HD C gg_local_gradient(int act, C y, C p) {
     }
 }
 
-// -- storage types: float16 is loaded and stored through PTX conversions (no headers) -----
+// gx = gy · dy/dx.  The piecewise ones SELECT rather than multiply by a 0/1 mask, so that
+// an infinite or NaN gy where the unit is off gives 0 (as PyTorch's threshold_backward),
+// not inf·0 = NaN.  A NaN y (ReLU passes NaN) is "off": y > 0 is false.
+template <typename C> GG_HD C gg_activation_backward(int act, C y, C gy, C p) {
+    switch (act) {
+        case GG_RELU: return y > C(0) ? gy : C(0);
+        case GG_LEAKY_RELU: return y > C(0) ? gy : gy * p;
+        case GG_ELU: return y > C(0) ? gy : gy * (y + p);
+        default: return gy * gg_local_gradient(act, y, p);
+    }
+}
+
+// -- log-sum-exp, online: a running (max m, sum s of exp(x - m)) ----------------------------
+// Start from (m, s) = (-inf, 0); push each value; merge partial states in any order; the
+// result is m + log(s).  exp only ever sees a non-positive argument.  Equal maxima scale by
+// exactly 1, so rows with +inf or all -inf give +inf / -inf (not inf - inf = NaN); a NaN
+// value never becomes the max but makes s NaN, so NaN propagates.  The result is a double
+// (see gg_xent_grad).
+template <typename C> GG_HD C gg_lse_scale(C mi, C m) { return mi == m ? C(1) : gg_exp(mi - m); }
+template <typename C> GG_HD void gg_lse_merge(C& m, C& s, C m2, C s2) {
+    C mm = m2 > m ? m2 : m;
+    s = s * gg_lse_scale(m, mm) + s2 * gg_lse_scale(m2, mm);
+    m = mm;
+}
+template <typename C> GG_HD void gg_lse_push(C& m, C& s, C x) { gg_lse_merge(m, s, x, C(1)); }
+
+// d(lse(x) - x[label])/dx_c · gy = (softmax(x)_c - [c == label]) · gy, where softmax is
+// exp(x - lse).  lse is kept in double for every dtype: with logits of magnitude ~1000 a
+// float lse would carry an error of |lse|·2⁻²⁴ into every probability.
+template <typename C> GG_HD C gg_xent_grad(C x, double lse, bool is_label, C gy) {
+    return (gg_exp((C)((double)x - lse)) - (is_label ? C(1) : C(0))) * gy;
+}
+template <typename C> GG_HD double gg_lse_finish(C m, C s) { return (double)m + log((double)s); }
+
+// -- optimizer steps, PyTorch's update rules (torch.optim.SGD / Adam / AdamW) -------------
+// SGD, dampening 0:  g = grad + wd·w;  buf = momentum·buf + g (buf = g on the first step);
+// g = g + momentum·buf if nesterov else buf;  w -= lr·g.  Returns the new w; buf is only
+// touched when momentum != 0.
+template <typename C> GG_HD C gg_sgd_step(C w, C grad, C& buf, C lr, C momentum, C wd,
+                                          bool nesterov, bool first_step) {
+    C g = wd != C(0) ? grad + wd * w : grad;     // as PyTorch: no 0·inf = NaN when wd is 0
+    if (momentum != C(0)) {
+        buf = first_step ? g : momentum * buf + g;
+        g = nesterov ? g + momentum * buf : buf;
+    }
+    return w - lr * g;
+}
+
+// torch.lerp's two-sided form (exact at both ends): a + w·(b - a).
+template <typename C> GG_HD C gg_lerp(C a, C b, C w) {
+    return w < C(0.5) ? a + w * (b - a) : b - (b - a) * (C(1) - w);
+}
+
+// Adam: g = grad + wd·w;  AdamW (decoupled): w *= decay (= 1 - lr·wd) instead.
+// m = lerp(m, g, 1-β1);  v = β2·v + (1-β2)·g²;  w -= step_size · m / (sqrt(v)/sqrt(bc2) + eps)
+// with step_size = lr / bc1 and the bias corrections bc = 1 - β^t computed on the host.
+template <typename C> GG_HD C gg_adam_step(C w, C grad, C& m, C& v, C one_minus_b1, C b2,
+                                           C one_minus_b2, C eps, C wd, bool decoupled, C decay,
+                                           C step_size, C bc2_sqrt) {
+    C g = grad;
+    if (decoupled) w *= decay;
+    else if (wd != C(0)) g += wd * w;
+    m = gg_lerp(m, g, one_minus_b1);
+    v = v * b2 + one_minus_b2 * g * g;
+    return w - step_size * (m / (gg_sqrt(v) / bc2_sqrt + eps));
+}
+
+// -- row/column of a flat index, advanced by a fixed stride without a division per step ----
+// (r, c) of i + stride, given (r, c) of i, with stride = dr·cols + dc and 0 <= dc < cols.
+GG_HD void gg_advance(long long& r, long long& c, long long dr, long long dc, long long cols) {
+    r += dr;
+    c += dc;
+    if (c >= cols) { c -= cols; ++r; }
+}
+
+// ================================= device only ===========================================
 #if defined(__CUDACC__)
+// -- storage types: float16 is loaded and stored through PTX conversions (no headers) -----
 typedef unsigned short gg_half;       // the 16 bits of an IEEE binary16
 
+#if defined(GG_HALF_TO_FLOAT)     // the CPU emulation in the tests brings its own conversions
+GG_D float gg_load(const gg_half* p, long long i) { return GG_HALF_TO_FLOAT(p[i]); }
+GG_D void gg_store(gg_half* p, long long i, float v) { p[i] = GG_FLOAT_TO_HALF(v); }
+#else
 GG_D float gg_load(const gg_half* p, long long i) {
     float f;
     asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(p[i]));
@@ -83,9 +166,10 @@ GG_D float gg_load(const gg_half* p, long long i) {
 }
 GG_D void gg_store(gg_half* p, long long i, float v) {
     unsigned short h;
-    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(v));
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(v));   // round to nearest even, as NumPy
     p[i] = h;
 }
+#endif
 GG_D float gg_load(const float* p, long long i) { return p[i]; }
 GG_D void gg_store(float* p, long long i, float v) { p[i] = v; }
 GG_D double gg_load(const double* p, long long i) { return p[i]; }
@@ -99,4 +183,8 @@ GG_D void gg_store(double* p, long long i, double v) { p[i] = v; }
 #define GG_GRID_STRIDE(i, n) \
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
          i += (long long)blockDim.x * gridDim.x)
+
+// The first index and the stride of this thread's grid-stride loop.
+GG_D long long gg_thread_start() { return (long long)blockIdx.x * blockDim.x + threadIdx.x; }
+GG_D long long gg_grid_stride() { return (long long)blockDim.x * gridDim.x; }
 #endif

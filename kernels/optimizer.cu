@@ -1,42 +1,35 @@
-// One kernel launch per parameter update, in place, PyTorch's update rules.
-//   SGD:  g = grad + wd·p;  buf = momentum·buf + g (buf = g on the first step);
-//         g = g + momentum·buf if nesterov else buf;  p -= lr·g
-//   Adam: (AdamW: p *= 1 - lr·wd; Adam: g = grad + wd·p)
-//         m = b1·m + (1-b1)·g;  v = b2·v + (1-b2)·g²
-//         p -= lr/bc1 · m / (sqrt(v)/sqrt(bc2) + eps)     (bc = bias corrections)
-// The gradient is only read: it may share memory with other arrays.
+// One kernel launch per parameter update, in place, with PyTorch's update rules
+// (gg_sgd_step / gg_adam_step in common.cuh, where the formulas are written out).
+// Scalars arrive as double and are rounded to the compute type once, as PyTorch does
+// with its Python-float hyperparameters.  The gradient is only read.
 #include "common.cuh"
 
 template <typename T, typename C>
 __device__ void sgd_update(T* p, const T* grad, T* buf, long long n, double lr, double momentum,
                            double wd, int nesterov, int first_step) {
+    const bool use_buf = momentum != 0.0;       // buf may be a dummy pointer otherwise
     GG_GRID_STRIDE(i, n) {
-        C w = gg_load(p, i);
-        C g = gg_load(grad, i) + (C)wd * w;
-        if (momentum != 0.0) {
-            C b = first_step ? g : (C)momentum * gg_load(buf, i) + g;
-            gg_store(buf, i, b);
-            g = nesterov ? g + (C)momentum * b : b;
-        }
-        gg_store(p, i, w - (C)lr * g);
+        C b = use_buf && !first_step ? gg_load(buf, i) : C(0);
+        C w = gg_sgd_step<C>(gg_load(p, i), gg_load(grad, i), b, (C)lr, (C)momentum, (C)wd,
+                             nesterov != 0, first_step != 0);
+        if (use_buf) gg_store(buf, i, b);
+        gg_store(p, i, w);
     }
 }
 
 template <typename T, typename C>
 __device__ void adam_update(T* p, const T* grad, T* m, T* v, long long n, double lr, double b1,
                             double b2, double eps, double wd, int decoupled, double bc1, double bc2) {
-    const C step = (C)(lr / bc1);
-    const C bc2_sqrt = (C)sqrt(bc2);
+    const C one_minus_b1 = (C)(1.0 - b1), one_minus_b2 = (C)(1.0 - b2);
+    const C decay = (C)(1.0 - lr * wd), step_size = (C)(lr / bc1), bc2_sqrt = (C)sqrt(bc2);
     GG_GRID_STRIDE(i, n) {
-        C w = gg_load(p, i);
-        C g = gg_load(grad, i);
-        if (decoupled) w *= (C)(1.0 - lr * wd);
-        else g += (C)wd * w;
-        C mi = (C)b1 * gg_load(m, i) + (C)(1.0 - b1) * g;
-        C vi = (C)b2 * gg_load(v, i) + (C)(1.0 - b2) * g * g;
+        C mi = gg_load(m, i), vi = gg_load(v, i);
+        C w = gg_adam_step<C>(gg_load(p, i), gg_load(grad, i), mi, vi, one_minus_b1, (C)b2,
+                              one_minus_b2, (C)eps, (C)wd, decoupled != 0, decay, step_size,
+                              bc2_sqrt);
         gg_store(m, i, mi);
         gg_store(v, i, vi);
-        gg_store(p, i, w - step * mi / (gg_sqrt(vi) / bc2_sqrt + (C)eps));
+        gg_store(p, i, w);
     }
 }
 
