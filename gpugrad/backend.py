@@ -9,6 +9,7 @@ choice is kept in :data:`device_reason` for ``python -m gpugrad info``.
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy
 
@@ -105,16 +106,30 @@ class Device:
         return hash(self._name)
 
     def __enter__(self):
-        # Allows `with gg.device("cuda:1"):` to select the current cupy device.
+        # `with gg.device("cuda:1"):` makes it cupy's current device.  Device objects are
+        # shared (cached by name), so the entered cupy contexts live on a per-thread stack,
+        # not on the object: nested and concurrent `with` blocks each undo their own.
         if self.kind == "cuda":
-            self._ctx = self.xp.cuda.Device(self.index)
-            self._ctx.__enter__()
+            ctx = self.xp.cuda.Device(self.index)
+            ctx.__enter__()
+            _entered_contexts().append(ctx)
         return self
 
     def __exit__(self, *exc):
         if self.kind == "cuda":
-            self._ctx.__exit__(*exc)
+            _entered_contexts().pop().__exit__(*exc)
         return False
+
+
+_thread_state = threading.local()
+
+
+def _entered_contexts() -> list:
+    """This thread's stack of cupy device contexts entered by ``with Device``."""
+    stack = getattr(_thread_state, "contexts", None)
+    if stack is None:
+        stack = _thread_state.contexts = []
+    return stack
 
 
 _device_cache: dict = {}

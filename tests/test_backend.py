@@ -54,6 +54,37 @@ def test_no_cuda_means_cpu_never_an_exception():
         assert r.stdout.split() == ["False", "cpu"]
 
 
+def test_nested_device_blocks_each_restore_their_own_context(monkeypatch):
+    """Device objects are shared by name, so `with` must not keep its cupy context on the
+    object: an inner block on the same device would overwrite the outer one's."""
+    events = []
+
+    class FakeCupyDevice:
+        def __init__(self, index):
+            self.index = index
+
+        def __enter__(self):
+            events.append(("enter", self.index, id(self)))
+
+        def __exit__(self, *exc):
+            events.append(("exit", self.index, id(self)))
+
+    class FakeCupy:
+        class cuda:
+            Device = FakeCupyDevice
+
+    d = backend.Device("cpu")
+    d.kind, d.index, d.xp = "cuda", 1, FakeCupy
+    with d:
+        with d:
+            pass
+        assert len(backend._entered_contexts()) == 1
+    assert backend._entered_contexts() == []
+    (_, _, outer), (_, _, inner), (_, _, first_exit), (_, _, second_exit) = events
+    assert [e[0] for e in events] == ["enter", "enter", "exit", "exit"]
+    assert first_exit == inner and second_exit == outer and inner != outer
+
+
 def test_get_array_module(device):
     x = gg.zeros(2, device=device)
     xp = backend.get_array_module(x)
