@@ -184,7 +184,9 @@ def machine_info(device: str, threads: int) -> dict:
         info["cpu_model"] = platform.processor() or None
     try:
         from threadpoolctl import threadpool_info
-        info["blas"] = [{k: p.get(k) for k in ("internal_api", "version", "num_threads", "filepath")}
+        # The library's file name only: a full path would record this machine's layout.
+        info["blas"] = [{**{k: p.get(k) for k in ("internal_api", "version", "num_threads")},
+                         "library": os.path.basename(p.get("filepath") or "")}
                         for p in threadpool_info()]
     except ImportError:
         import numpy

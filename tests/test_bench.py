@@ -1,5 +1,6 @@
 """The benchmarks run at a tiny size and write valid JSON (never a timed assertion)."""
 import json
+import sys
 
 import pytest
 
@@ -24,6 +25,8 @@ def test_bench_command_writes_json(tmp_path, capsys):
     doc = json.loads((tmp_path / "mlp-cpu.json").read_text())
     assert doc["benchmark"] == "mlp"
     assert {"cpu_model", "threads", "numpy", "torch", "blas"} <= set(doc["machine"])
+    # results are committed: they must not carry this machine's paths
+    assert sys.prefix not in json.dumps(doc) and "filepath" not in json.dumps(doc)
     rows = doc["results"]
     assert [r["batch"] for r in rows] == [64, 256]
     for r in rows:
