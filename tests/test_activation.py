@@ -180,3 +180,31 @@ def test_bad_arguments_raise_clear_errors():
         F.bias_relu(x, gg.tensor([1.0, 2.0, 3.0]).astype(np.float64))
     with pytest.raises(ValueError, match="unknown activation 'gelu'"):
         activation.bias_activation(x, gg.tensor([1.0, 2.0, 3.0]), "gelu")
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("kind, params, torch_backward", [
+    ("relu", {}, lambda y, gy: torch.ops.aten.threshold_backward(gy, y, 0)),
+    ("leaky_relu", {"slope": 0.1}, lambda y, gy: torch.ops.aten.leaky_relu_backward(gy, y, 0.1, True)),
+    ("elu", {"alpha": 1.5}, lambda y, gy: torch.ops.aten.elu_backward(gy, 1.5, 1, 1, True, y)),
+])
+def test_piecewise_backward_selects_like_torch(kind, params, torch_backward, dtype):
+    """The CPU backward of the piecewise activations picks gy where the unit is on: an
+    infinite or NaN upstream where it is off gives 0 · ... exactly as torch, not NaN; a
+    broadcast (0-stride) upstream works."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((64, 33)).astype(dtype)
+    y = activation.forward_cpu(kind, x, params)
+    gy = rng.standard_normal((64, 33)).astype(dtype)
+    gy[0, :8] = [np.inf, -np.inf, np.nan, 1, np.inf, -np.inf, np.nan, 2]
+    y[0, :8] = [-0.5, -0.5, -0.5, -0.5, 1, 1, 1, 1]
+    ours = activation.cpu_backward(kind, y, gy, params)
+    theirs = torch_backward(torch.from_numpy(y.astype(np.float64)), torch.from_numpy(gy.astype(np.float64)))
+    if kind == "relu":
+        np.testing.assert_array_equal(ours[0, :4], 0)            # off: no NaN from inf · 0
+    np.testing.assert_allclose(ours.astype(np.float64), theirs.numpy(), rtol=2 * np.finfo(dtype).eps)
+    assert ours.dtype == dtype and ours.shape == y.shape
+    row = rng.standard_normal(33).astype(dtype)
+    broadcast = np.broadcast_to(row, y.shape)
+    np.testing.assert_array_equal(activation.cpu_backward(kind, y, broadcast, params),
+                                  activation.cpu_backward(kind, y, np.ascontiguousarray(broadcast), params))
