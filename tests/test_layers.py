@@ -38,6 +38,11 @@ SPECS += [
     OpSpec("max_pool2d", lambda x: F.max_pool2d(x, 2), lambda x: TF.max_pool2d(x, 2), [((2, 3, 6, 4),)], distinct=True),
     OpSpec("max_pool2d_stride", lambda x: F.max_pool2d(x, 3, 2), lambda x: TF.max_pool2d(x, 3, 2), [((1, 2, 7, 7),)], distinct=True),
     OpSpec("avg_pool2d", lambda x: F.avg_pool2d(x, 2), lambda x: TF.avg_pool2d(x, 2), [((2, 3, 6, 4),)]),
+    # windows that do not tile the image (the last row and column are dropped)
+    OpSpec("max_pool2d_crop", lambda x: F.max_pool2d(x, 2), lambda x: TF.max_pool2d(x, 2), [((1, 2, 7, 5),)], distinct=True),
+    # stride > kernel: gaps between the windows, whose gradient is 0
+    OpSpec("max_pool2d_gaps", lambda x: F.max_pool2d(x, 2, 3), lambda x: TF.max_pool2d(x, 2, 3), [((1, 2, 6, 6),)], distinct=True),
+    OpSpec("avg_pool2d_crop", lambda x: F.avg_pool2d(x, 3), lambda x: TF.avg_pool2d(x, 3), [((2, 1, 7, 8),)]),
 ]
 
 

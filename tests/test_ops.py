@@ -196,3 +196,22 @@ def test_gradgradcheck(name, fn, device):
     a = gg.tensor(rng.uniform(0.5, 1.5, (3, 4)), device=device, requires_grad=True)
     b = gg.tensor(rng.uniform(0.5, 1.5, (3, 4)), device=device, requires_grad=True)
     assert gg.gradgradcheck(fn, [a, b])
+
+
+@pytest.mark.parametrize("shape, axis", [((5, 3, 4), 1), ((4, 20), 1), ((7,), 0), ((3, 4, 2), 2)])
+def test_max_gate_routes_to_the_first_extreme_and_to_nan(shape, axis, device):
+    """Short axes (scanned slab by slab) and long ones (argmax) agree: the first maximum
+    gets the whole gradient on ties, a NaN counts as the maximum."""
+    rng = np.random.default_rng(7)
+    x0 = rng.integers(0, 3, shape).astype(np.float64)        # many ties
+    x0.flat[0] = np.nan
+    for reduce_fn, pick in ((gg.Tensor.max, np.nanargmax), (gg.Tensor.min, np.nanargmin)):
+        x = gg.tensor(x0, device=device, requires_grad=True)
+        reduce_fn(x, axis=axis).sum().backward()
+        moved = np.moveaxis(x0, axis, -1)
+        expected = np.zeros_like(moved)
+        for idx in np.ndindex(moved.shape[:-1]):
+            row = moved[idx]
+            first = int(np.flatnonzero(np.isnan(row))[0]) if np.isnan(row).any() else int(pick(row))
+            expected[idx + (first,)] = 1
+        np.testing.assert_array_equal(x.grad.numpy(), np.moveaxis(expected, -1, axis))

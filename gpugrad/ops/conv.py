@@ -1,13 +1,15 @@
 """Convolution and pooling on NCHW tensors, built on one pair of linear maps:
 
-* ``im2col`` gathers every kh×kw window of a (zero-padded) image into a row:
-  (N, C, H, W) -> (N, Ho, Wo, C, kh, kw), a strided view copied once;
-* ``col2im`` is its adjoint: it adds each window back to where it came from (a loop over
-  the kh·kw offsets, never over the batch).
+* ``im2col`` gathers every kh×kw window of a (zero-padded) image into a column:
+  (N, C, H, W) -> (C, kh, kw, N, Ho, Wo), Caffe's layout: one strided copy per kernel
+  offset (i, j), each of whole output rows, so the copies run at memory speed (a layout
+  with the tiny kh, kw axes innermost copies 4-6x slower in NumPy);
+* ``col2im`` is its adjoint: it adds each offset's block back to where it came from (a loop
+  over the kh·kw offsets, never over the batch).
 
-Each is the other's backward, so convolution = im2col + one matmul, max pooling = im2col
-+ max over the window (the max gate: ties go to the first element), average pooling =
-im2col + mean; all of them differentiable to any order.
+Each is the other's backward, so convolution = im2col + one matmul, (F, C·kh·kw) @
+(C·kh·kw, N·Ho·Wo); max pooling = im2col + max over the window axis (the max gate: ties go
+to the first element); average pooling = im2col + mean; all differentiable to any order.
 """
 from __future__ import annotations
 
@@ -36,8 +38,14 @@ def _output_size(size, k, stride, padding, name):
     return out
 
 
+def _offset_window(i, j, ho, wo, stride):
+    """The (rows, cols) slices of a padded image that kernel offset (i, j) reads."""
+    sh, sw = stride
+    return slice(i, i + sh * (ho - 1) + 1, sh), slice(j, j + sw * (wo - 1) + 1, sw)
+
+
 class Im2Col(Function):
-    """(N, C, H, W) -> (N, Ho, Wo, C, kh, kw): every window as a contiguous block."""
+    """(N, C, H, W) -> (C, kh, kw, N, Ho, Wo): every window as a column."""
 
     def __init__(self, kernel, stride, padding):
         self.kernel, self.stride, self.padding = kernel, stride, padding
@@ -50,17 +58,20 @@ class Im2Col(Function):
             x = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
         n, c, h, w = x.shape
         ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
-        s_n, s_c, s_h, s_w = x.strides
-        windows = xp.lib.stride_tricks.as_strided(
-            x, shape=(n, ho, wo, c, kh, kw), strides=(s_n, s_h * sh, s_w * sw, s_c, s_h, s_w))
-        return xp.ascontiguousarray(windows)
+        by_channel = x.transpose(1, 0, 2, 3)                       # (C, N, H, W), a view
+        cols = xp.empty((c, kh, kw, n, ho, wo), dtype=x.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                rows_at, cols_at = _offset_window(i, j, ho, wo, self.stride)
+                cols[:, i, j] = by_channel[:, :, rows_at, cols_at]
+        return cols
 
     def backward(self, ns, gy):
         return ns.apply(Col2Im(self.in_shape, self.kernel, self.stride, self.padding), gy)
 
 
 class Col2Im(Function):
-    """The adjoint of Im2Col: (N, Ho, Wo, C, kh, kw) -> (N, C, H, W), overlaps added."""
+    """The adjoint of Im2Col: (C, kh, kw, N, Ho, Wo) -> (N, C, H, W), overlaps added."""
 
     def __init__(self, in_shape, kernel, stride, padding):
         self.in_shape, self.kernel, self.stride, self.padding = in_shape, kernel, stride, padding
@@ -69,19 +80,21 @@ class Col2Im(Function):
         xp = backend.get_array_module(cols)
         (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
         n, c, h, w = self.in_shape
-        ho, wo = cols.shape[1], cols.shape[2]
-        # (kh, kw, N, C, Ho, Wo), contiguous: each offset's block is read in one sweep.
-        by_offset = xp.ascontiguousarray(cols.transpose(4, 5, 0, 3, 1, 2))
-        if (kh, kw) == (sh, sw):
-            # Non-overlapping windows (pooling): placing the blocks is a reshape, no adds.
-            tiled = by_offset.transpose(2, 3, 4, 0, 5, 1).reshape(n, c, ho * kh, wo * kw)
-            out = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
-            out[:, :, :ho * kh, :wo * kw] = tiled
-            return out[:, :, ph:ph + h, pw:pw + w]
-        out = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+        ho, wo = cols.shape[4], cols.shape[5]
+        padded = (n, c, h + 2 * ph, w + 2 * pw)
+        # Windows that do not overlap (pooling) are placed, not added; when they also tile
+        # the whole image, nothing needs zeroing first.
+        disjoint = sh >= kh and sw >= kw
+        tiles = (sh, sw) == (kh, kw) and (sh * ho, sw * wo) == padded[2:]
+        out = xp.empty(padded, dtype=cols.dtype) if tiles else xp.zeros(padded, dtype=cols.dtype)
+        by_channel = out.transpose(1, 0, 2, 3)                     # (C, N, H, W), a view
         for i in range(kh):
             for j in range(kw):
-                out[:, :, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw] += by_offset[i, j]
+                rows_at, cols_at = _offset_window(i, j, ho, wo, self.stride)
+                if disjoint:
+                    by_channel[:, :, rows_at, cols_at] = cols[:, i, j]
+                else:
+                    by_channel[:, :, rows_at, cols_at] += cols[:, i, j]
         return out[:, :, ph:ph + h, pw:pw + w]
 
     def backward(self, ns, gy):
@@ -89,7 +102,7 @@ class Col2Im(Function):
 
 
 def im2col(x, kernel_size, stride=1, padding=0) -> Tensor:
-    """Windows of an NCHW tensor: (N, Ho, Wo, C, kh, kw)."""
+    """Windows of an NCHW tensor as columns: (C, kh, kw, N, Ho, Wo)."""
     x = as_tensor(x)
     if x.ndim != 4:
         raise ValueError(f"expected an NCHW tensor (4-d), got shape {x.shape}")
@@ -112,26 +125,27 @@ def conv2d(x, W, b=None, stride=1, padding=0) -> Tensor:
         raise ValueError(f"conv2d: input {x.shape} (N, C, H, W) and weight {W.shape} "
                          f"(F, C, kh, kw) do not match")
     f, c, kh, kw = W.shape
-    cols = im2col(x, (kh, kw), stride, padding)                  # (N, Ho, Wo, C, kh, kw)
-    n, ho, wo = cols.shape[:3]
-    rows = shape.reshape(cols, (n * ho * wo, c * kh * kw))
-    y = linalg.matmul(rows, shape.reshape(W, (f, c * kh * kw)).T)  # (N·Ho·Wo, F)
     if b is not None:
         b = as_tensor(b, like=x)
         if b.shape != (f,):
             raise ValueError(f"conv2d: bias of shape {b.shape}, expected ({f},)")
-        y = y + b
-    return shape.transpose(shape.reshape(y, (n, ho, wo, f)), (0, 3, 1, 2))
+    cols = im2col(x, (kh, kw), stride, padding)                  # (C, kh, kw, N, Ho, Wo)
+    n, ho, wo = cols.shape[3:]
+    y = linalg.matmul(shape.reshape(W, (f, c * kh * kw)),
+                      shape.reshape(cols, (c * kh * kw, n * ho * wo)))   # (F, N·Ho·Wo)
+    if b is not None:
+        y = y + shape.reshape(b, (f, 1))
+    return shape.transpose(shape.reshape(y, (f, n, ho, wo)), (1, 0, 2, 3))
 
 
 def _pool(x, kernel_size, stride, reducer):
     x = as_tensor(x)
     k = _pair(kernel_size, "kernel_size")
     s = k if stride is None else _pair(stride, "stride")
-    cols = im2col(x, k, s, 0)                                    # (N, Ho, Wo, C, kh, kw)
-    n, ho, wo, c = cols.shape[:4]
-    pooled = reducer(shape.reshape(cols, (n, ho, wo, c, k[0] * k[1])), axis=-1)
-    return shape.transpose(pooled, (0, 3, 1, 2))
+    cols = im2col(x, k, s, 0)                                    # (C, kh, kw, N, Ho, Wo)
+    c, n, ho, wo = cols.shape[0], *cols.shape[3:]
+    pooled = reducer(shape.reshape(cols, (c, k[0] * k[1], n, ho, wo)), axis=1)
+    return shape.transpose(pooled, (1, 0, 2, 3))
 
 
 def max_pool2d(x, kernel_size, stride=None) -> Tensor:

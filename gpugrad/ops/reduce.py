@@ -13,6 +13,7 @@ import numpy
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor, as_tensor
+from .select import select
 
 
 def normalize_axis(axis, ndim: int):
@@ -68,11 +69,34 @@ class Mean(_Reduction):
         return self._expand(ns, gy / self.count)
 
 
-def first_extreme_mask(x, axes, use_max: bool):
+_SCAN_LIMIT = 16     # up to this many candidates, scanning beats argmax on a strided axis
+
+
+def first_extreme_mask(x, axes, use_max: bool, extreme=None):
     """A boolean mask with exactly one True per reduced slice: the first maximum (or
     minimum) in C order over ``axes``.  This is the max gate: it routes the whole
-    gradient to one element, the first, when several tie."""
+    gradient to one element, the first, when several tie.  A NaN counts as the extreme
+    (as in max/min, which propagate it).  ``extreme``: the reduced values with kept
+    dimensions, if already computed."""
     xp = backend.get_array_module(x)
+    if len(axes) == 1 and x.shape[axes[0]] <= _SCAN_LIMIT:
+        # A short axis (pooling windows, maxout groups): walk its slabs in order, each a
+        # full-width vectorised comparison, instead of an argmax that NumPy runs on a
+        # transposed copy when the axis is not the last.
+        axis = axes[0]
+        if extreme is None:
+            extreme = x.max(axis=axis, keepdims=True) if use_max else x.min(axis=axis, keepdims=True)
+        extreme = xp.squeeze(extreme, axis)
+        mask = xp.empty(x.shape, dtype=bool)
+        taken = xp.zeros(extreme.shape, dtype=bool)
+        for k in range(x.shape[axis]):
+            at_k = (slice(None),) * axis + (k,)
+            slab = x[at_k]
+            hit = (slab == extreme) | (slab != slab)          # slab != slab: NaN
+            hit &= ~taken
+            mask[at_k] = hit
+            taken |= hit
+        return mask
     keep = [i for i in range(x.ndim) if i not in axes]
     moved = xp.transpose(x, keep + list(axes))
     lead = moved.shape[:len(keep)]
@@ -93,11 +117,14 @@ class _Extreme(_Reduction):
         y = x.max(axis=axes, keepdims=self.keepdims) if self.use_max else \
             x.min(axis=axes, keepdims=self.keepdims)
         if True in self.needs_grad:
-            self.mask = first_extreme_mask(x, self.axes, self.use_max)
+            kept = y if self.keepdims else y.reshape(self.kept_shape)
+            self.mask = first_extreme_mask(x, self.axes, self.use_max, extreme=kept)
         return y
 
     def backward(self, ns, gy):
-        return ns.where(self.mask, ns.reshape(gy, self.kept_shape), 0)
+        if ns.graph:                  # differentiable: where() records a node
+            return ns.where(self.mask, ns.reshape(gy, self.kept_shape), 0)
+        return select(self.mask, gy.reshape(self.kept_shape))
 
 
 class Max(_Extreme):
