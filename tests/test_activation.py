@@ -188,14 +188,15 @@ def test_bad_arguments_raise_clear_errors():
     ("leaky_relu", {"slope": 0.1}, lambda y, gy: torch.ops.aten.leaky_relu_backward(gy, y, 0.1, True)),
     ("elu", {"alpha": 1.5}, lambda y, gy: torch.ops.aten.elu_backward(gy, 1.5, 1, 1, True, y)),
 ])
-def test_piecewise_backward_selects_like_torch(kind, params, torch_backward, dtype):
+@pytest.mark.parametrize("rows", [8, 256])        # where() below 4096 elements, bit masks above
+def test_piecewise_backward_selects_like_torch(kind, params, torch_backward, dtype, rows):
     """The CPU backward of the piecewise activations picks gy where the unit is on: an
     infinite or NaN upstream where it is off gives 0 · ... exactly as torch, not NaN; a
     broadcast (0-stride) upstream works."""
     rng = np.random.default_rng(5)
-    x = rng.standard_normal((64, 33)).astype(dtype)
+    x = rng.standard_normal((rows, 33)).astype(dtype)
     y = activation.forward_cpu(kind, x, params)
-    gy = rng.standard_normal((64, 33)).astype(dtype)
+    gy = rng.standard_normal((rows, 33)).astype(dtype)
     gy[0, :8] = [np.inf, -np.inf, np.nan, 1, np.inf, -np.inf, np.nan, 2]
     y[0, :8] = [-0.5, -0.5, -0.5, -0.5, 1, 1, 1, 1]
     ours = activation.cpu_backward(kind, y, gy, params)

@@ -198,7 +198,8 @@ def test_gradgradcheck(name, fn, device):
     assert gg.gradgradcheck(fn, [a, b])
 
 
-@pytest.mark.parametrize("shape, axis", [((5, 3, 4), 1), ((4, 20), 1), ((7,), 0), ((3, 4, 2), 2)])
+@pytest.mark.parametrize("shape, axis", [((5, 3, 4), 1), ((4, 20), 1), ((7,), 0), ((3, 4, 2), 2),
+                                         ((2, 4, 1500), 1)])     # > 4096 elements: bit-mask select
 def test_max_gate_routes_to_the_first_extreme_and_to_nan(shape, axis, device):
     """Short axes (scanned slab by slab) and long ones (argmax) agree: the first maximum
     gets the whole gradient on ties, a NaN counts as the maximum."""
