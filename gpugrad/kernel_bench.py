@@ -1,21 +1,83 @@
-"""GPU benchmark of the fused kernels (issue: fused kernels at memory bandwidth).
+"""Benchmark of the fused CUDA kernels against unfused CuPy, PyTorch and a memory copy.
 
-For 2^20 ... 2^28 float32 elements it times, with CUDA events after warm-up:
-fused sigmoid forward+backward, fused ReLU forward+backward, fused bias+ReLU forward+backward,
-against (a) the same maths as unfused CuPy expressions, (b) torch on the same GPU, and
-(c) a device-to-device copy of the same number of bytes.  GB/s counts the bytes each
-fused pass must move (reads + writes).
+    python bench/bench_kernels.py                       # 2^20 ... 2^28 float32 elements
+    python bench/bench_kernels.py --sizes 2^10,2^12 --reps 5     # a tiny run
+    python -m gpugrad bench --only kernels [--quick]    # the same, from the bench command
+
+For each size n (float32) it times, with CUDA events, the median of ``--reps`` runs after
+``--warmup`` runs:
+
+* sigmoid forward + backward and ReLU forward + backward: the fused kernels
+  (``gpugrad.kernels``: one pass each way) against (a) the same maths as unfused CuPy
+  expressions, (b) PyTorch's own kernels on the same GPU (``torch.sigmoid`` +
+  ``aten.sigmoid_backward``, ``torch.relu`` + ``aten.threshold_backward``: what autograd
+  runs, without its bookkeeping), (c) a device-to-device copy (cudaMemcpy) of n floats;
+* bias + ReLU forward + backward on (n / 1024, 1024): fused against unfused CuPy and
+  PyTorch's separate add, relu, threshold_backward and column sum.
+
+GB/s counts the bytes a pass must move: forward reads x and writes y, backward reads y
+and gy and writes gx (20 bytes per float32 element; bias + ReLU the same plus the bias);
+the copy reads and writes n floats (8 bytes per element).  Writes
+``bench/results/kernels-<gpu name>.json`` with the device, versions, settings and rows.
+Needs a CUDA GPU; exits with status 2 and a message otherwise.  Importing this file
+needs neither a GPU nor CuPy.
 """
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import platform
+import re
 import statistics
+import sys
+import time
+from pathlib import Path
 
-from . import kernels
+DEFAULT_SIZES = "2^20,2^22,2^24,2^26,2^28"
+BIAS_COLUMNS = 1024
+TARGET_SIZE = 2**26          # where the issue's targets are read
 
 
-def _events_time(fn, reps: int) -> float:
+def parse_sizes(text: str) -> list:
+    """'2^20,2**22, 1000' -> [1048576, 4194304, 1000] (element counts, > 0)."""
+    sizes = []
+    for item in re.split(r"[,\s]+", text.strip()):
+        if not item:
+            continue
+        m = re.fullmatch(r"2(?:\^|\*\*)(\d+)", item)
+        n = 2 ** int(m.group(1)) if m else int(item)
+        if n <= 0:
+            raise ValueError(f"size {item!r} is not a positive number of elements")
+        sizes.append(n)
+    if not sizes:
+        raise ValueError("no sizes given")
+    return sizes
+
+
+def gpu_unavailable_reason() -> str | None:
+    """None if cupy imports and a CUDA device answers, else why not."""
+    try:
+        import cupy
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            return "no CUDA device"
+    except Exception as e:            # no cupy, no driver, no device
+        return f"{type(e).__name__}: {e}"
+    return None
+
+
+def _torch_cuda():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch if torch.cuda.is_available() else None
+
+
+def median_time_cupy(fn, reps: int, warmup: int) -> float:
+    """Median seconds of fn() between two CUDA events on the current stream."""
     import cupy
-    for _ in range(3):
+    for _ in range(warmup):
         fn()
     start, stop = cupy.cuda.Event(), cupy.cuda.Event()
     times = []
@@ -28,14 +90,8 @@ def _events_time(fn, reps: int) -> float:
     return statistics.median(times)
 
 
-def _torch_time(fn, reps: int) -> float | None:
-    try:
-        import torch
-        if not torch.cuda.is_available():
-            return None
-    except ImportError:
-        return None
-    for _ in range(3):
+def median_time_torch(torch, fn, reps: int, warmup: int) -> float:
+    for _ in range(warmup):
         fn()
     start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     times = []
@@ -48,80 +104,182 @@ def _torch_time(fn, reps: int) -> float | None:
     return statistics.median(times)
 
 
-def bench_kernels(quick: bool, out_dir: str) -> str:
+def _cases(n: int):
+    """{name: (fused, unfused, torch or None, bytes moved)} for n float32 elements."""
     import cupy
-    from .benchmarks import print_table, write_result
-    exponents = [20, 22] if quick else [20, 22, 24, 26, 28]
-    reps = 5 if quick else 30
-    rows = []
-    for e in exponents:
-        n = 2 ** e
-        x = cupy.random.standard_normal(n, dtype=cupy.float32)
-        gy = cupy.random.standard_normal(n, dtype=cupy.float32)
-        rows_c = 1024
-        x2, b = x.reshape(-1, rows_c), cupy.random.standard_normal(rows_c, dtype=cupy.float32)
-        gy2 = gy.reshape(-1, rows_c)
-        copy_dst = cupy.empty_like(x)
-        t_copy = _events_time(lambda: copy_dst.__setitem__(Ellipsis, x), reps)   # reads n, writes n
 
-        def fused_sigmoid():
-            y = kernels.activation_forward("sigmoid", x)
-            kernels.activation_backward("sigmoid", y, gy)
+    from gpugrad import kernels
+    x = cupy.random.standard_normal(n, dtype=cupy.float32)
+    gy = cupy.random.standard_normal(n, dtype=cupy.float32)
+    rows = max(n // BIAS_COLUMNS, 1)
+    x2 = x[: rows * BIAS_COLUMNS].reshape(rows, -1)
+    gy2 = gy[: rows * BIAS_COLUMNS].reshape(rows, -1)
+    b = cupy.random.standard_normal(x2.shape[1], dtype=cupy.float32)
+    moved, moved2 = 20 * n, 20 * x2.size + 8 * b.size
 
-        def unfused_sigmoid():
-            y = 1 / (1 + cupy.exp(-x))
-            gy * y * (1 - y)
+    def fused_sigmoid():
+        kernels.activation_backward("sigmoid", kernels.activation_forward("sigmoid", x), gy)
 
-        def fused_relu():
-            y = kernels.activation_forward("relu", x)
-            kernels.activation_backward("relu", y, gy)
+    def unfused_sigmoid():
+        y = 1 / (1 + cupy.exp(-x))
+        return gy * y * (1 - y)
 
-        def unfused_relu():
-            y = cupy.maximum(x, 0)
-            gy * (y > 0)
+    def fused_relu():
+        kernels.activation_backward("relu", kernels.activation_forward("relu", x), gy)
 
-        def fused_bias_relu():
-            y = kernels.bias_activation_forward("relu", x2, b)
-            kernels.bias_activation_backward("relu", y, gy2)
+    def unfused_relu():
+        y = cupy.maximum(x, 0)
+        return gy * (y > 0)
 
-        def unfused_bias_relu():
-            y = cupy.maximum(x2 + b, 0)
-            g = gy2 * (y > 0)
-            g.sum(axis=0)
+    def fused_bias_relu():
+        kernels.bias_activation_backward("relu", kernels.bias_activation_forward("relu", x2, b), gy2)
 
-        row = {"elements": n, "copy_s": t_copy, "copy_GBps": 2 * 4 * n / t_copy / 1e9}
-        # bytes each fused pair must move: forward reads x writes y; backward reads y, gy writes gx
-        moved = 5 * 4 * n
-        for name, fused, unfused in [("sigmoid", fused_sigmoid, unfused_sigmoid),
-                                     ("relu", fused_relu, unfused_relu),
-                                     ("bias_relu", fused_bias_relu, unfused_bias_relu)]:
-            tf, tu = _events_time(fused, reps), _events_time(unfused, reps)
-            row[f"{name}_fused_s"], row[f"{name}_unfused_s"] = tf, tu
-            row[f"{name}_fused_GBps"] = moved / tf / 1e9
-            row[f"{name}_fraction_of_copy_bandwidth"] = row[f"{name}_fused_GBps"] / row["copy_GBps"]
-            row[f"{name}_speedup_vs_unfused"] = tu / tf
-        try:
-            import torch
-            tx = torch.as_tensor(x, device="cuda").requires_grad_()
-            tgy = torch.as_tensor(gy, device="cuda")
-            tx2 = torch.as_tensor(x2, device="cuda").requires_grad_()
-            tb = torch.as_tensor(b, device="cuda").requires_grad_()
-            tgy2 = torch.as_tensor(gy2, device="cuda")
-            for name, fn in [("sigmoid", lambda: torch.sigmoid(tx).backward(tgy)),
-                             ("relu", lambda: torch.relu(tx).backward(tgy)),
-                             ("bias_relu", lambda: torch.relu(tx2 + tb).backward(tgy2))]:
-                tt = _torch_time(fn, reps)
-                if tt is not None:
-                    row[f"{name}_torch_s"] = tt
-                    row[f"{name}_speedup_vs_torch"] = tt / row[f"{name}_fused_s"]
-        except ImportError:
-            pass
-        rows.append(row)
-    keys = [("elements", str), ("copy_GBps", lambda v: f"{v:.0f}")]
+    def unfused_bias_relu():
+        y = cupy.maximum(x2 + b, 0)
+        return (gy2 * (y > 0)).sum(axis=0)
+
+    torch = _torch_cuda()
+    torch_fns = {}
+    if torch is not None:
+        tx, tgy, tx2, tgy2, tb = (torch.from_dlpack(a) for a in (x, gy, x2, gy2, b))
+        aten = torch.ops.aten
+        torch_fns = {
+            "sigmoid": lambda: aten.sigmoid_backward(tgy, torch.sigmoid(tx)),
+            "relu": lambda: aten.threshold_backward(tgy, torch.relu(tx), 0),
+            "bias_relu": lambda: aten.threshold_backward(tgy2, torch.relu(tx2 + tb), 0).sum(0),
+        }
+    return {
+        "sigmoid": (fused_sigmoid, unfused_sigmoid, torch_fns.get("sigmoid"), moved),
+        "relu": (fused_relu, unfused_relu, torch_fns.get("relu"), moved),
+        "bias_relu": (fused_bias_relu, unfused_bias_relu, torch_fns.get("bias_relu"), moved2),
+    }, x
+
+
+def bench_size(n: int, reps: int, warmup: int) -> dict:
+    """One row of results for n float32 elements."""
+    import cupy
+    cases, x = _cases(n)
+    dst = cupy.empty_like(x)
+    copy = lambda: dst.data.copy_from_device_async(x.data, x.nbytes)   # noqa: E731  (cudaMemcpyAsync D2D)
+    t_copy = median_time_cupy(copy, reps, warmup)
+    row = {"elements": n, "copy_s": t_copy, "copy_GBps": 2 * x.nbytes / t_copy / 1e9}
+    torch = _torch_cuda()
+    for name, (fused, unfused, torch_fn, moved) in cases.items():
+        t_fused = median_time_cupy(fused, reps, warmup)
+        t_unfused = median_time_cupy(unfused, reps, warmup)
+        row[f"{name}_fused_s"] = t_fused
+        row[f"{name}_fused_GBps"] = moved / t_fused / 1e9
+        row[f"{name}_fraction_of_copy"] = row[f"{name}_fused_GBps"] / row["copy_GBps"]
+        row[f"{name}_unfused_s"] = t_unfused
+        row[f"{name}_speedup_vs_unfused"] = t_unfused / t_fused
+        if torch_fn is not None:
+            t_torch = median_time_torch(torch, torch_fn, reps, warmup)
+            row[f"{name}_torch_s"] = t_torch
+            row[f"{name}_speedup_vs_torch"] = t_torch / t_fused
+    return row
+
+
+def machine() -> dict:
+    import cupy
+    import numpy
+    dev = cupy.cuda.Device()
+    props = cupy.cuda.runtime.getDeviceProperties(dev.id)
+    name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+    info = {"gpu": name, "compute_capability": dev.compute_capability,
+            "multiprocessors": dev.attributes["MultiProcessorCount"],
+            "cuda_runtime": cupy.cuda.runtime.runtimeGetVersion(),
+            "cuda_driver": cupy.cuda.runtime.driverGetVersion(), "cupy": cupy.__version__,
+            "numpy": numpy.__version__, "python": platform.python_version()}
+    torch = _torch_cuda()
+    info["torch"] = torch.__version__ if torch is not None else None
+    return info
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def targets(rows: list) -> dict:
+    """The issue's targets, read at 2^26 elements (or the largest size run)."""
+    if not rows:
+        return {}
+    row = min(rows, key=lambda r: abs(r["elements"] - TARGET_SIZE))
+    out = {"at_elements": row["elements"],
+           "fused_fraction_of_copy_min": min(row[f"{k}_fraction_of_copy"] for k in ("sigmoid", "relu", "bias_relu")),
+           "sigmoid_speedup_vs_unfused": row["sigmoid_speedup_vs_unfused"],
+           "sigmoid_speedup_vs_torch": row.get("sigmoid_speedup_vs_torch"),
+           "bias_relu_speedup_vs_torch": row.get("bias_relu_speedup_vs_torch")}
+    out["met"] = {"fused >= 0.9 x copy": out["fused_fraction_of_copy_min"] >= 0.9,
+                  "sigmoid >= 3 x unfused": out["sigmoid_speedup_vs_unfused"] >= 3,
+                  "sigmoid >= 1 x torch": None if out["sigmoid_speedup_vs_torch"] is None
+                  else out["sigmoid_speedup_vs_torch"] >= 1,
+                  "bias_relu >= 1.5 x torch": None if out["bias_relu_speedup_vs_torch"] is None
+                  else out["bias_relu_speedup_vs_torch"] >= 1.5}
+    return out
+
+
+def print_table(rows: list) -> None:
+    cols = ["elements", "copy_GBps"]
     for name in ("sigmoid", "relu", "bias_relu"):
-        keys += [(f"{name}_fraction_of_copy_bandwidth", lambda v: f"{v:.2f}"),
-                 (f"{name}_speedup_vs_unfused", lambda v: f"{v:.2f}x"),
-                 (f"{name}_speedup_vs_torch", lambda v: "-" if v is None else f"{v:.2f}x")]
-    print_table("fused kernels, float32, forward+backward", rows, keys)
-    return write_result("kernels", "cuda", 0, {"dtype": "float32", "reps": reps, "timing": "CUDA events"},
-                        rows, out_dir)
+        cols += [f"{name}_fused_GBps", f"{name}_fraction_of_copy", f"{name}_speedup_vs_unfused",
+                 f"{name}_speedup_vs_torch"]
+
+    def fmt(v):
+        return "-" if v is None else f"{v:.3g}" if isinstance(v, float) else str(v)
+    cells = [[fmt(r.get(c)) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    print("fused kernels, float32, forward + backward (speedups: time of the other / time fused)")
+    print("  ".join(c.rjust(w) for c, w in zip(cols, widths)))
+    for row in cells:
+        print("  ".join(v.rjust(w) for v, w in zip(row, widths)))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default=DEFAULT_SIZES,
+                        help=f"element counts, e.g. 2^20,2^24 or 1000 (default {DEFAULT_SIZES})")
+    parser.add_argument("--reps", type=int, default=30, help="timed runs per measurement (median)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed runs first")
+    parser.add_argument("--out", default=os.path.join("bench", "results"),
+                        help="directory for kernels-<gpu>.json (default bench/results)")
+    args = parser.parse_args(argv)
+    try:
+        sizes = parse_sizes(args.sizes)
+    except ValueError as e:
+        parser.error(str(e))
+    reason = gpu_unavailable_reason()
+    if reason is not None:
+        print(f"bench_kernels: needs a CUDA GPU with CuPy; none here ({reason})", file=sys.stderr)
+        return 2
+    import cupy
+    rows = []
+    for n in sizes:
+        rows.append(bench_size(n, args.reps, args.warmup))
+        cupy.get_default_memory_pool().free_all_blocks()
+    print_table(rows)
+    info = machine()
+    doc = {"benchmark": "kernels", "machine": info,
+           "settings": {"dtype": "float32", "reps": args.reps, "warmup": args.warmup,
+                        "timing": "CUDA events around each run, median",
+                        "bias_columns": BIAS_COLUMNS, "tf32": "not involved (elementwise)",
+                        "torch": "torch.sigmoid/relu + aten.sigmoid_backward/threshold_backward "
+                                 "(+ add and sum(0) for bias_relu), no autograd",
+                        "copy": "cudaMemcpyAsync device to device, n float32"},
+           "results": rows, "targets": targets(rows),
+           "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    os.makedirs(args.out, exist_ok=True)
+    path = Path(args.out) / f"kernels-{slug(info['gpu'])}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=2))
+    os.replace(tmp, path)
+    print(f"wrote {path}")
+    return 0
+
+
+def bench_kernels(quick: bool, out_dir: str) -> str:
+    """What ``python -m gpugrad bench --only kernels`` runs; returns the JSON's path."""
+    sizes = "2^20,2^22" if quick else DEFAULT_SIZES
+    reps = "5" if quick else "30"
+    if main(["--sizes", sizes, "--reps", reps, "--out", out_dir]) != 0:
+        raise RuntimeError("the kernel benchmark needs a CUDA GPU")
+    return str(Path(out_dir) / f"kernels-{slug(machine()['gpu'])}.json")
