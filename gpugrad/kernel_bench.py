@@ -74,34 +74,30 @@ def _torch_cuda():
     return torch if torch.cuda.is_available() else None
 
 
-def median_time_cupy(fn, reps: int, warmup: int) -> float:
-    """Median seconds of fn() between two CUDA events on the current stream."""
-    import cupy
+def _median_time(event, elapsed_s, fn, reps: int, warmup: int) -> float:
+    """Median seconds of fn() between two timing events on the current stream."""
     for _ in range(warmup):
         fn()
-    start, stop = cupy.cuda.Event(), cupy.cuda.Event()
+    start, stop = event(), event()
     times = []
     for _ in range(reps):
         start.record()
         fn()
         stop.record()
         stop.synchronize()
-        times.append(cupy.cuda.get_elapsed_time(start, stop) / 1e3)
+        times.append(elapsed_s(start, stop))
     return statistics.median(times)
+
+
+def median_time_cupy(fn, reps: int, warmup: int) -> float:
+    import cupy
+    return _median_time(cupy.cuda.Event, lambda a, b: cupy.cuda.get_elapsed_time(a, b) / 1e3,
+                        fn, reps, warmup)
 
 
 def median_time_torch(torch, fn, reps: int, warmup: int) -> float:
-    for _ in range(warmup):
-        fn()
-    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    times = []
-    for _ in range(reps):
-        start.record()
-        fn()
-        stop.record()
-        stop.synchronize()
-        times.append(start.elapsed_time(stop) / 1e3)
-    return statistics.median(times)
+    return _median_time(lambda: torch.cuda.Event(enable_timing=True),
+                        lambda a, b: a.elapsed_time(b) / 1e3, fn, reps, warmup)
 
 
 def _cases(n: int):

@@ -277,19 +277,24 @@ def _labels(labels, rows: int):
     return _contiguous(labels.astype(numpy.int64, copy=False))
 
 
-def softmax_cross_entropy_forward(logits, labels):
-    """(loss_rows, lse, flag) for logits (N, C) and integer labels (N,):
-    loss_rows (N,) in the logits' dtype, lse (N,) the per-row log-sum-exp as float64 for
-    every dtype (a float32 lse of logits ~1000 would be off by ~1e-4 in each probability), flag an int32 device array (1,) set to 1 when a label lies
-    outside [0, C) (that row's loss is NaN).  Does not synchronize: pass the flag to
-    :func:`check_label_flag` when you choose to."""
-    cupy = _cupy()
+def _logits_and_labels(logits, labels):
+    """(dtype suffix, contiguous (N, C) logits, contiguous int64 (N,) labels), checked."""
     sfx = _suffix(logits, "logits")
     if logits.ndim != 2:
         raise ValueError(f"logits must be (N, C), got shape {logits.shape}")
+    return sfx, _contiguous(logits), _labels(labels, logits.shape[0])
+
+
+def softmax_cross_entropy_forward(logits, labels):
+    """(loss_rows, lse, flag) for logits (N, C) and integer labels (N,):
+    loss_rows (N,) in the logits' dtype, lse (N,) the per-row log-sum-exp as float64 for
+    every dtype (a float32 lse of logits ~1000 would be off by ~1e-4 in each probability),
+    flag an int32 device array (1,) set to 1 when a label lies outside [0, C) (that row's
+    loss is NaN).  Does not synchronize: pass the flag to
+    :func:`check_label_flag` when you choose to."""
+    cupy = _cupy()
+    sfx, logits, labels = _logits_and_labels(logits, labels)
     rows, cols = logits.shape
-    labels = _labels(labels, rows)
-    logits = _contiguous(logits)
     loss = cupy.empty(rows, dtype=logits.dtype)
     lse = cupy.empty(rows, dtype=numpy.float64)
     flag = cupy.zeros(1, dtype=numpy.int32)
@@ -306,12 +311,8 @@ def softmax_cross_entropy_backward(logits, lse, labels, gy_rows):
     gy_rows is the per-row upstream gradient (N,) (or a scalar): 1/N for a mean, 1 for a
     sum, the upstream of each row for no reduction."""
     cupy = _cupy()
-    sfx = _suffix(logits, "logits")
-    if logits.ndim != 2:
-        raise ValueError(f"logits must be (N, C), got shape {logits.shape}")
+    sfx, logits, labels = _logits_and_labels(logits, labels)
     rows, cols = logits.shape
-    labels = _labels(labels, rows)
-    logits = _contiguous(logits)
     lse = _as(lse, numpy.float64, "log-sum-exp", (rows,))
     gy = _as(cupy.asarray(gy_rows) if numpy.isscalar(gy_rows) else gy_rows, logits.dtype,
              "upstream gradient", (rows,))
