@@ -161,3 +161,34 @@ def test_batch_norm_train_and_eval(shape, device):
     ye = F.batch_norm(gg.tensor(host, device=device), rm, rv, w, b, training=False)
     tye = TF.batch_norm(torch.tensor(host), trm, trv, tw, tb, training=False)
     np.testing.assert_allclose(ye.numpy(), tye.detach().numpy(), rtol=1e-10)
+
+
+@pytest.mark.parametrize("shape, k", [((2, 3, 6, 4), 2), ((1, 2, 7, 5), 2), ((2, 1, 9, 9), 3), ((2, 8, 40, 40), 2)])   # the last: > 4096 outputs
+def test_max_pool_backward_is_differentiable_in_its_upstream(shape, k, device):
+    """The pooling gradient (a scatter of gy to each window's max) and its own gradient (a
+    gather) against torch's double backward, for tiling and cropped images, with ties."""
+    rng = np.random.default_rng(8)
+    x0 = rng.integers(0, 4, shape).astype(np.float64)          # ties in most windows
+    out_shape = shape[:2] + (shape[2] // k, shape[3] // k)
+    v0, u0 = rng.standard_normal(out_shape), rng.standard_normal(shape)
+    x = gg.tensor(x0, device=device, requires_grad=True)
+    v = gg.tensor(v0, device=device, requires_grad=True)
+    (gx,) = gg.grad(F.max_pool2d(x, k), [x], grad_outputs=[v], create_graph=True)
+    (gv,) = gg.grad((gx * gg.tensor(u0, device=device)).sum(), [v])
+    tx, tv = torch.tensor(x0, requires_grad=True), torch.tensor(v0, requires_grad=True)
+    (tgx,) = torch.autograd.grad(TF.max_pool2d(tx, k), [tx], grad_outputs=[tv], create_graph=True)
+    (tgv,) = torch.autograd.grad((tgx * torch.tensor(u0)).sum(), [tv])
+    np.testing.assert_array_equal(gx.numpy(), tgx.detach().numpy())
+    np.testing.assert_allclose(gv.numpy(), tgv.numpy(), rtol=1e-14)
+
+
+def test_max_pool_routes_the_gradient_to_a_nan(device):
+    x0 = np.arange(32, dtype=np.float64).reshape(1, 2, 4, 4)
+    x0[0, 0, 1, 1] = np.nan                                   # in the first window, not first
+    x = gg.tensor(x0, device=device, requires_grad=True)
+    y = F.max_pool2d(x, 2)
+    y.sum().backward()
+    tx = torch.tensor(x0, requires_grad=True)
+    TF.max_pool2d(tx, 2).sum().backward()
+    assert np.isnan(y.numpy()[0, 0, 0, 0])
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
