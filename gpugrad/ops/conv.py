@@ -210,8 +210,8 @@ class WindowScatter(Function):
             view[...] = select(hit, g)
         return out
 
-    def backward(self, ns, gg):
-        return ns.apply(WindowGather(self.chosen, self.kernel), gg)
+    def backward(self, ns, ggx):
+        return ns.apply(WindowGather(self.chosen, self.kernel), ggx)
 
 
 class WindowGather(Function):
