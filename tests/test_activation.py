@@ -209,3 +209,21 @@ def test_piecewise_backward_selects_like_torch(kind, params, torch_backward, dty
     broadcast = np.broadcast_to(row, y.shape)
     np.testing.assert_array_equal(activation.cpu_backward(kind, y, broadcast, params),
                                   activation.cpu_backward(kind, y, np.ascontiguousarray(broadcast), params))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", sorted(ACTS))
+def test_cpu_twins_on_a_layer_sized_input_match_torch(name, dtype):
+    """The branch-free CPU forwards on > 4096 elements (where select() uses bit masks),
+    with edge values mixed in, into a new buffer or into an owned one."""
+    params = {"leaky_relu": {"slope": 0.1}, "elu": {"alpha": 1.5}}.get(name, {})
+    _, theirs = ACTS[name]
+    x = np.random.default_rng(9).standard_normal(12_000).astype(dtype) * 10
+    x[:len(EDGES)] = EDGES
+    expected = theirs(torch.from_numpy(x.copy())).numpy()
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        y = activation.forward_cpu(name, x, params)
+        y_owned = activation.forward_cpu(name, x.copy(), params, owned=True)
+    for got in (y, y_owned):
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, expected, **TOL[dtype])

@@ -32,15 +32,17 @@ __all__ = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "bias_rel
 # -- the NumPy twins: forward(x) -> y ----------------------------------------------------------
 # Each takes x, the parameters, and ``out``: None (allocate the output) or x itself, when
 # x is a buffer the caller owns and may be overwritten (bias + activation's x + b).
+# Every pass is branch-free: NumPy's masked ``where=`` ufuncs branch per element and run
+# several times slower on the random signs of a layer's pre-activations.
 def _sigmoid_cpu(x, p, out):
     negative = numpy.less(x, 0)
     e = numpy.abs(x, out=out)
     numpy.negative(e, out=e)
     numpy.exp(e, out=e)                     # e = exp(-|x|) in [0, 1]: never overflows
     y = numpy.add(e, 1)
-    numpy.reciprocal(y, out=y)              # 1 / (1 + e) = sigmoid(|x|)
-    numpy.multiply(y, e, out=y, where=negative)   # e / (1 + e) = sigmoid(-|x|)
-    return y
+    numpy.reciprocal(y, out=y)              # 1 / (1 + e) = sigmoid(|x|); NaN stays NaN
+    e *= y                                  # e / (1 + e) = sigmoid(-|x|)
+    return select(negative, e, y)           # into y
 
 
 def _tanh_cpu(x, p, out):
@@ -52,27 +54,32 @@ def _relu_cpu(x, p, out):
 
 
 def _leaky_relu_cpu(x, p, out):
-    y = x.copy() if out is None else out
-    numpy.multiply(y, p["slope"], out=y, where=y < 0)    # NaN and x >= 0 stay as they are
-    return y
+    # With 0 <= slope <= 1, slope·x <= x exactly where x >= 0, so the function is
+    # max(x, slope·x); with slope > 1 it is the min.  NaN passes through both.
+    scaled = numpy.multiply(x, p["slope"])
+    pick = numpy.maximum if p["slope"] <= 1 else numpy.minimum
+    return pick(x, scaled, out=scaled if out is None else out)
 
 
 def _elu_cpu(x, p, out):
-    y = x.copy() if out is None else out
-    negative = y < 0
-    numpy.expm1(y, out=y, where=negative)
-    numpy.multiply(y, p["alpha"], out=y, where=negative)
+    # max(x, 0) + α·expm1(min(x, 0)): x where x > 0 (expm1(0) = 0 adds nothing), α(eˣ - 1)
+    # elsewhere; expm1 never sees a positive number, so it never overflows.
+    negative_part = numpy.minimum(x, 0)
+    numpy.expm1(negative_part, out=negative_part)
+    negative_part *= p["alpha"]
+    y = numpy.maximum(x, 0, out=out)
+    y += negative_part
     return y
 
 
 def _softplus_cpu(x, p, out):
-    positive = numpy.greater(x, 0)
+    positive_part = numpy.maximum(x, 0)     # NaN passes through
     a = numpy.abs(x, out=out)
     numpy.negative(a, out=a)                # a = -|x|
-    y = numpy.exp(a)                        # exp of a non-positive number: never overflows
-    numpy.log1p(y, out=y)                   # log1p(exp(-|x|))
-    numpy.subtract(y, a, out=y, where=positive)    # + |x| = + max(x, 0) where x > 0
-    return y
+    numpy.exp(a, out=a)                     # exp of a non-positive number: never overflows
+    numpy.log1p(a, out=a)                   # log1p(exp(-|x|))
+    a += positive_part
+    return a
 
 
 CPU_FORWARD = {"sigmoid": _sigmoid_cpu, "tanh": _tanh_cpu, "relu": _relu_cpu,
