@@ -7,6 +7,7 @@ time of MPI all-reduce over buffer sizes and the samples/s of the digits MLP tra
 gpugrad.distributed.DataParallel (global batch split over the ranks).  Writes
 bench/results/allreduce-cpu.json.
 """
+
 import argparse
 import json
 import os
@@ -20,12 +21,12 @@ SIZES = [2**10, 2**14, 2**18, 2**20, 2**22]
 
 
 def worker(quick: bool):
-    import numpy as np
 
     import gpugrad as gg
     import gpugrad.functional as F
     from gpugrad import data, nn, optim
     from gpugrad import distributed as dist
+
     rank, world = dist.init()
     out = {"world_size": world, "allreduce": []}
     for n in SIZES[:3] if quick else SIZES:
@@ -41,8 +42,13 @@ def worker(quick: bool):
         med = statistics.median(times)
         # a ring all-reduce moves 2 (p-1)/p of the buffer through each rank
         algo_bytes = 2 * (world - 1) / world * n * 4
-        out["allreduce"].append({"elements": n, "median_s": med,
-                                 "bus_GBps": algo_bytes / med / 1e9 if world > 1 else None})
+        out["allreduce"].append(
+            {
+                "elements": n,
+                "median_s": med,
+                "bus_GBps": algo_bytes / med / 1e9 if world > 1 else None,
+            }
+        )
     d = data.load_digits().standardized()
     gg.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 10))
@@ -76,27 +82,52 @@ def main():
         worker(args.quick)
         return 0
     mpiexec = Path(sys.executable).parent / "mpiexec"
-    env = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-           "GPUGRAD_DEVICE": "cpu", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "OMPI_ALLOW_RUN_AS_ROOT": "1",
+        "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+        "GPUGRAD_DEVICE": "cpu",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+    }
     runs = []
     for n in (1, 2):
-        cmd = [str(mpiexec) if mpiexec.exists() else "mpiexec", "-n", str(n), "--oversubscribe",
-               sys.executable, __file__, "--worker"] + (["--quick"] if args.quick else [])
+        cmd = [
+            str(mpiexec) if mpiexec.exists() else "mpiexec",
+            "-n",
+            str(n),
+            "--oversubscribe",
+            sys.executable,
+            __file__,
+            "--worker",
+        ] + (["--quick"] if args.quick else [])
         r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200)
         if r.returncode != 0:
             print(r.stdout, r.stderr, file=sys.stderr)
             return 1
-        runs.append(json.loads(next(l for l in r.stdout.splitlines() if l.startswith("RESULT "))[7:]))
+        runs.append(
+            json.loads(next(l for l in r.stdout.splitlines() if l.startswith("RESULT "))[7:])
+        )
     from gpugrad.benchmarks import write_result
+
     scaling = runs[1]["mlp_samples_per_s"] / runs[0]["mlp_samples_per_s"]
     print(f"{'elements':>10} {'1 proc ms':>10} {'2 proc ms':>10} {'2 proc GB/s':>12}")
     for a, b in zip(runs[0]["allreduce"], runs[1]["allreduce"]):
-        print(f"{a['elements']:>10} {a['median_s'] * 1e3:>10.3f} {b['median_s'] * 1e3:>10.3f} {b['bus_GBps']:>12.2f}")
-    print(f"digits MLP: {runs[0]['mlp_samples_per_s']:,.0f} samples/s on 1 process, "
-          f"{runs[1]['mlp_samples_per_s']:,.0f} on 2 ({scaling:.2f}x)")
-    path = write_result("allreduce", "cpu", 1, {"threads_per_process": 1, "global_batch": 64},
-                        [{"processes": r["world_size"], **r} for r in runs] + [{"mlp_scaling_2_vs_1": scaling}],
-                        args.out)
+        print(
+            f"{a['elements']:>10} {a['median_s'] * 1e3:>10.3f} {b['median_s'] * 1e3:>10.3f} {b['bus_GBps']:>12.2f}"
+        )
+    print(
+        f"digits MLP: {runs[0]['mlp_samples_per_s']:,.0f} samples/s on 1 process, "
+        f"{runs[1]['mlp_samples_per_s']:,.0f} on 2 ({scaling:.2f}x)"
+    )
+    path = write_result(
+        "allreduce",
+        "cpu",
+        1,
+        {"threads_per_process": 1, "global_batch": 64},
+        [{"processes": r["world_size"], **r} for r in runs] + [{"mlp_scaling_2_vs_1": scaling}],
+        args.out,
+    )
     print("wrote", path)
     return 0
 

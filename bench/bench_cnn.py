@@ -1,4 +1,5 @@
 """Benchmark 'cnn': see gpugrad/benchmarks.py.  Usage: python bench/bench_cnn.py [--quick]."""
+
 import sys
 
 from gpugrad.benchmarks import main

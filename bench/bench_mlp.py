@@ -1,4 +1,5 @@
 """Benchmark 'mlp': see gpugrad/benchmarks.py.  Usage: python bench/bench_mlp.py [--quick]."""
+
 import sys
 
 from gpugrad.benchmarks import main

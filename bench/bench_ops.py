@@ -1,4 +1,5 @@
 """Benchmark 'ops': see gpugrad/benchmarks.py.  Usage: python bench/bench_ops.py [--quick]."""
+
 import sys
 
 from gpugrad.benchmarks import main

@@ -6,6 +6,7 @@ the gradients computed by backward() instead of by hand.
 
     python examples/two_layer_net.py [--steps 500] [--device cpu]
 """
+
 import argparse
 
 import gpugrad as gg
@@ -21,7 +22,7 @@ def train(steps: int = 500, lr: float = 1e-6, device=None, seed: int = 0, log_ev
     w2 = gg.randn(H, D_out, device=device, requires_grad=True)
     losses = []
     for t in range(steps):
-        y_pred = (x @ w1).relu() @ w2              # f = W2 max(0, W1 x)
+        y_pred = (x @ w1).relu() @ w2  # f = W2 max(0, W1 x)
         loss = ((y_pred - y) ** 2).sum()
         w1.grad = w2.grad = None
         loss.backward()

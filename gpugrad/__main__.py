@@ -1,4 +1,5 @@
 """``python -m gpugrad ...``: see gpugrad.cli."""
+
 import sys
 
 from .cli import main

@@ -35,6 +35,7 @@ Call an op as ``Mul()(a, b)`` with Tensors.  Every Function recorded while grad 
 on takes the next value of a global sequence counter; ``backward`` runs the reachable
 nodes in decreasing sequence order from a heap, iteratively.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -44,8 +45,8 @@ import weakref
 
 from . import backend
 
-_Tensor = None            # set by tensor.py (autograd sits below tensor in the layering)
-_graph_namespace = None   # set by ops/namespace.py
+_Tensor = None  # set by tensor.py (autograd sits below tensor in the layering)
+_graph_namespace = None  # set by ops/namespace.py
 _counter = itertools.count()
 
 grad_enabled = True
@@ -55,13 +56,24 @@ RELEASED_MESSAGE = (
     "Trying to backward through the graph a second time (or to use saved values after "
     "they were freed): saved intermediate values are freed by .backward() and gg.grad(). "
     "Pass retain_graph=True to the first backward if you need to backward through the "
-    "graph again.")
+    "graph again."
+)
 
 
 class Function:
     """A node of the graph: one differentiable operation with one output."""
-    __slots__ = ("inputs", "needs_grad", "seq", "_versions", "_out_data", "_out_version",
-                 "_out_ref", "__dict__", "__weakref__")
+
+    __slots__ = (
+        "__dict__",
+        "__weakref__",
+        "_out_data",
+        "_out_ref",
+        "_out_version",
+        "_versions",
+        "inputs",
+        "needs_grad",
+        "seq",
+    )
     save_inputs: tuple = ()
     save_output: bool = False
 
@@ -113,19 +125,22 @@ class Function:
                     f"one of the values needed by the backward of {self.name} (input {i}, "
                     f"shape {t.shape}) was modified by an in-place operation: its version is "
                     f"{t._version[0]}, it was {recorded} when saved. Use an out-of-place "
-                    f"operation (x = x + y instead of x += y).")
+                    f"operation (x = x + y instead of x += y)."
+                )
             values.append(t if graph else t.data)
         if self.save_output:
             if self._out_version[0] != 0:
                 raise RuntimeError(
                     f"the output of {self.name}, needed by its backward, was modified by an "
                     f"in-place operation (version {self._out_version[0]}). Use an "
-                    f"out-of-place operation.")
+                    f"out-of-place operation."
+                )
             if graph:
                 out = self._out_ref()
                 if out is None:
-                    raise RuntimeError(f"create_graph needs the output of {self.name}, "
-                                       f"which no longer exists")
+                    raise RuntimeError(
+                        f"create_graph needs the output of {self.name}, which no longer exists"
+                    )
                 values.append(out)
             else:
                 values.append(self._out_data)
@@ -148,13 +163,29 @@ def _check_finite(a, where: str):
 # -- the namespace of the fast mode -------------------------------------------------
 class RawNamespace:
     """Array functions for backward formulas on raw numpy/cupy arrays."""
+
     graph = False
 
     def __init__(self, xp):
         self.xp = xp
-        for fn in ("exp", "log", "sqrt", "tanh", "abs", "sign", "where", "maximum",
-                   "minimum", "broadcast_to", "reshape", "transpose", "swapaxes",
-                   "expand_dims", "matmul", "zeros_like"):
+        for fn in (
+            "exp",
+            "log",
+            "sqrt",
+            "tanh",
+            "abs",
+            "sign",
+            "where",
+            "maximum",
+            "minimum",
+            "broadcast_to",
+            "reshape",
+            "transpose",
+            "swapaxes",
+            "expand_dims",
+            "matmul",
+            "zeros_like",
+        ):
             setattr(self, fn, getattr(xp, fn))
 
     def sum(self, x, axis=None, keepdims=False):
@@ -184,8 +215,9 @@ def broadcast_axes(from_shape, to_shape) -> tuple:
     """The axes a sum must reduce to undo broadcasting ``to_shape`` up to ``from_shape``:
     the leading ones broadcasting added and those it stretched from length 1."""
     lead = len(from_shape) - len(to_shape)
-    return tuple(range(lead)) + tuple(i + lead for i, n in enumerate(to_shape)
-                                      if n == 1 and from_shape[i + lead] != 1)
+    return tuple(range(lead)) + tuple(
+        i + lead for i, n in enumerate(to_shape) if n == 1 and from_shape[i + lead] != 1
+    )
 
 
 def sum_to_array(x, shape):
@@ -209,8 +241,9 @@ def raw_namespace(xp) -> RawNamespace:
 
 
 # -- the engine ----------------------------------------------------------------------
-def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inputs=None,
-                 allow_unused=False):
+def run_backward(
+    roots, root_grads, retain_graph=False, create_graph=False, inputs=None, allow_unused=False
+):
     """Backpropagate from ``roots`` (Tensors) seeded with ``root_grads``.
 
     Without ``inputs``: accumulate into ``.grad`` of the leaves that require grad.
@@ -234,7 +267,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                 wanted_leaves.setdefault(id(t), []).append(k)
         results = [None] * len(inputs)
 
-    pending = {}       # id(node) -> [accumulated gy, owned]
+    pending = {}  # id(node) -> [accumulated gy, owned]
     heap = []
     # Buffers already visible to the user (the seeds, leaf gradients): a second leaf
     # gets its own copy, so that x.grad and y.grad never share memory (Add hands the
@@ -246,7 +279,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
             return g
         base = id(_base(g))
         if base in handed or not g.flags.c_contiguous:
-            g = g.copy()             # contiguous, and ours alone (broadcast views are read-only)
+            g = g.copy()  # contiguous, and ours alone (broadcast views are read-only)
             base = id(g)
         handed.add(base)
         return _Tensor._from_op(g)
@@ -268,10 +301,10 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
             pending[id(node)] = [g, False]
             heapq.heappush(heap, (-node.seq, id(node), node))
         elif graph or not slot[1]:
-            slot[0] = slot[0] + g          # a fresh buffer we own from now on
+            slot[0] = slot[0] + g  # a fresh buffer we own from now on
             slot[1] = True
         else:
-            slot[0] += g                   # in place: only into a buffer we allocated
+            slot[0] += g  # in place: only into a buffer we allocated
 
     previous_mode = grad_enabled
     grad_enabled = graph
@@ -279,8 +312,10 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
     try:
         for t, g in zip(roots, root_grads):
             if not t.requires_grad:
-                raise RuntimeError("element of the outputs does not require grad and has no "
-                                   "creator: nothing to differentiate")
+                raise RuntimeError(
+                    "element of the outputs does not require grad and has no "
+                    "creator: nothing to differentiate"
+                )
             deliver(t, g)
         while heap:
             _, key, node = heappop(heap)
@@ -303,8 +338,10 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                 if gx.shape != t.shape:
                     gx = ns.sum_to(gx, t.shape)
                 if anomaly_enabled:
-                    _check_finite(gx.data if graph else gx,
-                                  f"the backward of {node.name} (created at sequence {node.seq})")
+                    _check_finite(
+                        gx.data if graph else gx,
+                        f"the backward of {node.name} (created at sequence {node.seq})",
+                    )
                 creator = t.creator
                 if creator is None:
                     deliver(t, gx)
@@ -315,10 +352,10 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                     pending[id(creator)] = [gx, False]
                     heappush(heap, (-creator.seq, id(creator), creator))
                 elif graph or not slot[1]:
-                    slot[0] = slot[0] + gx     # a fresh buffer we own from now on
+                    slot[0] = slot[0] + gx  # a fresh buffer we own from now on
                     slot[1] = True
                 else:
-                    slot[0] += gx              # in place: only into a buffer we allocated
+                    slot[0] += gx  # in place: only into a buffer we allocated
             if not retain_graph:
                 node._release()
     finally:
@@ -328,15 +365,18 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
         return None
     for k, r in enumerate(results):
         if r is None and not allow_unused:
-            raise RuntimeError(f"input {k} of gg.grad was not used to compute the outputs; "
-                               f"pass allow_unused=True to get None for it")
+            raise RuntimeError(
+                f"input {k} of gg.grad was not used to compute the outputs; "
+                f"pass allow_unused=True to get None for it"
+            )
         if r is not None and not graph:
             results[k] = _Tensor._from_op(r)
     return tuple(results)
 
 
-def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
-         allow_unused=False):
+def grad(
+    outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False
+):
     """Gradients of ``outputs`` with respect to ``inputs``, as a tuple of Tensors.
 
     ``.grad`` of the inputs is not touched.  ``grad_outputs`` gives the upstream gradient
@@ -344,6 +384,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     ``create_graph=True`` the returned gradients are themselves differentiable.
     """
     from .tensor import _seed_gradient
+
     single = isinstance(outputs, _Tensor)
     outputs = [outputs] if single else list(outputs)
     inputs_seq = [inputs] if isinstance(inputs, _Tensor) else list(inputs)
@@ -359,14 +400,21 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     seeds = [_seed_gradient(o, g, create_graph) for o, g in zip(outputs, grad_outputs)]
     if retain_graph is None:
         retain_graph = create_graph
-    return run_backward(outputs, seeds, retain_graph=retain_graph, create_graph=create_graph,
-                        inputs=inputs_seq, allow_unused=allow_unused)
+    return run_backward(
+        outputs,
+        seeds,
+        retain_graph=retain_graph,
+        create_graph=create_graph,
+        inputs=inputs_seq,
+        allow_unused=allow_unused,
+    )
 
 
 # -- grad mode and anomaly mode -------------------------------------------------------
 class _ModeSwitch(contextlib.ContextDecorator):
     """Sets a module-level flag of this module inside a ``with`` block (or a decorated
     function) and restores the previous value on the way out."""
+
     flag: str
     value: bool
 
@@ -381,11 +429,13 @@ class _ModeSwitch(contextlib.ContextDecorator):
 
 class no_grad(_ModeSwitch):
     """Context manager (and decorator): operations inside are not recorded."""
+
     flag, value = "grad_enabled", False
 
 
 class enable_grad(_ModeSwitch):
     """Context manager (and decorator): turn recording back on inside no_grad."""
+
     flag, value = "grad_enabled", True
 
 
@@ -397,4 +447,5 @@ class detect_anomaly(_ModeSwitch):
     """Inside, every forward output and backward gradient is checked for NaN/Inf, and
     the first op that produced one is named in a FloatingPointError.  Slow: it reads
     every array (and synchronizes the GPU)."""
+
     flag, value = "anomaly_enabled", True

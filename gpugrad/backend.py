@@ -6,6 +6,7 @@ array module (``xp``) that computes there.  The default device is decided once:
 else the CPU.  Nothing here raises on a machine without CUDA; the reason for the
 choice is kept in :data:`device_reason` for ``python -m gpugrad info``.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,11 +14,21 @@ import threading
 
 import numpy
 
-__all__ = ["Device", "device", "default_device", "set_default_device", "get_array_module",
-           "device_of", "to_device", "synchronize", "cuda_available", "cupy_or_none"]
+__all__ = [
+    "Device",
+    "cuda_available",
+    "cupy_or_none",
+    "default_device",
+    "device",
+    "device_of",
+    "get_array_module",
+    "set_default_device",
+    "synchronize",
+    "to_device",
+]
 
-_cupy = None            # the cupy module once imported successfully
-_cupy_error = None      # why cupy is unusable, if it is
+_cupy = None  # the cupy module once imported successfully
+_cupy_error = None  # why cupy is unusable, if it is
 _cupy_probed = False
 
 
@@ -65,7 +76,8 @@ class Device:
     ``xp`` is the array module (numpy or cupy). Devices compare equal by name and
     print as ``cpu`` / ``cuda:0``, like PyTorch's.
     """
-    __slots__ = ("kind", "index", "xp", "_name")
+
+    __slots__ = ("_name", "index", "kind", "xp")
 
     def __init__(self, kind: str, index: int = 0):
         self.kind = kind
@@ -76,11 +88,14 @@ class Device:
         else:
             cupy = _probe_cupy()
             if cupy is None:
-                raise RuntimeError(f"device cuda:{index} requested but CUDA is not available: "
-                                   f"{_cupy_error}")
+                raise RuntimeError(
+                    f"device cuda:{index} requested but CUDA is not available: {_cupy_error}"
+                )
             n = cupy.cuda.runtime.getDeviceCount()
             if not 0 <= index < n:
-                raise ValueError(f"device cuda:{index} does not exist (this machine has {n} CUDA device(s))")
+                raise ValueError(
+                    f"device cuda:{index} does not exist (this machine has {n} CUDA device(s))"
+                )
             self.xp = cupy
             self._name = f"cuda:{index}"
 
@@ -142,7 +157,9 @@ def device(spec) -> Device:
     if spec is None:
         return default_device()
     if not isinstance(spec, str):
-        raise TypeError(f"device must be a string like 'cpu', 'cuda' or 'cuda:0', not {type(spec).__name__}")
+        raise TypeError(
+            f"device must be a string like 'cpu', 'cuda' or 'cuda:0', not {type(spec).__name__}"
+        )
     d = _device_cache.get(spec)
     if d is not None:
         return d
@@ -203,7 +220,7 @@ def get_array_module(x):
     if _cupy is None:
         if _cupy_probed or isinstance(x, numpy.ndarray):
             return numpy
-        _probe_cupy()       # someone may hand us a CuPy array before any device was chosen
+        _probe_cupy()  # someone may hand us a CuPy array before any device was chosen
         return get_array_module(x)
     if isinstance(x, _cupy.ndarray):
         return _cupy

@@ -9,6 +9,7 @@ call and would steal cores from torch's threads if both lived in one process), w
 same thread count on both sides.  Each worker warms up, then reports the median of >= 20
 synchronized repetitions.  TF32 is off on both sides.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,10 @@ def _sync(lib: str, device: str):
         return lambda: None
     if lib == "torch":
         import torch
+
         return torch.cuda.synchronize
     import cupy
+
     return cupy.cuda.get_current_stream().synchronize
 
 
@@ -54,16 +57,22 @@ def _ops_step(lib: str, device: str, op: str):
     """One forward+backward of ``op`` on tiny tensors; "chain20" is 20 elementwise ops."""
     if lib == "torch":
         import torch
+
         dev = "cuda" if device != "cpu" else "cpu"
         x = torch.randn(4, 4, device=dev, requires_grad=True)
         w = torch.randn(4, 4, device=dev, requires_grad=True)
     else:
         import gpugrad as gg
+
         x = gg.randn(4, 4, device=device, requires_grad=True)
         w = gg.randn(4, 4, device=device, requires_grad=True)
     bodies = {
-        "add": lambda: x + w, "mul": lambda: x * w, "matmul": lambda: x @ w,
-        "sum": lambda: x.sum(), "relu": lambda: x.relu(), "sigmoid": lambda: x.sigmoid(),
+        "add": lambda: x + w,
+        "mul": lambda: x * w,
+        "matmul": lambda: x @ w,
+        "sum": lambda: x.sum(),
+        "relu": lambda: x.relu(),
+        "sigmoid": lambda: x.sigmoid(),
     }
 
     def chain():
@@ -78,7 +87,8 @@ def _ops_step(lib: str, device: str, op: str):
         x.grad = None
         w.grad = None
         body().sum().backward()
-    return step, (20 if op == "chain20" else 1) + 1      # ops per step, the final sum included
+
+    return step, (20 if op == "chain20" else 1) + 1  # ops per step, the final sum included
 
 
 def _mlp(lib: str, device: str, batch: int, conv: bool):
@@ -86,18 +96,31 @@ def _mlp(lib: str, device: str, batch: int, conv: bool):
     if lib == "torch":
         import torch
         import torch.nn as tnn
+
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
         dev = "cuda" if device != "cpu" else "cpu"
         torch.manual_seed(0)
         if conv:
-            model = tnn.Sequential(tnn.Conv2d(1, 16, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(2),
-                                   tnn.Conv2d(16, 32, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(2),
-                                   tnn.Flatten(), tnn.Linear(32 * 7 * 7, 10)).to(dev)
+            model = tnn.Sequential(
+                tnn.Conv2d(1, 16, 3, padding=1),
+                tnn.ReLU(),
+                tnn.MaxPool2d(2),
+                tnn.Conv2d(16, 32, 3, padding=1),
+                tnn.ReLU(),
+                tnn.MaxPool2d(2),
+                tnn.Flatten(),
+                tnn.Linear(32 * 7 * 7, 10),
+            ).to(dev)
             x = torch.randn(batch, 1, 28, 28, device=dev)
         else:
-            model = tnn.Sequential(tnn.Linear(784, 512), tnn.ReLU(), tnn.Linear(512, 512), tnn.ReLU(),
-                                   tnn.Linear(512, 10)).to(dev)
+            model = tnn.Sequential(
+                tnn.Linear(784, 512),
+                tnn.ReLU(),
+                tnn.Linear(512, 512),
+                tnn.ReLU(),
+                tnn.Linear(512, 10),
+            ).to(dev)
             x = torch.randn(batch, 784, device=dev)
         y = torch.randint(0, 10, (batch,), device=dev)
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -107,19 +130,29 @@ def _mlp(lib: str, device: str, batch: int, conv: bool):
             opt.zero_grad(set_to_none=True)
             loss_fn(model(x), y).backward()
             opt.step()
+
         return step
     import gpugrad as gg
-    from gpugrad import nn, optim
     import gpugrad.functional as F
+    from gpugrad import nn, optim
+
     gg.manual_seed(0)
     if conv:
-        model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                              nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                              nn.Flatten(), nn.Linear(32 * 7 * 7, 10)).to(device)
+        model = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(32 * 7 * 7, 10),
+        ).to(device)
         x = gg.randn(batch, 1, 28, 28, device=device)
     else:
-        model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
-                              nn.Linear(512, 10)).to(device)
+        model = nn.Sequential(
+            nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10)
+        ).to(device)
         x = gg.randn(batch, 784, device=device)
     y = gg.tensor((gg.rand(batch, device=device) * 10).astype("int64"), device=device)
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -128,6 +161,7 @@ def _mlp(lib: str, device: str, batch: int, conv: bool):
         opt.zero_grad()
         F.cross_entropy(model(x), y).backward()
         opt.step()
+
     return step
 
 
@@ -137,10 +171,12 @@ def _peak_memory(lib: str, device: str, run) -> int | None:
         return None
     if lib == "torch":
         import torch
+
         torch.cuda.reset_peak_memory_stats()
         run()
         return int(torch.cuda.max_memory_allocated())
     import cupy
+
     pool = cupy.get_default_memory_pool()
     pool.free_all_blocks()
     run()
@@ -153,6 +189,7 @@ def worker(spec: dict) -> dict:
     threads = spec.get("threads")
     if lib == "torch":
         import torch
+
         if threads:
             torch.set_num_threads(threads)
     sync = _sync(lib, device)
@@ -170,30 +207,50 @@ def worker(spec: dict) -> dict:
 # -- the harness -----------------------------------------------------------------------------
 def machine_info(device: str, threads: int) -> dict:
     import numpy
-    info = {"platform": platform.platform(), "python": platform.python_version(),
-            "numpy": numpy.__version__, "threads": threads, "device": device}
+
+    info = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "threads": threads,
+        "device": device,
+    }
     try:
         import torch
+
         info["torch"] = torch.__version__
     except ImportError:
         info["torch"] = None
     try:
         with open("/proc/cpuinfo") as f:
-            info["cpu_model"] = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), None)
+            info["cpu_model"] = next(
+                (l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), None
+            )
     except OSError:
         info["cpu_model"] = platform.processor() or None
     try:
         from threadpoolctl import threadpool_info
+
         # The library's file name only: a full path would record this machine's layout.
-        info["blas"] = [{**{k: p.get(k) for k in ("internal_api", "version", "num_threads")},
-                         "library": os.path.basename(p.get("filepath") or "")}
-                        for p in threadpool_info()]
+        info["blas"] = [
+            {
+                **{k: p.get(k) for k in ("internal_api", "version", "num_threads")},
+                "library": os.path.basename(p.get("filepath") or ""),
+            }
+            for p in threadpool_info()
+        ]
     except ImportError:
         import numpy
-        cfg = numpy.show_config(mode="dicts") if "mode" in numpy.show_config.__code__.co_varnames else {}
+
+        cfg = (
+            numpy.show_config(mode="dicts")
+            if "mode" in numpy.show_config.__code__.co_varnames
+            else {}
+        )
         info["blas"] = cfg.get("Build Dependencies", {}).get("blas")
     if device != "cpu":
         import cupy
+
         props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
         info["gpu"] = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
         info["cupy"] = cupy.__version__
@@ -204,6 +261,7 @@ def device_slug(device: str) -> str:
     if device == "cpu":
         return "cpu"
     import cupy
+
     props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
     name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
     return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
@@ -215,8 +273,13 @@ def run_worker(spec: dict) -> dict:
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             env[var] = str(spec["threads"])
     env["GPUGRAD_DEVICE"] = spec["device"]
-    r = subprocess.run([sys.executable, "-m", "gpugrad.benchmarks", "--worker", json.dumps(spec)],
-                       capture_output=True, text=True, env=env, timeout=1800)
+    r = subprocess.run(
+        [sys.executable, "-m", "gpugrad.benchmarks", "--worker", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1800,
+    )
     if r.returncode != 0:
         raise RuntimeError(f"benchmark worker {spec} failed:\n{r.stderr[-2000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -235,9 +298,14 @@ def compare(specs: list, rounds: int) -> list:
                 per_lib[lib].append(out["median_s"])
                 peaks[lib] = out.get("peak_bytes")
                 extra = {k: v for k, v in out.items() if k not in ("median_s", "peak_bytes")}
-        row = {**{k: v for k, v in spec.items() if k not in ("reps", "inner")}, **extra,
-               "gpugrad_s": statistics.median(per_lib["gpugrad"]), "torch_s": statistics.median(per_lib["torch"]),
-               "gpugrad_rounds_s": per_lib["gpugrad"], "torch_rounds_s": per_lib["torch"]}
+        row = {
+            **{k: v for k, v in spec.items() if k not in ("reps", "inner")},
+            **extra,
+            "gpugrad_s": statistics.median(per_lib["gpugrad"]),
+            "torch_s": statistics.median(per_lib["torch"]),
+            "gpugrad_rounds_s": per_lib["gpugrad"],
+            "torch_rounds_s": per_lib["torch"],
+        }
         row["speedup_vs_torch"] = row["torch_s"] / row["gpugrad_s"]
         if peaks.get("gpugrad") is not None:
             row["gpugrad_peak_bytes"], row["torch_peak_bytes"] = peaks["gpugrad"], peaks["torch"]
@@ -246,11 +314,18 @@ def compare(specs: list, rounds: int) -> list:
     return results
 
 
-def write_result(name: str, device: str, threads: int, settings: dict, rows: list, out_dir: str) -> str:
+def write_result(
+    name: str, device: str, threads: int, settings: dict, rows: list, out_dir: str
+) -> str:
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, f"{name}-{device_slug(device)}.json")
-    doc = {"benchmark": name, "machine": machine_info(device, threads), "settings": settings,
-           "results": rows, "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    doc = {
+        "benchmark": name,
+        "machine": machine_info(device, threads),
+        "settings": settings,
+        "results": rows,
+        "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     with open(path + ".tmp", "w") as f:
         json.dump(doc, f, indent=2)
     os.replace(path + ".tmp", path)
@@ -278,46 +353,83 @@ def _x(v):
 def bench_ops(device, threads, quick, out_dir):
     ops = ["chain20", "add", "mul", "matmul", "sum", "relu", "sigmoid"]
     reps = 3 if quick else 25
-    specs = [{"case": "ops", "op": op, "device": device, "threads": threads, "reps": reps,
-              "inner": 5 if quick else 50} for op in ops]
+    specs = [
+        {
+            "case": "ops",
+            "op": op,
+            "device": device,
+            "threads": threads,
+            "reps": reps,
+            "inner": 5 if quick else 50,
+        }
+        for op in ops
+    ]
     rows = compare(specs, rounds=1 if quick else 3)
     for r in rows:
         r["gpugrad_us_per_op"] = r["gpugrad_s"] / r["ops_per_step"]
         r["torch_us_per_op"] = r["torch_s"] / r["ops_per_step"]
-    print_table(f"per-op overhead, forward+backward on 4x4 tensors ({device}, {threads} threads)", rows,
-                [("op", str), ("gpugrad_us_per_op", _us), ("torch_us_per_op", _us),
-                 ("speedup_vs_torch", _x)])
-    return write_result("ops", device, threads, {"shape": [4, 4], "dtype": "float32", "reps": reps}, rows, out_dir)
+    print_table(
+        f"per-op overhead, forward+backward on 4x4 tensors ({device}, {threads} threads)",
+        rows,
+        [
+            ("op", str),
+            ("gpugrad_us_per_op", _us),
+            ("torch_us_per_op", _us),
+            ("speedup_vs_torch", _x),
+        ],
+    )
+    return write_result(
+        "ops", device, threads, {"shape": [4, 4], "dtype": "float32", "reps": reps}, rows, out_dir
+    )
 
 
 def _bench_train(name, case, batches, device, threads, quick, out_dir):
     reps = 3 if quick else 20
-    specs = [{"case": case, "batch": b, "device": device, "threads": threads, "reps": reps,
-              "inner": 1} for b in batches]
+    specs = [
+        {"case": case, "batch": b, "device": device, "threads": threads, "reps": reps, "inner": 1}
+        for b in batches
+    ]
     rows = compare(specs, rounds=1 if quick else 3)
     for r in rows:
         r["gpugrad_samples_per_s"] = r["batch"] / r["gpugrad_s"]
         r["torch_samples_per_s"] = r["batch"] / r["torch_s"]
-    keys = [("batch", str), ("gpugrad_samples_per_s", lambda v: f"{v:,.0f}"),
-            ("torch_samples_per_s", lambda v: f"{v:,.0f}"), ("speedup_vs_torch", _x)]
+    keys = [
+        ("batch", str),
+        ("gpugrad_samples_per_s", lambda v: f"{v:,.0f}"),
+        ("torch_samples_per_s", lambda v: f"{v:,.0f}"),
+        ("speedup_vs_torch", _x),
+    ]
     if device != "cpu":
         keys.append(("memory_ratio_vs_torch", _x))
     print_table(f"{name} train step, float32 ({device}, {threads} threads)", rows, keys)
-    settings = {"dtype": "float32", "optimizer": "SGD(lr=0.01, momentum=0.9)", "tf32": False, "reps": reps}
+    settings = {
+        "dtype": "float32",
+        "optimizer": "SGD(lr=0.01, momentum=0.9)",
+        "tf32": False,
+        "reps": reps,
+    }
     return write_result(name, device, threads, settings, rows, out_dir)
 
 
 def bench_mlp(device, threads, quick, out_dir):
-    return _bench_train("mlp", "mlp", MLP_BATCHES[:2] if quick else MLP_BATCHES, device, threads, quick, out_dir)
+    return _bench_train(
+        "mlp", "mlp", MLP_BATCHES[:2] if quick else MLP_BATCHES, device, threads, quick, out_dir
+    )
 
 
 def bench_cnn(device, threads, quick, out_dir):
-    return _bench_train("cnn", "cnn", CNN_BATCHES[:1] if quick else CNN_BATCHES, device, threads, quick, out_dir)
+    return _bench_train(
+        "cnn", "cnn", CNN_BATCHES[:1] if quick else CNN_BATCHES, device, threads, quick, out_dir
+    )
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m gpugrad bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="tiny sizes and few repetitions (a smoke test)")
+    p = argparse.ArgumentParser(
+        prog="python -m gpugrad bench", description=__doc__.split("\n\n")[0]
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="tiny sizes and few repetitions (a smoke test)"
+    )
     p.add_argument("--only", default=None, help=f"comma-separated subset of {','.join(CASES)}")
     p.add_argument("--device", default=None, help="cpu or cuda (default: the best available)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -331,11 +443,15 @@ def main(argv=None) -> int:
         print(json.dumps(worker(json.loads(args.worker))))
         return 0
     from . import backend
+
     device = args.device or ("cuda" if backend.cuda_available() else "cpu")
     chosen = args.only.split(",") if args.only else list(CASES)
     unknown = [c for c in chosen if c not in CASES]
     if unknown:
-        print(f"gpugrad bench: unknown benchmark {unknown[0]!r} (choose from {', '.join(CASES)})", file=sys.stderr)
+        print(
+            f"gpugrad bench: unknown benchmark {unknown[0]!r} (choose from {', '.join(CASES)})",
+            file=sys.stderr,
+        )
         return 2
     try:
         import torch  # noqa: F401
@@ -349,10 +465,14 @@ def main(argv=None) -> int:
                 print("\nkernels: skipped (needs a CUDA GPU)")
                 continue
             from .kernel_bench import bench_kernels
+
             written.append(bench_kernels(args.quick, args.out))
             continue
-        written.append({"ops": bench_ops, "mlp": bench_mlp, "cnn": bench_cnn}[case](
-            device, args.threads, args.quick, args.out))
+        written.append(
+            {"ops": bench_ops, "mlp": bench_mlp, "cnn": bench_cnn}[case](
+                device, args.threads, args.quick, args.out
+            )
+        )
     print("\nwrote " + ", ".join(written))
     return 0
 

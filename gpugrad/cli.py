@@ -3,6 +3,7 @@
 Each subcommand lives in its own module; this file only dispatches.  A usage error
 prints one line and exits with code 2.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,12 +16,14 @@ def info(argv) -> int:
     import numpy
 
     from . import __version__, backend
+
     print(f"gpugrad {__version__}")
     print(f"python  {platform.python_version()} ({platform.machine()})")
     print(f"numpy   {numpy.__version__}")
     cupy = backend.cupy_or_none()
     try:
         import cupy as cupy_module
+
         print(f"cupy    {cupy_module.__version__}")
     except Exception as e:  # report, never fail: info is how users debug their install
         print(f"cupy    not usable ({type(e).__name__})")
@@ -48,17 +51,21 @@ COMMANDS = {
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = argparse.ArgumentParser(prog="python -m gpugrad",
-                                     description="gpugrad: autodiff on NumPy and CuPy")
+    parser = argparse.ArgumentParser(
+        prog="python -m gpugrad", description="gpugrad: autodiff on NumPy and CuPy"
+    )
     parser.add_argument("command", choices=sorted(COMMANDS), help="what to run")
     if not argv or argv[0] in ("-h", "--help"):
         parser.print_help()
         return 0 if argv else 2
     if argv[0] not in COMMANDS:
-        print(f"gpugrad: unknown command {argv[0]!r} (choose from {', '.join(sorted(COMMANDS))})",
-              file=sys.stderr)
+        print(
+            f"gpugrad: unknown command {argv[0]!r} (choose from {', '.join(sorted(COMMANDS))})",
+            file=sys.stderr,
+        )
         return 2
     module_name, function_name = COMMANDS[argv[0]]
     import importlib
+
     module = importlib.import_module(module_name)
     return getattr(module, function_name)(argv[1:]) or 0

@@ -1,4 +1,5 @@
 """``gg.cuda``: questions about CUDA that never raise on a machine without it."""
+
 from __future__ import annotations
 
 from . import backend

@@ -6,6 +6,7 @@
 * ``DataLoader``: moves the data set to the device once; each epoch draws a permutation
   on the device and gathers batches there by index — no host round trip per batch.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -19,12 +20,13 @@ import numpy
 from . import backend
 from .tensor import Tensor
 
-__all__ = ["Dataset", "load_digits", "make_spiral", "load_idx", "load", "DataLoader"]
+__all__ = ["DataLoader", "Dataset", "load", "load_digits", "load_idx", "make_spiral"]
 
 
 @dataclass
 class Dataset:
     """Train and test splits as host arrays: x float32 (N, ...), y int64 (N,)."""
+
     name: str
     x_train: numpy.ndarray
     y_train: numpy.ndarray
@@ -36,14 +38,19 @@ class Dataset:
     def input_shape(self) -> tuple:
         return self.x_train.shape[1:]
 
-    def standardized(self, floor: float = 0.1) -> "Dataset":
+    def standardized(self, floor: float = 0.1) -> Dataset:
         """Each input feature shifted and scaled by the TRAINING set's mean and std
         (std + ``floor``: some digit border pixels never vary)."""
         mean = self.x_train.mean(axis=0)
         scale = self.x_train.std(axis=0) + floor
-        return Dataset(self.name, ((self.x_train - mean) / scale).astype(numpy.float32), self.y_train,
-                       ((self.x_test - mean) / scale).astype(numpy.float32), self.y_test,
-                       self.num_classes)
+        return Dataset(
+            self.name,
+            ((self.x_train - mean) / scale).astype(numpy.float32),
+            self.y_train,
+            ((self.x_test - mean) / scale).astype(numpy.float32),
+            self.y_test,
+            self.num_classes,
+        )
 
 
 def _stratified_split(y: numpy.ndarray, test_fraction: float, seed: int):
@@ -68,8 +75,9 @@ def load_digits(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     return Dataset("digits", x[train], labels[train], x[test], labels[test], 10)
 
 
-def make_spiral(points_per_class: int = 100, classes: int = 3, seed: int = 0,
-                test_fraction: float = 0.2) -> Dataset:
+def make_spiral(
+    points_per_class: int = 100, classes: int = 3, seed: int = 0, test_fraction: float = 0.2
+) -> Dataset:
     """The notes' spiral: ``classes`` arms of 2-d points, noisy, not linearly separable."""
     if points_per_class < 2 or classes < 2:
         raise ValueError("make_spiral needs at least 2 classes and 2 points per class")
@@ -79,7 +87,10 @@ def make_spiral(points_per_class: int = 100, classes: int = 3, seed: int = 0,
     for c in range(classes):
         i = slice(points_per_class * c, points_per_class * (c + 1))
         r = numpy.linspace(0.0, 1, points_per_class)
-        t = numpy.linspace(c * 4, (c + 1) * 4, points_per_class) + rng.standard_normal(points_per_class) * 0.2
+        t = (
+            numpy.linspace(c * 4, (c + 1) * 4, points_per_class)
+            + rng.standard_normal(points_per_class) * 0.2
+        )
         x[i] = numpy.c_[r * numpy.sin(t), r * numpy.cos(t)]
         y[i] = c
     train, test = _stratified_split(y, test_fraction, seed)
@@ -87,9 +98,20 @@ def make_spiral(points_per_class: int = 100, classes: int = 3, seed: int = 0,
 
 
 # -- IDX (MNIST) ---------------------------------------------------------------------
-_IDX_DTYPES = {0x08: numpy.uint8, 0x09: numpy.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-_IDX_FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
-              "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
+_IDX_DTYPES = {
+    0x08: numpy.uint8,
+    0x09: numpy.int8,
+    0x0B: ">i2",
+    0x0C: ">i4",
+    0x0D: ">f4",
+    0x0E: ">f8",
+}
+_IDX_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
 
 
 def read_idx(path: str) -> numpy.ndarray:
@@ -107,18 +129,24 @@ def read_idx(path: str) -> numpy.ndarray:
         raise ValueError(f"{path}: not an IDX file (type code {code:#x}, {ndim} dimensions)")
     if len(raw) < 4 + 4 * ndim:
         raise ValueError(f"{path}: truncated IDX header")
-    dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
     dtype = numpy.dtype(_IDX_DTYPES[code])
     expected = int(numpy.prod(dims)) * dtype.itemsize
-    body = raw[4 + 4 * ndim:]
+    body = raw[4 + 4 * ndim :]
     if len(body) != expected:
-        raise ValueError(f"{path}: dimensions {dims} need {expected} bytes of data, the file has "
-                         f"{len(body)}")
+        raise ValueError(
+            f"{path}: dimensions {dims} need {expected} bytes of data, the file has {len(body)}"
+        )
     return numpy.frombuffer(body, dtype=dtype).reshape(dims)
 
 
 def _find_idx(directory: str, stem: str) -> str:
-    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+    for name in (
+        stem,
+        stem + ".gz",
+        stem.replace("-idx", ".idx"),
+        stem.replace("-idx", ".idx") + ".gz",
+    ):
         p = os.path.join(directory, name)
         if os.path.isfile(p):
             return p
@@ -133,8 +161,10 @@ def load_idx(directory: str) -> Dataset:
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if images.ndim != 3 or labels.ndim != 1:
-            raise ValueError(f"{directory}: {split} images must be 3-d and labels 1-d, got "
-                             f"{images.shape} and {labels.shape}")
+            raise ValueError(
+                f"{directory}: {split} images must be 3-d and labels 1-d, got "
+                f"{images.shape} and {labels.shape}"
+            )
         if len(images) != len(labels):
             raise ValueError(f"{directory}: {len(images)} {split} images but {len(labels)} labels")
         if labels.size and (labels.min() < 0 or labels.max() > 9):
@@ -144,8 +174,15 @@ def load_idx(directory: str) -> Dataset:
 
     def prep(a):
         return (a.astype(numpy.float32) / 255.0)[:, None, :, :]
-    return Dataset("idx", prep(arrays["train_images"]), arrays["train_labels"].astype(numpy.int64),
-                   prep(arrays["test_images"]), arrays["test_labels"].astype(numpy.int64), 10)
+
+    return Dataset(
+        "idx",
+        prep(arrays["train_images"]),
+        arrays["train_labels"].astype(numpy.int64),
+        prep(arrays["test_images"]),
+        arrays["test_labels"].astype(numpy.int64),
+        10,
+    )
 
 
 def load(spec: str, seed: int = 0) -> Dataset:
@@ -170,8 +207,18 @@ class DataLoader:
     epoch's permutation (data-parallel training).
     """
 
-    def __init__(self, x, y, batch_size: int, shuffle: bool = True, drop_last: bool = False,
-                 device=None, seed: int = 0, rank: int = 0, world_size: int = 1):
+    def __init__(
+        self,
+        x,
+        y,
+        batch_size: int,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        device=None,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if len(x) != len(y):
@@ -179,7 +226,7 @@ class DataLoader:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is not in [0, {world_size})")
         self.device = backend.device(device) if device is not None else backend.default_device()
-        raw = lambda a: a.data if isinstance(a, Tensor) else numpy.asarray(a)  # noqa: E731
+        raw = lambda a: a.data if isinstance(a, Tensor) else numpy.asarray(a)
         self.x = backend.to_device(raw(x), self.device)
         self.y = backend.to_device(raw(y), self.device)
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
@@ -208,13 +255,13 @@ class DataLoader:
         else:
             order = xp.random.RandomState(self.seed * 1_000_003 + self.epoch).permutation(n)
         share = self.num_samples
-        return order[self.rank * share:(self.rank + 1) * share]
+        return order[self.rank * share : (self.rank + 1) * share]
 
     def __iter__(self):
         order = self._order()
         self.epoch += 1
         for start in range(0, len(order), self.batch_size):
-            index = order[start:start + self.batch_size]
+            index = order[start : start + self.batch_size]
             if self.drop_last and len(index) < self.batch_size:
                 break
             yield Tensor._from_op(self.x[index]), Tensor._from_op(self.y[index])

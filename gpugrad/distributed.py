@@ -18,6 +18,7 @@ buffer on the current stream, with the NCCL id handed out over MPI.
 A collective that does not finish within the timeout (a rank died) prints what happened
 and aborts the whole MPI job, rather than leaving the other ranks hanging.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,16 @@ import numpy
 from . import backend
 from .tensor import Tensor
 
-__all__ = ["init", "is_initialized", "get_rank", "get_world_size", "all_reduce",
-           "broadcast_parameters", "DataParallel", "barrier"]
+__all__ = [
+    "DataParallel",
+    "all_reduce",
+    "barrier",
+    "broadcast_parameters",
+    "get_rank",
+    "get_world_size",
+    "init",
+    "is_initialized",
+]
 
 DEFAULT_TIMEOUT = float(os.environ.get("GPUGRAD_DIST_TIMEOUT", "300"))
 _state: dict = {}
@@ -40,8 +49,9 @@ def _mpi():
     try:
         from mpi4py import MPI
     except ImportError as e:
-        raise ImportError("gpugrad.distributed needs mpi4py and an MPI runtime: "
-                          "pip install 'gpugrad[dist]'") from e
+        raise ImportError(
+            "gpugrad.distributed needs mpi4py and an MPI runtime: pip install 'gpugrad[dist]'"
+        ) from e
     return MPI
 
 
@@ -53,8 +63,13 @@ def init(timeout: float | None = None) -> tuple:
     MPI = _mpi()
     comm = MPI.COMM_WORLD
     rank, world = comm.Get_rank(), comm.Get_size()
-    _state.update(comm=comm, rank=rank, world=world, nccl=None,
-                  timeout=DEFAULT_TIMEOUT if timeout is None else timeout)
+    _state.update(
+        comm=comm,
+        rank=rank,
+        world=world,
+        nccl=None,
+        timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+    )
     cupy = backend.cupy_or_none()
     wants_cuda = os.environ.get("GPUGRAD_DEVICE", "").strip().lower() not in ("cpu",)
     if cupy is not None and wants_cuda:
@@ -63,6 +78,7 @@ def init(timeout: float | None = None) -> tuple:
         cupy.cuda.Device(index).use()
         backend.set_default_device(f"cuda:{index}")
         from cupy.cuda import nccl
+
         uid = nccl.get_unique_id() if rank == 0 else None
         uid = comm.bcast(uid, root=0)
         _state["nccl"] = nccl.NcclCommunicator(world, uid, rank)
@@ -106,9 +122,14 @@ def _wait(request, what: str):
 
 def _nccl_dtype(dtype):
     from cupy.cuda import nccl
-    table = {numpy.dtype(numpy.float16): nccl.NCCL_FLOAT16, numpy.dtype(numpy.float32): nccl.NCCL_FLOAT32,
-             numpy.dtype(numpy.float64): nccl.NCCL_FLOAT64, numpy.dtype(numpy.int32): nccl.NCCL_INT32,
-             numpy.dtype(numpy.int64): nccl.NCCL_INT64}
+
+    table = {
+        numpy.dtype(numpy.float16): nccl.NCCL_FLOAT16,
+        numpy.dtype(numpy.float32): nccl.NCCL_FLOAT32,
+        numpy.dtype(numpy.float64): nccl.NCCL_FLOAT64,
+        numpy.dtype(numpy.int32): nccl.NCCL_INT32,
+        numpy.dtype(numpy.int64): nccl.NCCL_INT64,
+    }
     try:
         return table[numpy.dtype(dtype)]
     except KeyError:
@@ -124,9 +145,11 @@ def _all_reduce_array(a, op: str):
     if state["world"] > 1 or state["nccl"] is not None:
         if backend.is_cuda_array(a):
             from cupy.cuda import nccl
+
             stream = backend.cupy_or_none().cuda.get_current_stream().ptr
-            state["nccl"].allReduce(a.data.ptr, a.data.ptr, a.size, _nccl_dtype(a.dtype),
-                                    nccl.NCCL_SUM, stream)
+            state["nccl"].allReduce(
+                a.data.ptr, a.data.ptr, a.size, _nccl_dtype(a.dtype), nccl.NCCL_SUM, stream
+            )
         else:
             MPI = _mpi()
             _wait(state["comm"].Iallreduce(MPI.IN_PLACE, a, op=MPI.SUM), "all_reduce")
@@ -203,10 +226,14 @@ class DataParallel:
         params = [p for p in self.module.parameters() if p.requires_grad]
         for bucket in self._buckets(params):
             xp = bucket[0].device.xp
-            flat = xp.concatenate([(p.grad.data if p.grad is not None else xp.zeros(p.shape, p.dtype)).ravel()
-                                   for p in bucket])
+            flat = xp.concatenate(
+                [
+                    (p.grad.data if p.grad is not None else xp.zeros(p.shape, p.dtype)).ravel()
+                    for p in bucket
+                ]
+            )
             _all_reduce_array(flat, "mean")
             offset = 0
             for p in bucket:
-                p.grad = Tensor._from_op(flat[offset:offset + p.size].reshape(p.shape))
+                p.grad = Tensor._from_op(flat[offset : offset + p.size].reshape(p.shape))
                 offset += p.size

@@ -12,6 +12,7 @@ derivative).
 expression language (never Python's eval), prints the table, and writes a Graphviz graph
 with values and gradients on the edges (``--dot FILE``, ``--svg FILE``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,30 +24,52 @@ import numpy
 
 from . import autograd, backend
 
-__all__ = ["explain", "Record", "format_table", "to_dot", "parse", "evaluate", "main"]
+__all__ = ["Record", "evaluate", "explain", "format_table", "main", "parse", "to_dot"]
 
 # How each op is shown, and the notes' gates.
-OP_SYMBOLS = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/", "Pow": "**", "Neg": "neg",
-              "Exp": "exp", "Log": "log", "Sqrt": "sqrt", "Abs": "abs", "Maximum": "max",
-              "Minimum": "min", "MatMul": "@", "Sum": "sum", "Mean": "mean", "Max": "max",
-              "Min": "min"}
-GATES = {"Add": "add gate: distributes", "Sub": "add gate: distributes (with a sign)",
-         "Mul": "mul gate: swaps", "Maximum": "max gate: routes", "Max": "max gate: routes",
-         "Minimum": "min gate: routes", "Min": "min gate: routes"}
+OP_SYMBOLS = {
+    "Add": "+",
+    "Sub": "-",
+    "Mul": "*",
+    "Div": "/",
+    "Pow": "**",
+    "Neg": "neg",
+    "Exp": "exp",
+    "Log": "log",
+    "Sqrt": "sqrt",
+    "Abs": "abs",
+    "Maximum": "max",
+    "Minimum": "min",
+    "MatMul": "@",
+    "Sum": "sum",
+    "Mean": "mean",
+    "Max": "max",
+    "Min": "min",
+}
+GATES = {
+    "Add": "add gate: distributes",
+    "Sub": "add gate: distributes (with a sign)",
+    "Mul": "mul gate: swaps",
+    "Maximum": "max gate: routes",
+    "Max": "max gate: routes",
+    "Minimum": "min gate: routes",
+    "Min": "min gate: routes",
+}
 
 
 @dataclass
 class Record:
     """One node of the graph (an op) or one input value (op == "input")."""
+
     index: int
-    name: str                      # the label of the value this record produces
-    op: str                        # "input", "+", "*", "exp", "sigmoid", "+ 1", ...
-    gate: str | None               # the notes' gate, if the node is one
-    inputs: list = field(default_factory=list)        # labels of the input values
-    value: object = None           # forward value (float, or a summary string)
-    upstream: object = None        # d output / d this value
-    local: list = field(default_factory=list)         # per input: d value / d input
-    downstream: list = field(default_factory=list)    # per input: upstream × local
+    name: str  # the label of the value this record produces
+    op: str  # "input", "+", "*", "exp", "sigmoid", "+ 1", ...
+    gate: str | None  # the notes' gate, if the node is one
+    inputs: list = field(default_factory=list)  # labels of the input values
+    value: object = None  # forward value (float, or a summary string)
+    upstream: object = None  # d output / d this value
+    local: list = field(default_factory=list)  # per input: d value / d input
+    downstream: list = field(default_factory=list)  # per input: upstream × local
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -91,8 +114,10 @@ def _collect(output):
         if id(node) in nodes:
             continue
         if node.inputs is None:
-            raise ValueError("this graph was freed by a backward(); call explain before "
-                             "backward, or backward with retain_graph=True")
+            raise ValueError(
+                "this graph was freed by a backward(); call explain before "
+                "backward, or backward with retain_graph=True"
+            )
         nodes[id(node)] = node
         for t in node.inputs:
             if t.creator is not None:
@@ -134,23 +159,40 @@ def explain(output) -> list:
         def run(upstream):
             gxs = node.backward(ns, upstream, *saved)
             gxs = gxs if type(gxs) is tuple else (gxs,)
-            return [None if g is None else autograd.sum_to_array(g, t.shape)
-                    for g, t in zip(gxs, node.inputs)]
+            return [
+                None if g is None else autograd.sum_to_array(g, t.shape)
+                for g, t in zip(gxs, node.inputs)
+            ]
+
         downstream = run(gy)
         local = run(xp.ones_like(gy))
         for t, g, need in zip(node.inputs, downstream, node.needs_grad):
             if need and g is not None:
                 grads[id(t)] = grads[id(t)] + g if id(t) in grads else g
         records[id(node)] = Record(
-            index=0, name=labels[id(out)], op=_op_label(node), gate=GATES.get(node.name),
+            index=0,
+            name=labels[id(out)],
+            op=_op_label(node),
+            gate=GATES.get(node.name),
             inputs=[labels.get(id(t), _summary(t.data)) for t in node.inputs],
-            value=_summary(out.data), upstream=_summary(gy),
-            local=[_summary(g) for g in local], downstream=[_summary(g) for g in downstream])
+            value=_summary(out.data),
+            upstream=_summary(gy),
+            local=[_summary(g) for g in local],
+            downstream=[_summary(g) for g in downstream],
+        )
 
     result = []
     for t in leaves:
-        result.append(Record(index=0, name=labels[id(t)], op="input", gate=None, value=_summary(t.data),
-                             upstream=_summary(grads.get(id(t)))))
+        result.append(
+            Record(
+                index=0,
+                name=labels[id(t)],
+                op="input",
+                gate=None,
+                value=_summary(t.data),
+                upstream=_summary(grads.get(id(t))),
+            )
+        )
     result += [records[id(node)] for node in order]
     by_name = {r.name: r for r in result}
     for t_id, count in uses.items():
@@ -176,9 +218,19 @@ def format_table(records) -> str:
     header = ["#", "value", "op", "inputs", "forward", "upstream", "local", "downstream", "gate"]
     rows = []
     for r in records:
-        rows.append([str(r.index), r.name, r.op, ", ".join(map(_fmt, r.inputs)) or "-", _fmt(r.value),
-                     _fmt(r.upstream), ", ".join(map(_fmt, r.local)) or "-",
-                     ", ".join(map(_fmt, r.downstream)) or "-", r.gate or ""])
+        rows.append(
+            [
+                str(r.index),
+                r.name,
+                r.op,
+                ", ".join(map(_fmt, r.inputs)) or "-",
+                _fmt(r.value),
+                _fmt(r.upstream),
+                ", ".join(map(_fmt, r.local)) or "-",
+                ", ".join(map(_fmt, r.downstream)) or "-",
+                r.gate or "",
+            ]
+        )
     widths = [max(len(row[i]) for row in rows + [header]) for i in range(len(header))]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
@@ -192,6 +244,7 @@ def _dot_escape(s: str) -> str:
 
 def _html(s) -> str:
     import html
+
     return html.escape(str(s))
 
 
@@ -199,31 +252,47 @@ def to_dot(records) -> str:
     """Graphviz DOT in the notes' style: values flow left to right; each edge carries the
     forward value (green, above) and the gradient flowing back (red, below)."""
     by_name = {r.name: r for r in records}
-    lines = ["digraph backprop {", "  rankdir=LR;", '  node [fontname="Helvetica"];',
-             '  edge [fontname="Helvetica", fontsize=11];']
+    lines = [
+        "digraph backprop {",
+        "  rankdir=LR;",
+        '  node [fontname="Helvetica"];',
+        '  edge [fontname="Helvetica", fontsize=11];',
+    ]
     for r in records:
         if r.op == "input":
-            lines.append(f'  "{_dot_escape(r.name)}" [shape=plaintext, label="{_dot_escape(r.name)}"];')
+            lines.append(
+                f'  "{_dot_escape(r.name)}" [shape=plaintext, label="{_dot_escape(r.name)}"];'
+            )
         else:
             gate = r.gate.split(":")[0] if r.gate and ":" in r.gate else ""
-            xlabel = f', xlabel=<<font point-size="9" color="gray30">{_html(gate)}</font>>' if gate else ""
-            lines.append(f'  "{_dot_escape(r.name)}" [shape=circle, label="{_dot_escape(r.op)}"{xlabel}];')
+            xlabel = (
+                f', xlabel=<<font point-size="9" color="gray30">{_html(gate)}</font>>'
+                if gate
+                else ""
+            )
+            lines.append(
+                f'  "{_dot_escape(r.name)}" [shape=circle, label="{_dot_escape(r.op)}"{xlabel}];'
+            )
     for r in records:
         for i, src in enumerate(r.inputs):
-            if src not in by_name:          # a constant
+            if src not in by_name:  # a constant
                 const = f"const_{r.index}_{i}"
                 lines.append(f'  "{const}" [shape=plaintext, label="{_dot_escape(_fmt(src))}"];')
                 lines.append(f'  "{const}" -> "{_dot_escape(r.name)}" [color=gray];')
                 continue
             s = by_name[src]
-            label = (f'<<font color="darkgreen">{_html(_fmt(s.value))}</font><br/>'
-                     f'<font color="red">{_html(_fmt(r.downstream[i] if i < len(r.downstream) else None))}</font>>')
+            label = (
+                f'<<font color="darkgreen">{_html(_fmt(s.value))}</font><br/>'
+                f'<font color="red">{_html(_fmt(r.downstream[i] if i < len(r.downstream) else None))}</font>>'
+            )
             lines.append(f'  "{_dot_escape(src)}" -> "{_dot_escape(r.name)}" [label={label}];')
     last = records[-1]
     lines.append('  "output" [shape=plaintext, label=""];')
-    lines.append(f'  "{_dot_escape(last.name)}" -> "output" [label=<<font color="darkgreen">'
-                 f'{_html(_fmt(last.value))}</font><br/><font color="red">'
-                 f'{_html(_fmt(last.upstream))}</font>>];')
+    lines.append(
+        f'  "{_dot_escape(last.name)}" -> "output" [label=<<font color="darkgreen">'
+        f'{_html(_fmt(last.value))}</font><br/><font color="red">'
+        f"{_html(_fmt(last.upstream))}</font>>];"
+    )
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -290,7 +359,7 @@ def parse(text: str):
         return tokens[pos]
 
     def error(message, at=None):
-        col = (at if at is not None else peek()[2])
+        col = at if at is not None else peek()[2]
         return ExprError(f"syntax error at column {col + 1} of {text!r}: {message}")
 
     def take(kind, value=None):
@@ -330,7 +399,7 @@ def parse(text: str):
         base = atom()
         if peek()[0] == "op" and peek()[1] == "**":
             take("op", "**")
-            return ("bin", "**", base, unary())     # right-associative, like Python
+            return ("bin", "**", base, unary())  # right-associative, like Python
         return base
 
     def atom():
@@ -342,8 +411,10 @@ def parse(text: str):
             take("name")
             if peek()[0] == "op" and peek()[1] == "(":
                 if value not in FUNCTIONS:
-                    raise ExprError(f"unknown function {value!r} at column {col + 1} "
-                                    f"(known: {', '.join(sorted(FUNCTIONS))})")
+                    raise ExprError(
+                        f"unknown function {value!r} at column {col + 1} "
+                        f"(known: {', '.join(sorted(FUNCTIONS))})"
+                    )
                 take("op", "(")
                 args = [expr()]
                 while peek()[0] == "op" and peek()[1] == ",":
@@ -351,8 +422,10 @@ def parse(text: str):
                     args.append(expr())
                 take("op", ")")
                 if len(args) != FUNCTIONS[value]:
-                    raise ExprError(f"{value}() takes {FUNCTIONS[value]} argument(s), got "
-                                    f"{len(args)} (column {col + 1})")
+                    raise ExprError(
+                        f"{value}() takes {FUNCTIONS[value]} argument(s), got "
+                        f"{len(args)} (column {col + 1})"
+                    )
                 return ("call", value, args)
             if value in FUNCTIONS:
                 raise error(f"function {value!r} needs parentheses", col)
@@ -386,6 +459,7 @@ def variables_of(tree) -> list:
         elif n[0] == "call":
             for a in n[2]:
                 walk(a)
+
     walk(tree)
     return found
 
@@ -395,6 +469,7 @@ def evaluate(tree, values: dict, device=None):
     from . import functional as F
     from .ops import arithmetic
     from .tensor import tensor
+
     leaves = {}
     for name in variables_of(tree):
         if name not in values:
@@ -415,15 +490,28 @@ def evaluate(tree, values: dict, device=None):
         if kind == "bin":
             a, b = ev(n[2]), ev(n[3])
             if not hasattr(a, "data") and not hasattr(b, "data"):
-                return {"+": a + b, "-": a - b, "*": a * b, "/": a / b if b else float("nan"),
-                        "**": a ** b}[n[1]]
-            return {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
-                    "/": lambda: a / b, "**": lambda: a ** b}[n[1]]()
+                return {
+                    "+": a + b,
+                    "-": a - b,
+                    "*": a * b,
+                    "/": a / b if b else float("nan"),
+                    "**": a**b,
+                }[n[1]]
+            return {
+                "+": lambda: a + b,
+                "-": lambda: a - b,
+                "*": lambda: a * b,
+                "/": lambda: a / b,
+                "**": lambda: a**b,
+            }[n[1]]()
         args = [ev(a) for a in n[2]]
         if not any(hasattr(a, "data") for a in args):
             args[0] = tensor(args[0], dtype="float64", device=device)
         like = next(a for a in args if hasattr(a, "data"))
-        args = [a if hasattr(a, "data") else tensor(a, dtype="float64", device=like.device) for a in args]
+        args = [
+            a if hasattr(a, "data") else tensor(a, dtype="float64", device=like.device)
+            for a in args
+        ]
         if n[1] == "max":
             return arithmetic.maximum(*args)
         if n[1] == "min":
@@ -450,13 +538,17 @@ def parse_vars(text: str) -> dict:
         try:
             values[name] = float(number)
         except ValueError:
-            raise ExprError(f"bad --vars entry {part!r}: {number.strip()!r} is not a number") from None
+            raise ExprError(
+                f"bad --vars entry {part!r}: {number.strip()!r} is not a number"
+            ) from None
     return values
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gpugrad explain",
-                                     description="Show forward values and gradients of every node.")
+    parser = argparse.ArgumentParser(
+        prog="python -m gpugrad explain",
+        description="Show forward values and gradients of every node.",
+    )
     parser.add_argument("expression", help='e.g. "(x+y)*z" or "1/(1+exp(-(w0*x0+w1*x1+w2)))"')
     parser.add_argument("--vars", default="", help="values, e.g. x=-2,y=5,z=-4")
     parser.add_argument("--dot", help="write the graph as Graphviz DOT text to this file")
@@ -470,16 +562,20 @@ def main(argv=None) -> int:
         values = parse_vars(args.vars)
         unknown = [n for n in values if n not in variables_of(tree)]
         if unknown:
-            raise ExprError(f"unknown variable {unknown[0]!r}: the expression uses "
-                            f"{', '.join(variables_of(tree)) or 'no variables'}")
+            raise ExprError(
+                f"unknown variable {unknown[0]!r}: the expression uses "
+                f"{', '.join(variables_of(tree)) or 'no variables'}"
+            )
         out, _ = evaluate(tree, values, device="cpu")
         records = explain(out)
     except ExprError as e:
         print(f"gpugrad explain: {e}", file=sys.stderr)
         return 2
     print(format_table(records))
-    print(f"\noutput {records[-1].name} = {_fmt(records[-1].value)}; gradients: " +
-          ", ".join(f"d/d{r.name} = {_fmt(r.upstream)}" for r in records if r.op == "input"))
+    print(
+        f"\noutput {records[-1].name} = {_fmt(records[-1].value)}; gradients: "
+        + ", ".join(f"d/d{r.name} = {_fmt(r.upstream)}" for r in records if r.op == "input")
+    )
     dot = to_dot(records)
     if args.dot:
         with open(args.dot, "w") as f:
@@ -487,14 +583,21 @@ def main(argv=None) -> int:
     if args.svg:
         try:
             import graphviz
+
             svg = graphviz.Source(dot).pipe(format="svg")
         except ImportError:
-            print("gpugrad explain: --svg needs the graphviz Python package: "
-                  "pip install 'gpugrad[viz]' (and Graphviz's dot program)", file=sys.stderr)
+            print(
+                "gpugrad explain: --svg needs the graphviz Python package: "
+                "pip install 'gpugrad[viz]' (and Graphviz's dot program)",
+                file=sys.stderr,
+            )
             return 2
-        except Exception as e:       # graphviz.ExecutableNotFound and friends
-            print(f"gpugrad explain: --svg needs Graphviz's dot program (apt-get install graphviz): "
-                  f"{type(e).__name__}", file=sys.stderr)
+        except Exception as e:  # graphviz.ExecutableNotFound and friends
+            print(
+                f"gpugrad explain: --svg needs Graphviz's dot program (apt-get install graphviz): "
+                f"{type(e).__name__}",
+                file=sys.stderr,
+            )
             return 2
         with open(args.svg, "wb") as f:
             f.write(svg)

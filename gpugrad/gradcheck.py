@@ -5,6 +5,7 @@ weights ``u_k`` (so every output element matters without building a Jacobian).  
 input, the analytic ``dL/dx`` from backward is compared with central differences: along
 every coordinate for small inputs, along random directions (projections) for large ones.
 """
+
 from __future__ import annotations
 
 import numpy
@@ -12,7 +13,7 @@ import numpy
 from . import autograd
 from .tensor import Tensor
 
-MAX_COORDINATES = 256      # above this many elements an input is checked by projections
+MAX_COORDINATES = 256  # above this many elements an input is checked by projections
 PROJECTIONS = 16
 
 
@@ -42,8 +43,9 @@ def _scalar(fn, ins, weights):
     return total
 
 
-def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-              seed: int = 0) -> bool:
+def gradcheck(
+    fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3, seed: int = 0
+) -> bool:
     """Check the analytic gradient of ``fn`` at ``inputs`` against central differences.
 
     ``inputs``: a Tensor or a sequence; floating Tensors with ``requires_grad`` are
@@ -62,8 +64,12 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
     diff_outs = [(o, w) for o, w in zip(outs, xp_weights) if o.requires_grad]
     if not diff_outs:
         raise AssertionError("gradcheck: no output depends on the inputs through the graph")
-    analytic = autograd.grad([o for o, _ in diff_outs], [ins[i] for i in checked],
-                             grad_outputs=[w for _, w in diff_outs], allow_unused=True)
+    analytic = autograd.grad(
+        [o for o, _ in diff_outs],
+        [ins[i] for i in checked],
+        grad_outputs=[w for _, w in diff_outs],
+        allow_unused=True,
+    )
     for i, g in zip(checked, analytic):
         x = ins[i]
         g = numpy.zeros(x.shape) if g is None else g.numpy()
@@ -91,12 +97,14 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
                 raise AssertionError(
                     f"gradcheck failed for input {i} (shape {x.shape}) along {where}: "
                     f"numerical {numeric:.8g}, analytic {exact:.8g}, "
-                    f"difference {abs(numeric - exact):.3g} > atol {atol} + rtol {rtol} * |numerical|")
+                    f"difference {abs(numeric - exact):.3g} > atol {atol} + rtol {rtol} * |numerical|"
+                )
     return True
 
 
-def gradgradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-                  seed: int = 0) -> bool:
+def gradgradcheck(
+    fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3, seed: int = 0
+) -> bool:
     """gradcheck of the gradient: checks second derivatives (create_graph backward)."""
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     ins = _float64_inputs(inputs)
@@ -108,8 +116,9 @@ def gradgradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float
     def first_derivative(*xs):
         outs = _as_outputs(fn(*xs))
         ws = [o.device.xp.asarray(u, dtype=o.dtype) for o, u in zip(outs, weights)]
-        grads = autograd.grad(outs, [xs[i] for i in checked], grad_outputs=ws,
-                              create_graph=True, allow_unused=True)
+        grads = autograd.grad(
+            outs, [xs[i] for i in checked], grad_outputs=ws, create_graph=True, allow_unused=True
+        )
         return tuple(g for g in grads if g is not None)
 
     return gradcheck(first_derivative, ins, eps=eps, atol=atol, rtol=rtol, seed=seed)

@@ -23,6 +23,7 @@ Loading checks the header, the offsets, the file length, the checksum and the st
 before it returns anything, and raises ValueError naming the problem for a truncated,
 corrupt, foreign (not safetensors, or safetensors not written by gpugrad) or hostile file.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,59 +38,83 @@ import numpy
 from . import backend
 from .tensor import Tensor
 
-__all__ = ["save", "load", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "load", "save"]
 
 FORMAT = "gpugrad"
-FORMAT_VERSION = "2"                 # 1: development files whose checksum left out the structure
-MAX_HEADER_BYTES = 100 * 2**20       # safetensors' own limit; a larger header is hostile
+FORMAT_VERSION = "2"  # 1: development files whose checksum left out the structure
+MAX_HEADER_BYTES = 100 * 2**20  # safetensors' own limit; a larger header is hostile
 TEMP_SUFFIX = ".gpugrad-tmp"
-CHUNK_BYTES = 16 * 2**20             # written in pieces: os.write may write less than asked
+CHUNK_BYTES = 16 * 2**20  # written in pieces: os.write may write less than asked
 # dtypes that safetensors stores and NumPy has (bfloat16 is not a NumPy dtype).
-DTYPES = {numpy.dtype(t) for t in ("bool", "uint8", "int8", "int16", "uint16", "int32",
-                                   "uint32", "int64", "uint64", "float16", "float32", "float64")}
+DTYPES = {
+    numpy.dtype(t)
+    for t in (
+        "bool",
+        "uint8",
+        "int8",
+        "int16",
+        "uint16",
+        "int32",
+        "uint32",
+        "int64",
+        "uint64",
+        "float16",
+        "float32",
+        "float64",
+    )
+}
 
 
 # -- structure <-> JSON with tensor references ---------------------------------------------
 def _encode(obj, path: str, tensors: dict):
     """``obj`` as JSON-able nodes; its tensors go into ``tensors`` (name -> NumPy array)."""
     if isinstance(obj, Tensor):
-        array = obj.numpy()                              # a host copy for CUDA tensors
-        if array.dtype.byteorder == ">":                 # safetensors is little-endian
+        array = obj.numpy()  # a host copy for CUDA tensors
+        if array.dtype.byteorder == ">":  # safetensors is little-endian
             array = array.astype(array.dtype.newbyteorder("<"))
         if array.dtype not in DTYPES:
-            raise TypeError(f"save: tensor '{path}' has dtype {array.dtype}, which safetensors "
-                            f"cannot store (supported: {sorted(str(d) for d in DTYPES)})")
+            raise TypeError(
+                f"save: tensor '{path}' has dtype {array.dtype}, which safetensors "
+                f"cannot store (supported: {sorted(str(d) for d in DTYPES)})"
+            )
         name = path or "tensor"
         while name in tensors or name == "__metadata__":  # the one name safetensors reserves
             name += "#"
-        tensors[name] = numpy.asarray(array, order="C")   # (ascontiguousarray makes 0-d 1-d)
+        tensors[name] = numpy.asarray(array, order="C")  # (ascontiguousarray makes 0-d 1-d)
         return {"$tensor": name}
     if isinstance(obj, dict):
         items = []
         for k, v in obj.items():
             if isinstance(k, bool) or not isinstance(k, (str, int, numpy.integer)):
-                raise TypeError(f"save: dict keys must be str or int, got {type(k).__name__} "
-                                f"{k!r} (at '{path}')")
+                raise TypeError(
+                    f"save: dict keys must be str or int, got {type(k).__name__} "
+                    f"{k!r} (at '{path}')"
+                )
             k = str(k) if isinstance(k, str) else int(k)  # plain types: NumPy ints, IntEnum
             items.append([k, _encode(v, f"{path}.{k}" if path else str(k), tensors)])
         return {"$dict": items}
     if isinstance(obj, (list, tuple)):
         kind = "$list" if isinstance(obj, list) else "$tuple"
-        return {kind: [_encode(v, f"{path}.{i}" if path else str(i), tensors)
-                       for i, v in enumerate(obj)]}
+        return {
+            kind: [
+                _encode(v, f"{path}.{i}" if path else str(i), tensors) for i, v in enumerate(obj)
+            ]
+        }
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
     if isinstance(obj, (numpy.bool_, numpy.integer, numpy.floating)):
-        return obj.item()                                # NumPy scalars: plain Python values
-    raise TypeError(f"save: cannot store a {type(obj).__name__} (at '{path or '<top>'}'): only "
-                    f"Tensors, dicts, lists, tuples, None, bools, ints, floats and strings")
+        return obj.item()  # NumPy scalars: plain Python values
+    raise TypeError(
+        f"save: cannot store a {type(obj).__name__} (at '{path or '<top>'}'): only "
+        f"Tensors, dicts, lists, tuples, None, bools, ints, floats and strings"
+    )
 
 
 def _decode(node, tensors: dict, used: set):
     """The object described by ``node``; ``tensors`` are already on the target device."""
     if isinstance(node, dict):
         if len(node) == 1:
-            (kind, body), = node.items()
+            ((kind, body),) = node.items()
             if kind == "$tensor":
                 if not isinstance(body, str) or body not in tensors:
                     raise ValueError(f"tensor {str(body)[:80]!r} is not in the file")
@@ -100,8 +125,13 @@ def _decode(node, tensors: dict, used: set):
             if kind == "$dict" and isinstance(body, list):
                 out = {}
                 for item in body:
-                    if (not isinstance(item, list) or len(item) != 2 or isinstance(item[0], bool)
-                            or not isinstance(item[0], (str, int)) or item[0] in out):
+                    if (
+                        not isinstance(item, list)
+                        or len(item) != 2
+                        or isinstance(item[0], bool)
+                        or not isinstance(item[0], (str, int))
+                        or item[0] in out
+                    ):
                         raise ValueError(f"bad dict entry {str(item)[:80]}")
                     out[item[0]] = _decode(item[1], tensors, used)
                 return out
@@ -120,7 +150,7 @@ def _checksum(structure: str, tensors: dict) -> str:
     for name in sorted(tensors):
         a = tensors[name]
         h.update(f"{name}\0{a.dtype.str}\0{a.shape}\0".encode())
-        h.update(numpy.asarray(a, order="C").reshape(-1).view(numpy.uint8))   # no copy
+        h.update(numpy.asarray(a, order="C").reshape(-1).view(numpy.uint8))  # no copy
     return h.hexdigest()
 
 
@@ -131,15 +161,20 @@ def save(obj, path) -> None:
     file or the new one, never a mixture.  Raises TypeError for what cannot be stored
     (before anything is written)."""
     from safetensors.numpy import save as safetensors_save
+
     tensors: dict = {}
     structure = json.dumps(_encode(obj, "", tensors), separators=(",", ":"))
-    metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "structure": structure,
-                "sha256": _checksum(structure, tensors)}
+    metadata = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "structure": structure,
+        "sha256": _checksum(structure, tensors),
+    }
     _write_atomically(os.fspath(path), safetensors_save(tensors, metadata=metadata))
 
 
 def _write_atomically(path: str, payload: bytes) -> None:
-    if os.path.islink(path):                     # replace the file the link points to
+    if os.path.islink(path):  # replace the file the link points to
         path = os.path.realpath(path)
     directory = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(8)}{TEMP_SUFFIX}")
@@ -151,27 +186,27 @@ def _write_atomically(path: str, payload: bytes) -> None:
             while view:
                 written = os.write(fd, view[:CHUNK_BYTES])
                 view = view[written:]
-            os.fsync(fd)                         # the bytes are on disk before the rename
+            os.fsync(fd)  # the bytes are on disk before the rename
         finally:
             os.close(fd)
         os.replace(tmp, path)
-    except BaseException:                        # KeyboardInterrupt too: no stray temp file
+    except BaseException:  # KeyboardInterrupt too: no stray temp file
         try:
             os.unlink(tmp)
         except OSError:
             pass
         raise
-    _fsync_directory(directory)                  # the rename itself is durable
+    _fsync_directory(directory)  # the rename itself is durable
 
 
 def _fsync_directory(directory: str) -> None:
     try:
         dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:                              # e.g. Windows cannot open a directory
+    except OSError:  # e.g. Windows cannot open a directory
         return
     try:
         os.fsync(dir_fd)
-    except OSError:                              # some file systems refuse; the rename is done
+    except OSError:  # some file systems refuse; the rename is done
         pass
     finally:
         os.close(dir_fd)
@@ -185,24 +220,36 @@ def _check_layout(raw: bytes, path: str) -> dict:
         raise ValueError(f"{path}: truncated or not a safetensors file ({len(raw)} bytes)")
     (n,) = struct.unpack("<Q", raw[:8])
     if n > MAX_HEADER_BYTES:
-        raise ValueError(f"{path}: not a gpugrad file: the safetensors header length {n} is "
-                         f"implausible (a foreign, corrupt or hostile file)")
+        raise ValueError(
+            f"{path}: not a gpugrad file: the safetensors header length {n} is "
+            f"implausible (a foreign, corrupt or hostile file)"
+        )
     if 8 + n > len(raw):
-        raise ValueError(f"{path}: truncated: the header needs {8 + n} bytes, the file has {len(raw)}")
+        raise ValueError(
+            f"{path}: truncated: the header needs {8 + n} bytes, the file has {len(raw)}"
+        )
     try:
-        header = json.loads(raw[8:8 + n].decode("utf-8"))
+        header = json.loads(raw[8 : 8 + n].decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise ValueError(f"{path}: corrupt or not a safetensors file: the header is not JSON "
-                         f"({type(e).__name__})") from None
+        raise ValueError(
+            f"{path}: corrupt or not a safetensors file: the header is not JSON "
+            f"({type(e).__name__})"
+        ) from None
     if not isinstance(header, dict):
-        raise ValueError(f"{path}: corrupt or not a safetensors file: the header is not a JSON object")
+        raise ValueError(
+            f"{path}: corrupt or not a safetensors file: the header is not a JSON object"
+        )
     meta = header.get("__metadata__")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a gpugrad file: a safetensors header without gpugrad's "
-                         f"metadata (read foreign weights with safetensors.numpy.load_file)")
+        raise ValueError(
+            f"{path}: not a gpugrad file: a safetensors header without gpugrad's "
+            f"metadata (read foreign weights with safetensors.numpy.load_file)"
+        )
     if meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: gpugrad format version {meta.get('format_version')!r}; this "
-                         f"gpugrad reads version {FORMAT_VERSION}")
+        raise ValueError(
+            f"{path}: gpugrad format version {meta.get('format_version')!r}; this "
+            f"gpugrad reads version {FORMAT_VERSION}"
+        )
     if not isinstance(meta.get("structure"), str) or not isinstance(meta.get("sha256"), str):
         raise ValueError(f"{path}: corrupt gpugrad metadata: structure or checksum missing")
     data_bytes = 0
@@ -210,17 +257,23 @@ def _check_layout(raw: bytes, path: str) -> dict:
         if name == "__metadata__":
             continue
         offsets = info.get("data_offsets") if isinstance(info, dict) else None
-        if (not isinstance(offsets, list) or len(offsets) != 2
-                or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
-                or not 0 <= offsets[0] <= offsets[1]):
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+            or not 0 <= offsets[0] <= offsets[1]
+        ):
             raise ValueError(f"{path}: corrupt header: tensor {name!r} has offsets {offsets!r}")
         data_bytes = max(data_bytes, offsets[1])
     if 8 + n + data_bytes > len(raw):
-        raise ValueError(f"{path}: truncated: the tensors need {8 + n + data_bytes} bytes, the "
-                         f"file has {len(raw)}")
+        raise ValueError(
+            f"{path}: truncated: the tensors need {8 + n + data_bytes} bytes, the "
+            f"file has {len(raw)}"
+        )
     if 8 + n + data_bytes < len(raw):
-        raise ValueError(f"{path}: corrupt: {len(raw) - 8 - n - data_bytes} bytes after the "
-                         f"last tensor")
+        raise ValueError(
+            f"{path}: corrupt: {len(raw) - 8 - n - data_bytes} bytes after the last tensor"
+        )
     return meta
 
 
@@ -230,33 +283,41 @@ def load(path, device=None):
     problem with a truncated, corrupt, foreign or hostile file; FileNotFoundError if there
     is no file."""
     from safetensors.numpy import load as safetensors_load
+
     path = os.fspath(path)
     dev = backend.device(device) if device is not None else backend.default_device()
-    with open(path, "rb") as f:                  # FileNotFoundError passes through
+    with open(path, "rb") as f:  # FileNotFoundError passes through
         raw = f.read()
     meta = _check_layout(raw, path)
     try:
         arrays = safetensors_load(raw)
-    except Exception as e:                       # safetensors raises its own error types
+    except Exception as e:  # safetensors raises its own error types
         raise ValueError(f"{path}: corrupt safetensors data ({type(e).__name__}: {e})") from None
     del raw
     if not hmac.compare_digest(_checksum(meta["structure"], arrays), meta["sha256"]):
-        raise ValueError(f"{path}: checksum mismatch: the file is corrupt (its tensors or "
-                         f"metadata changed after it was written)")
+        raise ValueError(
+            f"{path}: checksum mismatch: the file is corrupt (its tensors or "
+            f"metadata changed after it was written)"
+        )
     try:
         structure = json.loads(meta["structure"])
     except (ValueError, RecursionError) as e:
-        raise ValueError(f"{path}: corrupt gpugrad metadata: the structure is not JSON "
-                         f"({type(e).__name__})") from None
+        raise ValueError(
+            f"{path}: corrupt gpugrad metadata: the structure is not JSON ({type(e).__name__})"
+        ) from None
     # Fresh, writable arrays on the device (safetensors' arrays are read-only views).
-    tensors = {name: Tensor(numpy.array(a) if dev.kind == "cpu" else backend.to_device(a, dev))
-               for name, a in arrays.items()}
+    tensors = {
+        name: Tensor(numpy.array(a) if dev.kind == "cpu" else backend.to_device(a, dev))
+        for name, a in arrays.items()
+    }
     used: set = set()
     try:
         obj = _decode(structure, tensors, used)
     except (ValueError, RecursionError) as e:
         raise ValueError(f"{path}: corrupt gpugrad structure: {e}") from None
     if used != set(tensors):
-        raise ValueError(f"{path}: corrupt gpugrad structure: tensors "
-                         f"{sorted(set(tensors) - used)[:5]} are not referenced")
+        raise ValueError(
+            f"{path}: corrupt gpugrad structure: tensors "
+            f"{sorted(set(tensors) - used)[:5]} are not referenced"
+        )
     return obj

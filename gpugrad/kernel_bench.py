@@ -22,6 +22,7 @@ the copy reads and writes n floats (8 bytes per element).  Writes
 Needs a CUDA GPU; exits with status 2 and a message otherwise.  Importing this file
 needs neither a GPU nor CuPy.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +37,7 @@ from pathlib import Path
 
 DEFAULT_SIZES = "2^20,2^22,2^24,2^26,2^28"
 BIAS_COLUMNS = 1024
-TARGET_SIZE = 2**26          # where the issue's targets are read
+TARGET_SIZE = 2**26  # where the issue's targets are read
 
 
 def parse_sizes(text: str) -> list:
@@ -59,9 +60,10 @@ def gpu_unavailable_reason() -> str | None:
     """None if cupy imports and a CUDA device answers, else why not."""
     try:
         import cupy
+
         if cupy.cuda.runtime.getDeviceCount() < 1:
             return "no CUDA device"
-    except Exception as e:            # no cupy, no driver, no device
+    except Exception as e:  # no cupy, no driver, no device
         return f"{type(e).__name__}: {e}"
     return None
 
@@ -91,13 +93,20 @@ def _median_time(event, elapsed_s, fn, reps: int, warmup: int) -> float:
 
 def median_time_cupy(fn, reps: int, warmup: int) -> float:
     import cupy
-    return _median_time(cupy.cuda.Event, lambda a, b: cupy.cuda.get_elapsed_time(a, b) / 1e3,
-                        fn, reps, warmup)
+
+    return _median_time(
+        cupy.cuda.Event, lambda a, b: cupy.cuda.get_elapsed_time(a, b) / 1e3, fn, reps, warmup
+    )
 
 
 def median_time_torch(torch, fn, reps: int, warmup: int) -> float:
-    return _median_time(lambda: torch.cuda.Event(enable_timing=True),
-                        lambda a, b: a.elapsed_time(b) / 1e3, fn, reps, warmup)
+    return _median_time(
+        lambda: torch.cuda.Event(enable_timing=True),
+        lambda a, b: a.elapsed_time(b) / 1e3,
+        fn,
+        reps,
+        warmup,
+    )
 
 
 def _cases(n: int):
@@ -105,6 +114,7 @@ def _cases(n: int):
     import cupy
 
     from gpugrad import kernels
+
     x = cupy.random.standard_normal(n, dtype=cupy.float32)
     gy = cupy.random.standard_normal(n, dtype=cupy.float32)
     rows = max(n // BIAS_COLUMNS, 1)
@@ -128,7 +138,9 @@ def _cases(n: int):
         return gy * (y > 0)
 
     def fused_bias_relu():
-        kernels.bias_activation_backward("relu", kernels.bias_activation_forward("relu", x2, b), gy2)
+        kernels.bias_activation_backward(
+            "relu", kernels.bias_activation_forward("relu", x2, b), gy2
+        )
 
     def unfused_bias_relu():
         y = cupy.maximum(x2 + b, 0)
@@ -154,9 +166,10 @@ def _cases(n: int):
 def bench_size(n: int, reps: int, warmup: int) -> dict:
     """One row of results for n float32 elements."""
     import cupy
+
     cases, x = _cases(n)
     dst = cupy.empty_like(x)
-    copy = lambda: dst.data.copy_from_device_async(x.data, x.nbytes)   # noqa: E731  (cudaMemcpyAsync D2D)
+    copy = lambda: dst.data.copy_from_device_async(x.data, x.nbytes)
     t_copy = median_time_cupy(copy, reps, warmup)
     row = {"elements": n, "copy_s": t_copy, "copy_GBps": 2 * x.nbytes / t_copy / 1e9}
     torch = _torch_cuda()
@@ -178,14 +191,20 @@ def bench_size(n: int, reps: int, warmup: int) -> dict:
 def machine() -> dict:
     import cupy
     import numpy
+
     dev = cupy.cuda.Device()
     props = cupy.cuda.runtime.getDeviceProperties(dev.id)
     name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
-    info = {"gpu": name, "compute_capability": dev.compute_capability,
-            "multiprocessors": dev.attributes["MultiProcessorCount"],
-            "cuda_runtime": cupy.cuda.runtime.runtimeGetVersion(),
-            "cuda_driver": cupy.cuda.runtime.driverGetVersion(), "cupy": cupy.__version__,
-            "numpy": numpy.__version__, "python": platform.python_version()}
+    info = {
+        "gpu": name,
+        "compute_capability": dev.compute_capability,
+        "multiprocessors": dev.attributes["MultiProcessorCount"],
+        "cuda_runtime": cupy.cuda.runtime.runtimeGetVersion(),
+        "cuda_driver": cupy.cuda.runtime.driverGetVersion(),
+        "cupy": cupy.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+    }
     torch = _torch_cuda()
     info["torch"] = torch.__version__ if torch is not None else None
     return info
@@ -200,28 +219,41 @@ def targets(rows: list) -> dict:
     if not rows:
         return {}
     row = min(rows, key=lambda r: abs(r["elements"] - TARGET_SIZE))
-    out = {"at_elements": row["elements"],
-           "fused_fraction_of_copy_min": min(row[f"{k}_fraction_of_copy"] for k in ("sigmoid", "relu", "bias_relu")),
-           "sigmoid_speedup_vs_unfused": row["sigmoid_speedup_vs_unfused"],
-           "sigmoid_speedup_vs_torch": row.get("sigmoid_speedup_vs_torch"),
-           "bias_relu_speedup_vs_torch": row.get("bias_relu_speedup_vs_torch")}
-    out["met"] = {"fused >= 0.9 x copy": out["fused_fraction_of_copy_min"] >= 0.9,
-                  "sigmoid >= 3 x unfused": out["sigmoid_speedup_vs_unfused"] >= 3,
-                  "sigmoid >= 1 x torch": None if out["sigmoid_speedup_vs_torch"] is None
-                  else out["sigmoid_speedup_vs_torch"] >= 1,
-                  "bias_relu >= 1.5 x torch": None if out["bias_relu_speedup_vs_torch"] is None
-                  else out["bias_relu_speedup_vs_torch"] >= 1.5}
+    out = {
+        "at_elements": row["elements"],
+        "fused_fraction_of_copy_min": min(
+            row[f"{k}_fraction_of_copy"] for k in ("sigmoid", "relu", "bias_relu")
+        ),
+        "sigmoid_speedup_vs_unfused": row["sigmoid_speedup_vs_unfused"],
+        "sigmoid_speedup_vs_torch": row.get("sigmoid_speedup_vs_torch"),
+        "bias_relu_speedup_vs_torch": row.get("bias_relu_speedup_vs_torch"),
+    }
+    out["met"] = {
+        "fused >= 0.9 x copy": out["fused_fraction_of_copy_min"] >= 0.9,
+        "sigmoid >= 3 x unfused": out["sigmoid_speedup_vs_unfused"] >= 3,
+        "sigmoid >= 1 x torch": None
+        if out["sigmoid_speedup_vs_torch"] is None
+        else out["sigmoid_speedup_vs_torch"] >= 1,
+        "bias_relu >= 1.5 x torch": None
+        if out["bias_relu_speedup_vs_torch"] is None
+        else out["bias_relu_speedup_vs_torch"] >= 1.5,
+    }
     return out
 
 
 def print_table(rows: list) -> None:
     cols = ["elements", "copy_GBps"]
     for name in ("sigmoid", "relu", "bias_relu"):
-        cols += [f"{name}_fused_GBps", f"{name}_fraction_of_copy", f"{name}_speedup_vs_unfused",
-                 f"{name}_speedup_vs_torch"]
+        cols += [
+            f"{name}_fused_GBps",
+            f"{name}_fraction_of_copy",
+            f"{name}_speedup_vs_unfused",
+            f"{name}_speedup_vs_torch",
+        ]
 
     def fmt(v):
         return "-" if v is None else f"{v:.3g}" if isinstance(v, float) else str(v)
+
     cells = [[fmt(r.get(c)) for c in cols] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
     print("fused kernels, float32, forward + backward (speedups: time of the other / time fused)")
@@ -232,12 +264,18 @@ def print_table(rows: list) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default=DEFAULT_SIZES,
-                        help=f"element counts, e.g. 2^20,2^24 or 1000 (default {DEFAULT_SIZES})")
+    parser.add_argument(
+        "--sizes",
+        default=DEFAULT_SIZES,
+        help=f"element counts, e.g. 2^20,2^24 or 1000 (default {DEFAULT_SIZES})",
+    )
     parser.add_argument("--reps", type=int, default=30, help="timed runs per measurement (median)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed runs first")
-    parser.add_argument("--out", default=os.path.join("bench", "results"),
-                        help="directory for kernels-<gpu>.json (default bench/results)")
+    parser.add_argument(
+        "--out",
+        default=os.path.join("bench", "results"),
+        help="directory for kernels-<gpu>.json (default bench/results)",
+    )
     args = parser.parse_args(argv)
     try:
         sizes = parse_sizes(args.sizes)
@@ -248,21 +286,31 @@ def main(argv=None) -> int:
         print(f"bench_kernels: needs a CUDA GPU with CuPy; none here ({reason})", file=sys.stderr)
         return 2
     import cupy
+
     rows = []
     for n in sizes:
         rows.append(bench_size(n, args.reps, args.warmup))
         cupy.get_default_memory_pool().free_all_blocks()
     print_table(rows)
     info = machine()
-    doc = {"benchmark": "kernels", "machine": info,
-           "settings": {"dtype": "float32", "reps": args.reps, "warmup": args.warmup,
-                        "timing": "CUDA events around each run, median",
-                        "bias_columns": BIAS_COLUMNS, "tf32": "not involved (elementwise)",
-                        "torch": "torch.sigmoid/relu + aten.sigmoid_backward/threshold_backward "
-                                 "(+ add and sum(0) for bias_relu), no autograd",
-                        "copy": "cudaMemcpyAsync device to device, n float32"},
-           "results": rows, "targets": targets(rows),
-           "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    doc = {
+        "benchmark": "kernels",
+        "machine": info,
+        "settings": {
+            "dtype": "float32",
+            "reps": args.reps,
+            "warmup": args.warmup,
+            "timing": "CUDA events around each run, median",
+            "bias_columns": BIAS_COLUMNS,
+            "tf32": "not involved (elementwise)",
+            "torch": "torch.sigmoid/relu + aten.sigmoid_backward/threshold_backward "
+            "(+ add and sum(0) for bias_relu), no autograd",
+            "copy": "cudaMemcpyAsync device to device, n float32",
+        },
+        "results": rows,
+        "targets": targets(rows),
+        "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     os.makedirs(args.out, exist_ok=True)
     path = Path(args.out) / f"kernels-{slug(info['gpu'])}.json"
     tmp = path.with_suffix(".json.tmp")

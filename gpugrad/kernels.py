@@ -19,6 +19,7 @@ Every launcher takes and returns CuPy arrays:
 
 cupy is imported lazily: importing this module on a machine without CUDA works.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,22 +27,31 @@ from pathlib import Path
 import numpy
 
 ACTIVATIONS = {"sigmoid": 0, "tanh": 1, "relu": 2, "leaky_relu": 3, "elu": 4, "softplus": 5}
-SUFFIX = {numpy.dtype(numpy.float16): "f16", numpy.dtype(numpy.float32): "f32",
-          numpy.dtype(numpy.float64): "f64"}
+SUFFIX = {
+    numpy.dtype(numpy.float16): "f16",
+    numpy.dtype(numpy.float32): "f32",
+    numpy.dtype(numpy.float64): "f64",
+}
 # The kernels of each file; each exists once per suffix in SUFFIX (the NVRTC test checks).
 KERNELS = {
-    "activation.cu": ["activation_forward", "activation_backward", "bias_activation_forward",
-                      "column_reduce", "column_reduce_direct", "column_finish"],
+    "activation.cu": [
+        "activation_forward",
+        "activation_backward",
+        "bias_activation_forward",
+        "column_reduce",
+        "column_reduce_direct",
+        "column_finish",
+    ],
     "softmax_cross_entropy.cu": ["sce_forward", "sce_backward"],
     "optimizer.cu": ["sgd_update", "adam_update"],
 }
 COMPILE_OPTIONS = ("-std=c++17",)
 THREADS = 256
 
-_modules: dict = {}          # (device id, file name) -> cupy.RawModule
-_functions: dict = {}        # (device id, kernel name) -> cupy.RawKernel
-_max_blocks: dict = {}       # device id -> blocks worth launching for a grid-stride loop
-_pending_label_flags: dict = {}   # number of classes -> device int32 flag (see defer_label_check)
+_modules: dict = {}  # (device id, file name) -> cupy.RawModule
+_functions: dict = {}  # (device id, kernel name) -> cupy.RawKernel
+_max_blocks: dict = {}  # device id -> blocks worth launching for a grid-stride loop
+_pending_label_flags: dict = {}  # number of classes -> device int32 flag (see defer_label_check)
 
 
 # -- sources ------------------------------------------------------------------------------
@@ -52,9 +62,11 @@ def source_dir() -> Path:
     for candidate in candidates:
         if (candidate / "common.cuh").is_file():
             return candidate
-    raise FileNotFoundError(f"gpugrad's CUDA sources were not found in {candidates[0]} (an "
-                            f"installed wheel) or {candidates[1]} (a source checkout): the "
-                            f"installation is incomplete")
+    raise FileNotFoundError(
+        f"gpugrad's CUDA sources were not found in {candidates[0]} (an "
+        f"installed wheel) or {candidates[1]} (a source checkout): the "
+        f"installation is incomplete"
+    )
 
 
 def kernel_sources() -> dict:
@@ -80,12 +92,13 @@ def module_source(file: str) -> str:
 # -- compiling and launching ----------------------------------------------------------------
 def _cupy():
     import cupy
+
     return cupy
 
 
 def _function(file: str, name: str):
     cupy = _cupy()
-    device = cupy.cuda.runtime.getDevice()   # a module is loaded per device
+    device = cupy.cuda.runtime.getDevice()  # a module is loaded per device
     fn = _functions.get((device, name))
     if fn is None:
         module = _modules.get((device, file))
@@ -119,8 +132,9 @@ def _suffix(a, what: str = "input") -> str:
     try:
         return SUFFIX[a.dtype]
     except KeyError:
-        raise TypeError(f"gpugrad kernels support float16, float32 and float64; the {what} "
-                        f"is {a.dtype}") from None
+        raise TypeError(
+            f"gpugrad kernels support float16, float32 and float64; the {what} is {a.dtype}"
+        ) from None
 
 
 def _compute_dtype(a):
@@ -141,7 +155,9 @@ def _as(a, dtype, what: str, shape=None):
         try:
             a = cupy.broadcast_to(a, shape)
         except ValueError:
-            raise ValueError(f"the {what} of shape {a.shape} does not broadcast to {tuple(shape)}") from None
+            raise ValueError(
+                f"the {what} of shape {a.shape} does not broadcast to {tuple(shape)}"
+            ) from None
     return _contiguous(a.astype(dtype, copy=False))
 
 
@@ -149,7 +165,9 @@ def _activation_code(name: str) -> int:
     try:
         return ACTIVATIONS[name]
     except KeyError:
-        raise ValueError(f"unknown activation {name!r}: expected one of {sorted(ACTIVATIONS)}") from None
+        raise ValueError(
+            f"unknown activation {name!r}: expected one of {sorted(ACTIVATIONS)}"
+        ) from None
 
 
 def _param(name: str, slope: float, alpha: float) -> numpy.float64:
@@ -174,7 +192,8 @@ def activation_forward(name: str, x, *, slope: float = 0.01, alpha: float = 1.0)
     y = _cupy().empty_like(x)
     if x.size:
         _function("activation.cu", f"activation_forward_{sfx}")(
-            _grid(x.size), (THREADS,), (numpy.int32(code), x, y, numpy.int64(x.size), p))
+            _grid(x.size), (THREADS,), (numpy.int32(code), x, y, numpy.int64(x.size), p)
+        )
     return y
 
 
@@ -188,7 +207,8 @@ def activation_backward(name: str, y, gy, *, slope: float = 0.01, alpha: float =
     gx = cupy.empty_like(y)
     if y.size:
         _function("activation.cu", f"activation_backward_{sfx}")(
-            _grid(y.size), (THREADS,), (numpy.int32(code), y, gy, gx, numpy.int64(y.size), p))
+            _grid(y.size), (THREADS,), (numpy.int32(code), y, gy, gx, numpy.int64(y.size), p)
+        )
     return gx
 
 
@@ -205,7 +225,7 @@ def _column_reduce(act: int, y, gy, gx, p):
     if rows == 0:
         out.fill(0)
         return out
-    bx = min(32, 1 << (cols - 1).bit_length())     # a warp covers 32 // bx rows of bx columns
+    bx = min(32, 1 << (cols - 1).bit_length())  # a warp covers 32 // bx rows of bx columns
     by = THREADS // bx
     grid_x = -(-cols // bx)
     # Split the rows into chunks only when there are many of them (>= 16 per thread) and
@@ -215,12 +235,16 @@ def _column_reduce(act: int, y, gy, gx, p):
     shape = (numpy.int64(rows), numpy.int64(cols), numpy.float64(p))
     if chunks == 1:
         _function("activation.cu", f"column_reduce_direct_{sfx}")(
-            (grid_x, 1), (bx, by), (*args, out, *shape))
+            (grid_x, 1), (bx, by), (*args, out, *shape)
+        )
         return out
     partial = cupy.empty((chunks, cols), dtype=_compute_dtype(y))
-    _function("activation.cu", f"column_reduce_{sfx}")((grid_x, chunks), (bx, by), (*args, partial, *shape))
+    _function("activation.cu", f"column_reduce_{sfx}")(
+        (grid_x, chunks), (bx, by), (*args, partial, *shape)
+    )
     _function("activation.cu", f"column_finish_{sfx}")(
-        (grid_x, 1), (bx, by), (partial, out, numpy.int64(chunks), numpy.int64(cols)))
+        (grid_x, 1), (bx, by), (partial, out, numpy.int64(chunks), numpy.int64(cols))
+    )
     return out
 
 
@@ -234,8 +258,9 @@ def column_sum(g):
 
 def _check_bias(x, b):
     if x.ndim < 1 or b.ndim != 1 or b.shape[0] != x.shape[-1]:
-        raise ValueError(f"bias of shape {b.shape} does not match the last axis of x with "
-                         f"shape {x.shape}")
+        raise ValueError(
+            f"bias of shape {b.shape} does not match the last axis of x with shape {x.shape}"
+        )
 
 
 def bias_activation_forward(name: str, x, b, *, slope: float = 0.01, alpha: float = 1.0):
@@ -247,8 +272,10 @@ def bias_activation_forward(name: str, x, b, *, slope: float = 0.01, alpha: floa
     y = _cupy().empty_like(x)
     if x.size:
         _function("activation.cu", f"bias_activation_forward_{sfx}")(
-            _grid(x.size), (THREADS,), (numpy.int32(code), x, b, y, numpy.int64(x.size),
-                                        numpy.int64(x.shape[-1]), p))
+            _grid(x.size),
+            (THREADS,),
+            (numpy.int32(code), x, b, y, numpy.int64(x.size), numpy.int64(x.shape[-1]), p),
+        )
     return y
 
 
@@ -270,8 +297,10 @@ def bias_activation_backward(name: str, y, gy, *, slope: float = 0.01, alpha: fl
 def _labels(labels, rows: int):
     cupy = _cupy()
     if not isinstance(labels, cupy.ndarray) or labels.dtype.kind not in "iu":
-        raise TypeError(f"labels must be a cupy integer array, got "
-                        f"{getattr(labels, 'dtype', type(labels).__name__)}")
+        raise TypeError(
+            f"labels must be a cupy integer array, got "
+            f"{getattr(labels, 'dtype', type(labels).__name__)}"
+        )
     if labels.shape != (rows,):
         raise ValueError(f"labels of shape {labels.shape} do not match {rows} rows of logits")
     return _contiguous(labels.astype(numpy.int64, copy=False))
@@ -299,10 +328,13 @@ def softmax_cross_entropy_forward(logits, labels):
     lse = cupy.empty(rows, dtype=numpy.float64)
     flag = cupy.zeros(1, dtype=numpy.int32)
     if rows:
-        warps = THREADS // 32                       # one warp per row
+        warps = THREADS // 32  # one warp per row
         blocks = int(min(-(-rows // warps), _blocks_cap()))
         _function("softmax_cross_entropy.cu", f"sce_forward_{sfx}")(
-            (blocks,), (THREADS,), (logits, labels, loss, lse, flag, numpy.int64(rows), numpy.int64(cols)))
+            (blocks,),
+            (THREADS,),
+            (logits, labels, loss, lse, flag, numpy.int64(rows), numpy.int64(cols)),
+        )
     return loss, lse, flag
 
 
@@ -314,13 +346,19 @@ def softmax_cross_entropy_backward(logits, lse, labels, gy_rows):
     sfx, logits, labels = _logits_and_labels(logits, labels)
     rows, cols = logits.shape
     lse = _as(lse, numpy.float64, "log-sum-exp", (rows,))
-    gy = _as(cupy.asarray(gy_rows) if numpy.isscalar(gy_rows) else gy_rows, logits.dtype,
-             "upstream gradient", (rows,))
+    gy = _as(
+        cupy.asarray(gy_rows) if numpy.isscalar(gy_rows) else gy_rows,
+        logits.dtype,
+        "upstream gradient",
+        (rows,),
+    )
     gx = cupy.empty_like(logits)
     if logits.size:
         _function("softmax_cross_entropy.cu", f"sce_backward_{sfx}")(
-            _grid(logits.size), (THREADS,),
-            (logits, lse, labels, gy, gx, numpy.int64(rows), numpy.int64(cols)))
+            _grid(logits.size),
+            (THREADS,),
+            (logits, lse, labels, gy, gx, numpy.int64(rows), numpy.int64(cols)),
+        )
     return gx
 
 
@@ -329,9 +367,11 @@ def check_label_flag(flag, num_classes: int) -> None:
     :func:`softmax_cross_entropy_forward` is set.  Reads one int: this synchronizes, so
     the caller decides when (e.g. at the next ``.item()``)."""
     if int(flag[0]):
-        raise ValueError(f"label out of range [0, {num_classes}): a label given to the "
-                         f"softmax cross-entropy on the GPU was < 0 or >= {num_classes} "
-                         f"(that row's loss is NaN)")
+        raise ValueError(
+            f"label out of range [0, {num_classes}): a label given to the "
+            f"softmax cross-entropy on the GPU was < 0 or >= {num_classes} "
+            f"(that row's loss is NaN)"
+        )
 
 
 def defer_label_check(flag, num_classes: int) -> None:
@@ -365,12 +405,15 @@ def _check_state(p, *named):
             continue
         _suffix(a, what)
         if a.dtype != p.dtype or a.shape != p.shape:
-            raise ValueError(f"the {what} ({a.dtype}, {a.shape}) does not match the parameter "
-                             f"({p.dtype}, {p.shape})")
+            raise ValueError(
+                f"the {what} ({a.dtype}, {a.shape}) does not match the parameter "
+                f"({p.dtype}, {p.shape})"
+            )
     for what, a in (("parameter", p), *named):
         if a is not None and not a.flags.c_contiguous:
-            raise ValueError(f"optimizer kernels update the {what} in place: it must be "
-                             f"C-contiguous")
+            raise ValueError(
+                f"optimizer kernels update the {what} in place: it must be C-contiguous"
+            )
     return sfx
 
 
@@ -381,7 +424,9 @@ def _grad(p, grad):
     return _as(grad, p.dtype, "gradient")
 
 
-def sgd_update(p, grad, buf, *, lr, momentum=0.0, nesterov=False, weight_decay=0.0, first_step=False):
+def sgd_update(
+    p, grad, buf, *, lr, momentum=0.0, nesterov=False, weight_decay=0.0, first_step=False
+):
     """One in-place SGD step on p (and the momentum buffer buf, p's shape; None only when
     momentum is 0), PyTorch's semantics with dampening 0.  ``first_step`` makes buf = g
     (PyTorch's fresh buffer) instead of reading it.  One launch."""
@@ -391,14 +436,37 @@ def sgd_update(p, grad, buf, *, lr, momentum=0.0, nesterov=False, weight_decay=0
     grad = _grad(p, grad)
     if p.size:
         _function("optimizer.cu", f"sgd_update_{sfx}")(
-            _grid(p.size), (THREADS,),
-            (p, grad, buf if buf is not None else p, numpy.int64(p.size), numpy.float64(lr),
-             numpy.float64(momentum), numpy.float64(weight_decay), numpy.int32(bool(nesterov)),
-             numpy.int32(bool(first_step))))
+            _grid(p.size),
+            (THREADS,),
+            (
+                p,
+                grad,
+                buf if buf is not None else p,
+                numpy.int64(p.size),
+                numpy.float64(lr),
+                numpy.float64(momentum),
+                numpy.float64(weight_decay),
+                numpy.int32(bool(nesterov)),
+                numpy.int32(bool(first_step)),
+            ),
+        )
 
 
-def adam_update(p, grad, m, v, *, lr, beta1, beta2, eps, weight_decay, decoupled,
-                bias_correction1, bias_correction2):
+def adam_update(
+    p,
+    grad,
+    m,
+    v,
+    *,
+    lr,
+    beta1,
+    beta2,
+    eps,
+    weight_decay,
+    decoupled,
+    bias_correction1,
+    bias_correction2,
+):
     """One in-place Adam (decoupled=False: g += wd·p) or AdamW (decoupled=True: p *= 1 - lr·wd)
     step on p, m, v (all p's shape), PyTorch's semantics.  The bias corrections 1 - β^t are
     computed by the caller from the step count t.  One launch."""
@@ -408,8 +476,21 @@ def adam_update(p, grad, m, v, *, lr, beta1, beta2, eps, weight_decay, decoupled
     grad = _grad(p, grad)
     if p.size:
         _function("optimizer.cu", f"adam_update_{sfx}")(
-            _grid(p.size), (THREADS,),
-            (p, grad, m, v, numpy.int64(p.size), numpy.float64(lr), numpy.float64(beta1),
-             numpy.float64(beta2), numpy.float64(eps), numpy.float64(weight_decay),
-             numpy.int32(bool(decoupled)), numpy.float64(bias_correction1),
-             numpy.float64(bias_correction2)))
+            _grid(p.size),
+            (THREADS,),
+            (
+                p,
+                grad,
+                m,
+                v,
+                numpy.int64(p.size),
+                numpy.float64(lr),
+                numpy.float64(beta1),
+                numpy.float64(beta2),
+                numpy.float64(eps),
+                numpy.float64(weight_decay),
+                numpy.int32(bool(decoupled)),
+                numpy.float64(bias_correction1),
+                numpy.float64(bias_correction2),
+            ),
+        )

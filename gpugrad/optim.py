@@ -21,6 +21,7 @@ How a step runs, and why:
   numbers), so ``step()`` never synchronizes with the GPU.
 * Every parameter is checked before any is updated: a bad gradient changes nothing.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -32,7 +33,7 @@ import numpy
 from . import autograd, backend
 from .tensor import Tensor
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
+__all__ = ["SGD", "Adam", "AdamW", "Optimizer"]
 
 
 # -- hyper-parameter checks -----------------------------------------------------------------
@@ -53,15 +54,17 @@ class Optimizer:
     state dict.  Subclasses define ``_validate(group)`` (checks and normalizes the
     hyper-parameters), ``_state_names`` (their buffers), ``_update_cpu`` and ``_update_cuda``."""
 
-    _state_names: tuple = ()      # names of the per-parameter buffers (besides "step")
+    _state_names: tuple = ()  # names of the per-parameter buffers (besides "step")
 
     def __init__(self, params, defaults: dict):
         self.defaults = self._validate(dict(defaults))
         self.param_groups: list = []
-        self.state: dict = {}       # id(param) -> {"step": int, buffer name: backend array}
+        self.state: dict = {}  # id(param) -> {"step": int, buffer name: backend array}
         if isinstance(params, Tensor):
-            raise TypeError("params must be an iterable of Tensors or of dicts (parameter "
-                            "groups), not a single Tensor: pass [tensor]")
+            raise TypeError(
+                "params must be an iterable of Tensors or of dicts (parameter "
+                "groups), not a single Tensor: pass [tensor]"
+            )
         groups = list(params)
         if not groups:
             raise ValueError(f"{type(self).__name__} got an empty parameter list")
@@ -81,12 +84,16 @@ class Optimizer:
             if not isinstance(p, Tensor):
                 raise TypeError(f"optimizers take Tensors, got a {type(p).__name__}")
             if not p.is_leaf:
-                raise ValueError("cannot optimize a non-leaf Tensor (one computed from "
-                                 "others); optimize the leaves it was computed from")
+                raise ValueError(
+                    "cannot optimize a non-leaf Tensor (one computed from "
+                    "others); optimize the leaves it was computed from"
+                )
         seen = {id(p) for _, p in self._params()}
         if len({id(p) for p in params}) != len(params) or seen & {id(p) for p in params}:
             raise ValueError("a parameter appears more than once in the parameter groups")
-        merged = self._validate({**self.defaults, **{k: v for k, v in group.items() if k != "params"}})
+        merged = self._validate(
+            {**self.defaults, **{k: v for k, v in group.items() if k != "params"}}
+        )
         self.param_groups.append({"params": params, **merged})
 
     def _validate(self, hyper: dict) -> dict:
@@ -112,8 +119,13 @@ class Optimizer:
         (never zeroed in place: a gradient array may be shared with other code)."""
         for _, p in self._params():
             if p.grad is not None:
-                p.grad = None if set_to_none else Tensor._from_op(
-                    backend.get_array_module(p.grad.data).zeros_like(p.grad.data))
+                p.grad = (
+                    None
+                    if set_to_none
+                    else Tensor._from_op(
+                        backend.get_array_module(p.grad.data).zeros_like(p.grad.data)
+                    )
+                )
 
     def step(self, closure=None):
         """Update every parameter that has a gradient (those with ``grad is None`` are
@@ -122,16 +134,18 @@ class Optimizer:
         if closure is not None:
             with autograd.enable_grad():
                 loss = closure()
-        work = [(group, p, self._checked_grad(p)) for group, p in self._params() if p.grad is not None]
-        for group, p, g in work:                       # all checked: now update
+        work = [
+            (group, p, self._checked_grad(p)) for group, p in self._params() if p.grad is not None
+        ]
+        for group, p, g in work:  # all checked: now update
             state = self.state.setdefault(id(p), {"step": 0})
             state["step"] += 1
             if backend.is_cuda_array(p.data):
-                with _current_gpu(p.data):              # launch on the parameter's GPU
+                with _current_gpu(p.data):  # launch on the parameter's GPU
                     self._update_cuda(group, p.data, g, state)
             else:
                 self._update_cpu(group, p.data, g, state)
-            p._version[0] += 1        # a graph that saved p's old value now refuses backward
+            p._version[0] += 1  # a graph that saved p's old value now refuses backward
         return loss
 
     @staticmethod
@@ -140,17 +154,23 @@ class Optimizer:
         only: nothing is read from the device)."""
         g = p.grad.data if isinstance(p.grad, Tensor) else p.grad
         if tuple(g.shape) != p.shape:
-            raise ValueError(f"gradient of shape {tuple(g.shape)} for a parameter of shape {p.shape}")
+            raise ValueError(
+                f"gradient of shape {tuple(g.shape)} for a parameter of shape {p.shape}"
+            )
         if p.dtype.kind != "f" or g.dtype.kind != "f":
-            raise TypeError(f"optimizers update floating-point parameters with floating-point "
-                            f"gradients; got a {p.dtype} parameter with a {g.dtype} gradient")
+            raise TypeError(
+                f"optimizers update floating-point parameters with floating-point "
+                f"gradients; got a {p.dtype} parameter with a {g.dtype} gradient"
+            )
         if backend.device_of(g) != p.device:
             raise ValueError(f"gradient on {backend.device_of(g)} for a parameter on {p.device}")
         if p.device.kind == "cpu" and not p.data.flags.writeable:
             raise ValueError("the parameter's array is read-only; it cannot be updated in place")
         if p.device.kind == "cuda" and not p.data.flags.c_contiguous:
-            raise ValueError("on CUDA a parameter is updated in place by one kernel: its array "
-                             "must be C-contiguous")
+            raise ValueError(
+                "on CUDA a parameter is updated in place by one kernel: its array "
+                "must be C-contiguous"
+            )
         return g
 
     def _update_cpu(self, group, p, g, state):
@@ -171,7 +191,9 @@ class Optimizer:
             for p in group["params"]:
                 s = self.state.get(id(p))
                 if s is not None:
-                    state[index] = {k: (v if k == "step" else Tensor._from_op(v)) for k, v in s.items()}
+                    state[index] = {
+                        k: (v if k == "step" else Tensor._from_op(v)) for k, v in s.items()
+                    }
                 ids.append(index)
                 index += 1
             groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": ids})
@@ -189,24 +211,32 @@ class Optimizer:
         if not isinstance(saved_groups, (list, tuple)) or not isinstance(saved_state, dict):
             raise ValueError("optimizer state_dict: 'param_groups' must be a list, 'state' a dict")
         if len(saved_groups) != len(self.param_groups):
-            raise ValueError(f"optimizer state_dict has {len(saved_groups)} parameter groups, "
-                             f"this optimizer {len(self.param_groups)}")
+            raise ValueError(
+                f"optimizer state_dict has {len(saved_groups)} parameter groups, "
+                f"this optimizer {len(self.param_groups)}"
+            )
         by_index, hypers = {}, []
         for i, (mine, saved) in enumerate(zip(self.param_groups, saved_groups)):
             if not isinstance(saved, dict) or not isinstance(saved.get("params"), (list, tuple)):
                 raise ValueError(f"optimizer state_dict: parameter group {i} has no 'params' list")
             if len(saved["params"]) != len(mine["params"]):
-                raise ValueError(f"optimizer state_dict: parameter group {i} has "
-                                 f"{len(saved['params'])} parameters, this optimizer's "
-                                 f"{len(mine['params'])}")
+                raise ValueError(
+                    f"optimizer state_dict: parameter group {i} has "
+                    f"{len(saved['params'])} parameters, this optimizer's "
+                    f"{len(mine['params'])}"
+                )
             for index, p in zip(saved["params"], mine["params"]):
                 if not _is_index(index) or index in by_index:
-                    raise ValueError(f"optimizer state_dict: bad or repeated parameter index {index!r}")
+                    raise ValueError(
+                        f"optimizer state_dict: bad or repeated parameter index {index!r}"
+                    )
                 by_index[index] = p
             missing = sorted(set(self.defaults) - set(saved))
             if missing:
-                raise ValueError(f"optimizer state_dict: parameter group {i} lacks {missing} "
-                                 f"(a state_dict of another kind of optimizer?)")
+                raise ValueError(
+                    f"optimizer state_dict: parameter group {i} lacks {missing} "
+                    f"(a state_dict of another kind of optimizer?)"
+                )
             hyper = {k: v for k, v in saved.items() if k != "params"}
             try:
                 hypers.append(self._validate(hyper))
@@ -217,9 +247,9 @@ class Optimizer:
             if index not in by_index or not isinstance(entry, dict):
                 raise ValueError(f"optimizer state_dict: state for unknown parameter {index!r}")
             new_state[id(by_index[index])] = self._checked_state(index, entry, by_index[index])
-        for group, hyper in zip(self.param_groups, hypers):      # all checked: assign
+        for group, hyper in zip(self.param_groups, hypers):  # all checked: assign
             params = group["params"]
-            group.clear()                  # in place: schedulers may hold the group dicts
+            group.clear()  # in place: schedulers may hold the group dicts
             group.update({"params": params, **hyper})
         self.state = new_state
 
@@ -228,17 +258,21 @@ class Optimizer:
         dtype and (C) layout.  Arrays are copied: two optimizers never share buffers."""
         unknown = sorted(set(entry) - {"step", *self._state_names})
         if unknown:
-            raise ValueError(f"optimizer state_dict: parameter {index} has unknown state {unknown} "
-                             f"for {type(self).__name__} (expected {['step', *self._state_names]})")
+            raise ValueError(
+                f"optimizer state_dict: parameter {index} has unknown state {unknown} "
+                f"for {type(self).__name__} (expected {['step', *self._state_names]})"
+            )
         out = {}
         step = entry.get("step", 0)
-        if isinstance(step, Tensor) and step.size == 1:     # tolerate a 0-d tensor step
+        if isinstance(step, Tensor) and step.size == 1:  # tolerate a 0-d tensor step
             step = step.item()
         if isinstance(step, float) and step.is_integer():
             step = int(step)
         if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
-            raise ValueError(f"optimizer state_dict: parameter {index} has step {step!r}, "
-                             f"expected a non-negative integer")
+            raise ValueError(
+                f"optimizer state_dict: parameter {index} has step {step!r}, "
+                f"expected a non-negative integer"
+            )
         out["step"] = int(step)
         for name in self._state_names:
             if name not in entry:
@@ -246,14 +280,20 @@ class Optimizer:
             value = entry[name]
             array = value.data if isinstance(value, Tensor) else value
             if not hasattr(array, "shape") or not hasattr(array, "dtype"):
-                raise ValueError(f"optimizer state_dict: {name} of parameter {index} is a "
-                                 f"{type(value).__name__}, not a tensor")
+                raise ValueError(
+                    f"optimizer state_dict: {name} of parameter {index} is a "
+                    f"{type(value).__name__}, not a tensor"
+                )
             if tuple(array.shape) != p.shape:
-                raise ValueError(f"optimizer state_dict: {name} of parameter {index} has shape "
-                                 f"{tuple(array.shape)}, the parameter {p.shape}")
+                raise ValueError(
+                    f"optimizer state_dict: {name} of parameter {index} has shape "
+                    f"{tuple(array.shape)}, the parameter {p.shape}"
+                )
             if numpy.dtype(array.dtype).kind != "f":
-                raise ValueError(f"optimizer state_dict: {name} of parameter {index} has dtype "
-                                 f"{array.dtype}, expected floating point")
+                raise ValueError(
+                    f"optimizer state_dict: {name} of parameter {index} has dtype "
+                    f"{array.dtype}, expected floating point"
+                )
             moved = backend.to_device(array, p.device)
             with _current_gpu(moved):
                 out[name] = p.device.xp.array(moved, dtype=p.dtype, order="C", copy=True)
@@ -281,18 +321,26 @@ def _is_index(value) -> bool:
 class SGD(Optimizer):
     """Stochastic gradient descent, PyTorch's rule (dampening 0)::
 
-        g = grad + weight_decay·p
-        buf = g                      on the first step (momentum > 0)
-        buf = momentum·buf + g       afterwards
-        g = g + momentum·buf         (nesterov)   or   g = buf
-        p = p - lr·g
+    g = grad + weight_decay·p
+    buf = g                      on the first step (momentum > 0)
+    buf = momentum·buf + g       afterwards
+    g = g + momentum·buf         (nesterov)   or   g = buf
+    p = p - lr·g
     """
+
     _state_names = ("momentum_buffer",)
 
-    def __init__(self, params, lr: float, momentum: float = 0.0, nesterov: bool = False,
-                 weight_decay: float = 0.0):
-        super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=nesterov,
-                                      weight_decay=weight_decay))
+    def __init__(
+        self,
+        params,
+        lr: float,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ):
+        super().__init__(
+            params, dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+        )
 
     def _validate(self, hyper):
         hyper = super()._validate(hyper)
@@ -308,9 +356,9 @@ class SGD(Optimizer):
     def _update_cpu(self, group, p, grad, state):
         lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
         g = grad.astype(p.dtype, copy=False)
-        owned = False                     # whether g is a temporary we may overwrite
+        owned = False  # whether g is a temporary we may overwrite
         if wd != 0:
-            g = numpy.multiply(p, wd, out=_scratch(p))    # grad + wd·p: grad is never written
+            g = numpy.multiply(p, wd, out=_scratch(p))  # grad + wd·p: grad is never written
             g += grad
             owned = True
         if momentum != 0:
@@ -334,27 +382,42 @@ class SGD(Optimizer):
 
     def _update_cuda(self, group, p, g, state):
         from . import kernels
+
         first = group["momentum"] != 0 and "momentum_buffer" not in state
-        if first:                          # the kernel writes buf = g on the first step
+        if first:  # the kernel writes buf = g on the first step
             state["momentum_buffer"] = backend.get_array_module(p).empty(p.shape, p.dtype)
-        kernels.sgd_update(p, g, state.get("momentum_buffer") if group["momentum"] != 0 else None,
-                           lr=group["lr"], momentum=group["momentum"], nesterov=group["nesterov"],
-                           weight_decay=group["weight_decay"], first_step=first)
+        kernels.sgd_update(
+            p,
+            g,
+            state.get("momentum_buffer") if group["momentum"] != 0 else None,
+            lr=group["lr"],
+            momentum=group["momentum"],
+            nesterov=group["nesterov"],
+            weight_decay=group["weight_decay"],
+            first_step=first,
+        )
 
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba) with PyTorch's bias corrections::
 
-        g = grad + weight_decay·p               (Adam: L2 in the gradient)
-        p = p·(1 - lr·weight_decay)             (AdamW: decoupled, instead)
-        m = lerp(m, g, 1 - β1);  v = β2·v + (1 - β2)·g²
-        p = p - (lr / (1 - β1^t)) · m / (sqrt(v) / sqrt(1 - β2^t) + eps)
+    g = grad + weight_decay·p               (Adam: L2 in the gradient)
+    p = p·(1 - lr·weight_decay)             (AdamW: decoupled, instead)
+    m = lerp(m, g, 1 - β1);  v = β2·v + (1 - β2)·g²
+    p = p - (lr / (1 - β1^t)) · m / (sqrt(v) / sqrt(1 - β2^t) + eps)
     """
+
     _state_names = ("exp_avg", "exp_avg_sq")
     decoupled = False
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas=(0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
 
     def _validate(self, hyper):
@@ -362,16 +425,19 @@ class Adam(Optimizer):
         betas = hyper.get("betas", (0.9, 0.999))
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"invalid betas={betas!r}: it must be a pair (beta1, beta2)")
-        hyper["betas"] = (_real("betas[0]", betas[0], 0.0, 1.0, high_open=True),
-                          _real("betas[1]", betas[1], 0.0, 1.0, high_open=True))
+        hyper["betas"] = (
+            _real("betas[0]", betas[0], 0.0, 1.0, high_open=True),
+            _real("betas[1]", betas[1], 0.0, 1.0, high_open=True),
+        )
         hyper["eps"] = _real("eps", hyper.get("eps", 1e-8))
         return hyper
 
     def _checked_state(self, index, entry, p):
         out = super()._checked_state(index, entry, p)
         if ("exp_avg" in out) != ("exp_avg_sq" in out):
-            raise ValueError(f"optimizer state_dict: parameter {index} has only one of "
-                             f"exp_avg and exp_avg_sq")
+            raise ValueError(
+                f"optimizer state_dict: parameter {index} has only one of exp_avg and exp_avg_sq"
+            )
         return out
 
     @staticmethod
@@ -385,11 +451,11 @@ class Adam(Optimizer):
         lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         m, v = self._moments(p, state, numpy)
         g = grad.astype(p.dtype, copy=False)
-        owned = False                                 # whether g is a temporary of ours
+        owned = False  # whether g is a temporary of ours
         if wd != 0 and self.decoupled:
             p *= 1 - lr * wd
         elif wd != 0:
-            g = numpy.multiply(p, wd, out=_scratch(p))    # grad + wd·p, a fresh array
+            g = numpy.multiply(p, wd, out=_scratch(p))  # grad + wd·p, a fresh array
             g += grad
             owned = True
         # m = lerp(m, g, w) in torch's two-sided form (exact at both ends); the weight is
@@ -408,9 +474,9 @@ class Adam(Optimizer):
         v *= b2
         v += scratch
         t = state["step"]
-        step_size = lr / (1 - b1 ** t)
-        bias_correction2_sqrt = (1 - b2 ** t) ** 0.5
-        denom = scratch                               # g·g is no longer needed
+        step_size = lr / (1 - b1**t)
+        bias_correction2_sqrt = (1 - b2**t) ** 0.5
+        denom = scratch  # g·g is no longer needed
         numpy.sqrt(v, out=denom)
         denom /= bias_correction2_sqrt
         denom += eps
@@ -422,18 +488,37 @@ class Adam(Optimizer):
 
     def _update_cuda(self, group, p, g, state):
         from . import kernels
+
         (b1, b2), t = group["betas"], state["step"]
         m, v = self._moments(p, state, backend.get_array_module(p))
-        kernels.adam_update(p, g, m, v, lr=group["lr"], beta1=b1, beta2=b2, eps=group["eps"],
-                            weight_decay=group["weight_decay"], decoupled=self.decoupled,
-                            bias_correction1=1 - b1 ** t, bias_correction2=1 - b2 ** t)
+        kernels.adam_update(
+            p,
+            g,
+            m,
+            v,
+            lr=group["lr"],
+            beta1=b1,
+            beta2=b2,
+            eps=group["eps"],
+            weight_decay=group["weight_decay"],
+            decoupled=self.decoupled,
+            bias_correction1=1 - b1**t,
+            bias_correction2=1 - b2**t,
+        )
 
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter): ``p *= 1 - lr·weight_decay``
     before the Adam step, instead of adding ``weight_decay·p`` to the gradient."""
+
     decoupled = True
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas=(0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+    ):
         super().__init__(params, lr, betas, eps, weight_decay)

@@ -3,6 +3,7 @@
 A Tensor has no maths of its own: every operator calls a Function in ``gpugrad.ops``.
 Factories (``tensor``, ``zeros``, ``randn``, ...) live at the bottom of this file.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -11,8 +12,24 @@ import numpy
 
 from . import autograd, backend
 
-__all__ = ["Tensor", "tensor", "as_tensor", "zeros", "ones", "full", "empty", "randn", "rand",
-           "arange", "unwrap", "zeros_like", "ones_like", "full_like", "manual_seed", "default_float"]
+__all__ = [
+    "Tensor",
+    "arange",
+    "as_tensor",
+    "default_float",
+    "empty",
+    "full",
+    "full_like",
+    "manual_seed",
+    "ones",
+    "ones_like",
+    "rand",
+    "randn",
+    "tensor",
+    "unwrap",
+    "zeros",
+    "zeros_like",
+]
 
 default_float = numpy.dtype(numpy.float32)
 
@@ -24,7 +41,8 @@ class Tensor:
     ``requires_grad``, ``creator`` (the Function that produced it, None for leaves).
     Use :func:`gpugrad.tensor` to build one from Python data.
     """
-    __slots__ = ("data", "grad", "requires_grad", "creator", "_version", "name", "__weakref__")
+
+    __slots__ = ("__weakref__", "_version", "creator", "data", "grad", "name", "requires_grad")
     # Make NumPy defer to our reflected operators: np_array + tensor -> Tensor.__radd__.
     __array_ufunc__ = None
     __array_priority__ = 1000
@@ -81,7 +99,7 @@ class Tensor:
         return self.creator is None
 
     @property
-    def T(self) -> "Tensor":
+    def T(self) -> Tensor:
         return _shape.transpose(self)
 
     def __len__(self):
@@ -119,10 +137,13 @@ class Tensor:
     def item(self):
         """The value of a one-element tensor as a Python number (synchronizes the GPU)."""
         if self.data.size != 1:
-            raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
+            raise ValueError(
+                f"item() needs a tensor with one element, this one has shape {self.shape}"
+            )
         if backend.is_cuda_array(self.data):
             from . import kernels
-            kernels.check_labels()      # errors flagged on the device surface at a sync point
+
+            kernels.check_labels()  # errors flagged on the device surface at a sync point
         return self.data.item()
 
     def tolist(self):
@@ -136,36 +157,39 @@ class Tensor:
 
     def __bool__(self):
         if self.data.size != 1:
-            raise ValueError(f"the truth value of a tensor with {self.data.size} elements is "
-                             f"ambiguous; use .any() or .all()")
+            raise ValueError(
+                f"the truth value of a tensor with {self.data.size} elements is "
+                f"ambiguous; use .any() or .all()"
+            )
         return bool(self.item())
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         """The same data, cut from the graph (shares memory and version counter)."""
         t = Tensor._from_op(self.data)
         t._version = self._version
         return t
 
-    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if requires_grad and self.data.dtype.kind not in "fc":
-            raise TypeError(f"only floating-point tensors can require gradients, this one is "
-                            f"{self.data.dtype}")
+            raise TypeError(
+                f"only floating-point tensors can require gradients, this one is {self.data.dtype}"
+            )
         if not requires_grad and self.creator is not None:
             raise RuntimeError("requires_grad can only be turned off on a leaf; use detach()")
         self.requires_grad = bool(requires_grad)
         return self
 
-    def astype(self, dtype) -> "Tensor":
+    def astype(self, dtype) -> Tensor:
         return _unary.astype(self, dtype)
 
-    def to(self, dev) -> "Tensor":
+    def to(self, dev) -> Tensor:
         """This tensor on ``dev`` (itself if already there); differentiable."""
         return _unary.to_device(self, backend.device(dev))
 
-    def cpu(self) -> "Tensor":
+    def cpu(self) -> Tensor:
         return self.to("cpu")
 
-    def cuda(self, index: int = 0) -> "Tensor":
+    def cuda(self, index: int = 0) -> Tensor:
         return self.to(f"cuda:{index}")
 
     # -- autograd -----------------------------------------------------------------
@@ -176,11 +200,14 @@ class Tensor:
         for a one-element tensor.
         """
         if not self.requires_grad:
-            raise RuntimeError("backward() on a tensor that does not require grad (no input "
-                               "of its computation had requires_grad=True)")
+            raise RuntimeError(
+                "backward() on a tensor that does not require grad (no input "
+                "of its computation had requires_grad=True)"
+            )
         seed = _seed_gradient(self, grad, create_graph)
-        autograd.run_backward([self], [seed], retain_graph=retain_graph or create_graph,
-                              create_graph=create_graph)
+        autograd.run_backward(
+            [self], [seed], retain_graph=retain_graph or create_graph, create_graph=create_graph
+        )
 
     # -- operators (all maths lives in gpugrad.ops) -------------------------------
     def __add__(self, other):
@@ -377,8 +404,10 @@ def _seed_gradient(t: Tensor, grad, create_graph: bool):
     xp = backend.get_array_module(t.data)
     if grad is None:
         if t.data.size != 1:
-            raise RuntimeError(f"backward() without a gradient needs a one-element output; "
-                               f"this one has shape {t.shape}: pass grad= of that shape")
+            raise RuntimeError(
+                f"backward() without a gradient needs a one-element output; "
+                f"this one has shape {t.shape}: pass grad= of that shape"
+            )
         g = xp.ones_like(t.data)
         return Tensor._from_op(g) if create_graph else g
     g = grad if isinstance(grad, Tensor) else as_tensor(grad, like=t)
@@ -393,7 +422,7 @@ def _infer_dtype(data, dtype):
     if dtype is not None:
         return numpy.dtype(dtype)
     if isinstance(data, (bool, numpy.ndarray, numpy.generic)):
-        return None             # arrays and NumPy scalars keep their dtype
+        return None  # arrays and NumPy scalars keep their dtype
     if isinstance(data, numbers.Integral):
         return numpy.dtype(numpy.int64)
     if isinstance(data, numbers.Real):
@@ -476,7 +505,9 @@ def empty(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 def full(shape, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
     shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(shape)
-    return _factory(lambda xp, s, dt: xp.full(s, fill_value, dt), shape, dtype, device, requires_grad)
+    return _factory(
+        lambda xp, s, dt: xp.full(s, fill_value, dt), shape, dtype, device, requires_grad
+    )
 
 
 def _like(fill, t: Tensor, dtype, device, requires_grad):
@@ -501,13 +532,17 @@ def arange(start, stop=None, step=1, dtype=None, device=None, requires_grad=Fals
     if stop is None:
         start, stop = 0, start
     ints = all(isinstance(v, numbers.Integral) for v in (start, stop, step))
-    dt = numpy.dtype(dtype) if dtype is not None else (numpy.dtype(numpy.int64) if ints else default_float)
+    dt = (
+        numpy.dtype(dtype)
+        if dtype is not None
+        else (numpy.dtype(numpy.int64) if ints else default_float)
+    )
     dev = backend.device(device)
     return Tensor(dev.xp.arange(start, stop, step, dtype=dt), requires_grad=requires_grad)
 
 
 # -- random numbers --------------------------------------------------------------------
-_generators: dict = {}   # Device -> generator (numpy Generator / cupy RandomState)
+_generators: dict = {}  # Device -> generator (numpy Generator / cupy RandomState)
 _seed = None
 
 
@@ -534,15 +569,18 @@ def generator(dev: backend.Device):
 
 def randn(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Standard normal samples."""
+
     def fill(xp, s, dt):
         g = generator(backend.device(device))
         sample_dtype = dt if dt.itemsize >= 4 else numpy.dtype(numpy.float32)
         return g.standard_normal(s, dtype=sample_dtype).astype(dt, copy=False)
+
     return _factory(fill, shape, dtype, device, requires_grad)
 
 
 def rand(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform samples in [0, 1)."""
+
     def fill(xp, s, dt):
         dev = backend.device(device)
         g = generator(dev)
@@ -552,11 +590,13 @@ def rand(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
         else:
             out = g.random_sample(size=s, dtype=sample_dtype)
         return out.astype(dt, copy=False)
+
     return _factory(fill, shape, dtype, device, requires_grad)
 
 
 def _activation():
     from .ops import activation
+
     return activation
 
 

@@ -6,6 +6,7 @@ the checkpoint holds the model, the optimizer, the epoch and the history, so a r
 run ends with the same metrics as an uninterrupted one.  Bad input prints one line and
 exits with code 2 before anything is written.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,7 @@ from .autograd import no_grad
 from .tensor import manual_seed
 
 CHECKPOINT = "model.ggt"
-REPORT_EVERY = 10          # steps between reads of the loss (each read synchronizes a GPU)
+REPORT_EVERY = 10  # steps between reads of the loss (each read synchronizes a GPU)
 
 
 class UsageError(Exception):
@@ -30,21 +31,31 @@ class UsageError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m gpugrad train",
-                                description="Train a small network with gpugrad.")
+    p = argparse.ArgumentParser(
+        prog="python -m gpugrad train", description="Train a small network with gpugrad."
+    )
     p.add_argument("--data", default="digits", help="digits | spiral | idx:DIR (default digits)")
     p.add_argument("--model", default="mlp", choices=["mlp", "cnn"])
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=None,
-                   help="learning rate (default 0.001 for adam, 0.05 for sgd)")
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="learning rate (default 0.001 for adam, 0.05 for sgd)",
+    )
     p.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
-    p.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: the best available)")
+    p.add_argument(
+        "--device", default=None, help="cpu | cuda | cuda:N (default: the best available)"
+    )
     p.add_argument("--out", default=os.path.join("runs", "latest"), help="output directory")
     p.add_argument("--resume", action="store_true", help="continue from OUT/model.ggt")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--distributed", action="store_true",
-                   help="data-parallel over MPI ranks (launch with mpiexec)")
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel over MPI ranks (launch with mpiexec)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -52,17 +63,29 @@ def build_parser() -> argparse.ArgumentParser:
 def build_model(kind: str, input_shape: tuple, num_classes: int, device) -> nn.Module:
     if kind == "mlp":
         features = int(numpy.prod(input_shape))
-        return nn.Sequential(nn.Flatten(), nn.Linear(features, 256, device=device), nn.ReLU(),
-                             nn.Linear(256, num_classes, device=device))
+        return nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(features, 256, device=device),
+            nn.ReLU(),
+            nn.Linear(256, num_classes, device=device),
+        )
     if len(input_shape) != 3:
-        raise UsageError(f"--model cnn needs image data (C, H, W), this data has shape {input_shape}")
+        raise UsageError(
+            f"--model cnn needs image data (C, H, W), this data has shape {input_shape}"
+        )
     c, h, w = input_shape
     if h % 4 or w % 4:
         raise UsageError(f"--model cnn needs images whose sides divide by 4, got {h}x{w}")
     return nn.Sequential(
-        nn.Conv2d(c, 16, 3, padding=1, device=device), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1, device=device), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(32 * (h // 4) * (w // 4), num_classes, device=device))
+        nn.Conv2d(c, 16, 3, padding=1, device=device),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1, device=device),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32 * (h // 4) * (w // 4), num_classes, device=device),
+    )
 
 
 def evaluate(model, loader) -> float:
@@ -97,8 +120,10 @@ def _write_json(path, obj):
 
 def plot_curves(history: list, path: str, title: str) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     epochs = [h["epoch"] for h in history]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
     left.plot(epochs, [h["train_loss"] for h in history], marker="o", ms=3)
@@ -120,6 +145,7 @@ def plot_curves(history: list, path: str, title: str) -> None:
 
 def _rng_state():
     from .tensor import _generators
+
     state = {}
     for dev, g in _generators.items():
         if dev.kind == "cpu":
@@ -129,6 +155,7 @@ def _rng_state():
 
 def _set_rng_state(state):
     from .tensor import _generators, generator
+
     if "cpu" in state:
         generator(backend.CPU).bit_generator.state = json.loads(state["cpu"])
     else:
@@ -141,8 +168,9 @@ def run(args) -> dict:
     dist = None
     if args.distributed:
         from . import distributed as dist
+
         try:
-            dist.init()                  # first: it picks this rank's GPU
+            dist.init()  # first: it picks this rank's GPU
         except ImportError as e:
             raise UsageError(str(e)) from None
     try:
@@ -164,8 +192,11 @@ def run(args) -> dict:
 
     manual_seed(args.seed)
     model = build_model(args.model, dataset.input_shape, dataset.num_classes, dev)
-    opt = optim.Adam(model.parameters(), lr=lr) if args.optimizer == "adam" else \
-        optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    opt = (
+        optim.Adam(model.parameters(), lr=lr)
+        if args.optimizer == "adam"
+        else optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    )
     identity = {"data": args.data, "model": args.model, "optimizer": args.optimizer}
 
     out = args.out
@@ -173,6 +204,7 @@ def run(args) -> dict:
     history, start_epoch = [], 0
     if args.resume:
         from . import io
+
         if not os.path.isfile(ckpt_path):
             raise UsageError(f"--resume: no checkpoint at {ckpt_path}")
         try:
@@ -190,30 +222,56 @@ def run(args) -> dict:
         history, start_epoch = list(ckpt["history"]), int(ckpt["epoch"])
         _set_rng_state(ckpt.get("rng", {}))
         if start_epoch >= args.epochs:
-            raise UsageError(f"--resume: the checkpoint already has {start_epoch} epochs; "
-                             f"ask for more with --epochs")
+            raise UsageError(
+                f"--resume: the checkpoint already has {start_epoch} epochs; "
+                f"ask for more with --epochs"
+            )
     is_main = rank == 0
     if is_main:
         os.makedirs(out, exist_ok=True)
 
-    train_loader = data.DataLoader(dataset.x_train, dataset.y_train, local_batch, shuffle=True,
-                                   device=dev, seed=args.seed, rank=rank, world_size=world)
+    train_loader = data.DataLoader(
+        dataset.x_train,
+        dataset.y_train,
+        local_batch,
+        shuffle=True,
+        device=dev,
+        seed=args.seed,
+        rank=rank,
+        world_size=world,
+    )
     test_loader = data.DataLoader(dataset.x_test, dataset.y_test, 512, shuffle=False, device=dev)
-    trainer = dist.DataParallel(model) if dist is not None else None   # broadcasts rank 0's weights
+    trainer = dist.DataParallel(model) if dist is not None else None  # broadcasts rank 0's weights
 
     def save_checkpoint(epoch):
         if not is_main:
             return
         from . import io
-        io.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
-                 "history": history, "identity": identity, "rng": _rng_state(),
-                 "args": {k: v for k, v in vars(args).items() if k != "resume"}}, ckpt_path)
+
+        io.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "epoch": epoch,
+                "history": history,
+                "identity": identity,
+                "rng": _rng_state(),
+                "args": {k: v for k, v in vars(args).items() if k != "resume"},
+            },
+            ckpt_path,
+        )
 
     from tqdm import tqdm
+
     steps_per_epoch = len(train_loader)
-    bar = tqdm(total=(args.epochs - start_epoch) * steps_per_epoch, unit="step",
-               disable=args.no_progress or not is_main, file=sys.stderr, dynamic_ncols=True,
-               desc=f"{args.model} on {args.data} ({dev})")
+    bar = tqdm(
+        total=(args.epochs - start_epoch) * steps_per_epoch,
+        unit="step",
+        disable=args.no_progress or not is_main,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        desc=f"{args.model} on {args.data} ({dev})",
+    )
     wall = time.perf_counter()
     epoch = start_epoch
     try:
@@ -230,36 +288,62 @@ def run(args) -> dict:
                 opt.step()
                 total_loss = loss.detach() if total_loss is None else total_loss + loss.detach()
                 bar.update(1)
-                if step % REPORT_EVERY == 0:        # the only host reads of the step loop
+                if step % REPORT_EVERY == 0:  # the only host reads of the step loop
                     bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
             seconds = time.perf_counter() - started
             train_loss = total_loss.item() / steps_per_epoch
             accuracy = evaluate(model, test_loader)
-            history.append({"epoch": epoch + 1, "train_loss": train_loss, "test_accuracy": accuracy,
-                            "seconds": seconds,
-                            "samples_per_second": train_loader.num_samples * world / seconds})
-            bar.set_postfix(loss=f"{train_loss:.4f}", acc=f"{accuracy:.3f}",
-                            samples_s=f"{history[-1]['samples_per_second']:.0f}")
+            history.append(
+                {
+                    "epoch": epoch + 1,
+                    "train_loss": train_loss,
+                    "test_accuracy": accuracy,
+                    "seconds": seconds,
+                    "samples_per_second": train_loader.num_samples * world / seconds,
+                }
+            )
+            bar.set_postfix(
+                loss=f"{train_loss:.4f}",
+                acc=f"{accuracy:.3f}",
+                samples_s=f"{history[-1]['samples_per_second']:.0f}",
+            )
             save_checkpoint(epoch + 1)
     except KeyboardInterrupt:
         bar.close()
         if is_main:
-            print(f"\ninterrupted during epoch {epoch + 1}; the checkpoint of epoch "
-                  f"{len(history)} is in {ckpt_path} (continue with --resume)", file=sys.stderr)
+            print(
+                f"\ninterrupted during epoch {epoch + 1}; the checkpoint of epoch "
+                f"{len(history)} is in {ckpt_path} (continue with --resume)",
+                file=sys.stderr,
+            )
         raise
     bar.close()
-    metrics = {"test_accuracy": history[-1]["test_accuracy"], "epochs": history,
-               "device": str(dev), "model": args.model, "data": args.data, "seed": args.seed,
-               "optimizer": args.optimizer, "lr": lr, "batch_size": args.batch_size,
-               "world_size": world, "wall_seconds": time.perf_counter() - wall,
-               "resumed_from_epoch": start_epoch if args.resume else None}
+    metrics = {
+        "test_accuracy": history[-1]["test_accuracy"],
+        "epochs": history,
+        "device": str(dev),
+        "model": args.model,
+        "data": args.data,
+        "seed": args.seed,
+        "optimizer": args.optimizer,
+        "lr": lr,
+        "batch_size": args.batch_size,
+        "world_size": world,
+        "wall_seconds": time.perf_counter() - wall,
+        "resumed_from_epoch": start_epoch if args.resume else None,
+    }
     if is_main:
         _write_json(os.path.join(out, "metrics.json"), metrics)
-        plot_curves(history, os.path.join(out, "curves.png"),
-                    f"gpugrad: {args.model} on {args.data} ({dev})")
-        print(f"test accuracy {metrics['test_accuracy']:.4f} after {len(history)} epochs "
-              f"({metrics['wall_seconds']:.1f} s on {dev}); wrote {out}/metrics.json, "
-              f"curves.png, {CHECKPOINT}")
+        plot_curves(
+            history,
+            os.path.join(out, "curves.png"),
+            f"gpugrad: {args.model} on {args.data} ({dev})",
+        )
+        print(
+            f"test accuracy {metrics['test_accuracy']:.4f} after {len(history)} epochs "
+            f"({metrics['wall_seconds']:.1f} s on {dev}); wrote {out}/metrics.json, "
+            f"curves.png, {CHECKPOINT}"
+        )
     return metrics
 
 
@@ -267,7 +351,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as e:           # argparse already printed its one-line usage error
+    except SystemExit as e:  # argparse already printed its one-line usage error
         return 0 if e.code == 0 else 2
     try:
         run(args)

@@ -1,5 +1,6 @@
 """Shared fixtures: the ``device`` fixture runs a test on the CPU always and on CUDA
 when a GPU answers (skipped otherwise, with the reason)."""
+
 import os
 
 import numpy as np

@@ -1,10 +1,11 @@
 """Run by tests/test_distributed.py under `mpiexec -n 2`.  Modes:
 
-  train: each rank trains on its half of every batch with DataParallel; afterwards the
-         parameters must be identical on all ranks and equal to one process training on
-         the union of the batches.  Rank 0 prints OK.
-  die:   rank 1 exits at once; rank 0's all_reduce must end the job (not hang).
+train: each rank trains on its half of every batch with DataParallel; afterwards the
+       parameters must be identical on all ranks and equal to one process training on
+       the union of the batches.  Rank 0 prints OK.
+die:   rank 1 exits at once; rank 0's all_reduce must end the job (not hang).
 """
+
 import os
 import sys
 
@@ -17,7 +18,7 @@ from gpugrad import nn, optim
 
 
 def make_model():
-    gg.manual_seed(1 + dist.get_rank())      # different on purpose: DataParallel must broadcast
+    gg.manual_seed(1 + dist.get_rank())  # different on purpose: DataParallel must broadcast
     return nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3))
 
 
@@ -35,17 +36,24 @@ def main(mode):
     rank, world = dist.init(timeout=float(os.environ.get("GPUGRAD_DIST_TIMEOUT", "20")))
     if mode == "die":
         if rank == 1:
-            os._exit(0)                   # gone without a word
+            os._exit(0)  # gone without a word
         dist.all_reduce(gg.ones(4), "sum")
         print("all_reduce returned: this should not happen", flush=True)
         return 0
     rng = np.random.default_rng(0)
-    data = [(rng.standard_normal((8, 6)).astype(np.float32), rng.integers(0, 3, 8)) for _ in range(4)]
+    data = [
+        (rng.standard_normal((8, 6)).astype(np.float32), rng.integers(0, 3, 8)) for _ in range(4)
+    ]
     model = make_model()
     initial = [p.numpy().copy() for p in dist.DataParallel(model).parameters()]
     share = 8 // world
-    mine = [(gg.tensor(x[rank * share:(rank + 1) * share]), gg.tensor(y[rank * share:(rank + 1) * share]))
-            for x, y in data]
+    mine = [
+        (
+            gg.tensor(x[rank * share : (rank + 1) * share]),
+            gg.tensor(y[rank * share : (rank + 1) * share]),
+        )
+        for x, y in data
+    ]
     train(model, mine, dist.DataParallel(model))
     # identical everywhere?
     mpi_comm = dist._state["comm"]

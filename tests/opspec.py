@@ -5,10 +5,11 @@ gpugrad function and the torch function on the same values, and compares the for
 output and the gradient of every input (for a random upstream gradient).  Then it runs
 ``gg.gradcheck`` in float64.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -19,13 +20,13 @@ import gpugrad as gg
 @dataclass
 class OpSpec:
     name: str
-    gg_fn: Callable            # (*gg tensors) -> gg tensor
-    torch_fn: Callable         # (*torch tensors) -> torch tensor
-    shapes: list               # list of tuples of input shapes
+    gg_fn: Callable  # (*gg tensors) -> gg tensor
+    torch_fn: Callable  # (*torch tensors) -> torch tensor
+    shapes: list  # list of tuples of input shapes
     domain: tuple = (-2.0, 2.0)
-    positive: bool = False     # sample inputs from (0.5, 2) (log, sqrt, pow bases)
+    positive: bool = False  # sample inputs from (0.5, 2) (log, sqrt, pow bases)
     gradcheck: bool = True
-    distinct: bool = False     # keep values away from kinks at 0 (abs, relu)
+    distinct: bool = False  # keep values away from kinks at 0 (abs, relu)
     rtol: float = 1e-5
     atol: float = 1e-6
     extra: dict = field(default_factory=dict)
@@ -49,18 +50,32 @@ def check_op(spec: OpSpec, device, dtype=np.float64):
         ts = [torch.tensor(h, requires_grad=True) for h in host]
         y = spec.gg_fn(*xs)
         ty = spec.torch_fn(*ts)
-        assert y.shape == tuple(ty.shape), f"{spec.name} {shapes}: shape {y.shape} vs torch {tuple(ty.shape)}"
+        assert y.shape == tuple(ty.shape), (
+            f"{spec.name} {shapes}: shape {y.shape} vs torch {tuple(ty.shape)}"
+        )
         assert y.dtype == np.dtype(dtype), f"{spec.name}: dtype {y.dtype}, expected {dtype}"
-        tol = dict(rtol=spec.rtol, atol=spec.atol) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-5)
-        np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), err_msg=f"{spec.name} forward {shapes}", **tol)
+        tol = (
+            dict(rtol=spec.rtol, atol=spec.atol)
+            if dtype == np.float64
+            else dict(rtol=1e-4, atol=1e-5)
+        )
+        np.testing.assert_allclose(
+            y.numpy(), ty.detach().numpy(), err_msg=f"{spec.name} forward {shapes}", **tol
+        )
         upstream = rng.standard_normal(ty.shape).astype(dtype)
         y.backward(gg.tensor(upstream, device=device))
         ty.backward(torch.tensor(upstream))
         for i, (x, t) in enumerate(zip(xs, ts)):
             expected = t.grad.numpy() if t.grad is not None else np.zeros(t.shape)
             got = x.grad.numpy() if x.grad is not None else np.zeros(x.shape)
-            assert got.shape == expected.shape, f"{spec.name}: grad {i} shape {got.shape} vs {expected.shape}"
-            np.testing.assert_allclose(got, expected, err_msg=f"{spec.name} grad of input {i} {shapes}", **tol)
+            assert got.shape == expected.shape, (
+                f"{spec.name}: grad {i} shape {got.shape} vs {expected.shape}"
+            )
+            np.testing.assert_allclose(
+                got, expected, err_msg=f"{spec.name} grad of input {i} {shapes}", **tol
+            )
         if spec.gradcheck and dtype == np.float64:
-            xs64 = [gg.tensor(h.astype(np.float64), device=device, requires_grad=True) for h in host]
+            xs64 = [
+                gg.tensor(h.astype(np.float64), device=device, requires_grad=True) for h in host
+            ]
             assert gg.gradcheck(spec.gg_fn, xs64, eps=1e-6, atol=1e-5, rtol=1e-4)

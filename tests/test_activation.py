@@ -2,14 +2,15 @@
 gradients: forward, backward and second derivatives, for float32 and float64, on edge
 values, 0-d, empty and non-contiguous inputs; the NumPy twins' buffer discipline; and the
 errors.  Runs on the CPU, and on CUDA too when there is a GPU (the ``device`` fixture)."""
+
 import numpy as np
 import pytest
+import torch
 
 import gpugrad as gg
 import gpugrad.functional as F
 from gpugrad.ops import activation
 
-import torch
 TF = torch.nn.functional
 
 # name: (gpugrad function, torch function)
@@ -22,8 +23,23 @@ ACTS = {
     # torch's softplus returns x itself above 20; the exact value differs by < 2e-9
     "softplus": (F.softplus, lambda x: TF.softplus(x, threshold=500)),
 }
-EDGES = [-1000.0, 1000.0, -0.0, 0.0, -50.0, 50.0, -20.0, 20.0, -1.0, 1.0, 1e-30, -1e-30,
-         np.nan, np.inf, -np.inf]
+EDGES = [
+    -1000.0,
+    1000.0,
+    -0.0,
+    0.0,
+    -50.0,
+    50.0,
+    -20.0,
+    20.0,
+    -1.0,
+    1.0,
+    1e-30,
+    -1e-30,
+    np.nan,
+    np.inf,
+    -np.inf,
+]
 TOL = {np.float32: dict(rtol=2e-6, atol=1e-7), np.float64: dict(rtol=1e-13, atol=1e-300)}
 
 
@@ -53,20 +69,21 @@ def test_forward_and_backward_match_torch(name, dtype, device):
         ty, tgx = _torch_forward_backward(theirs, x, gy)
         assert y.dtype == dtype and y.shape == x.shape and gx.shape == x.shape
         np.testing.assert_allclose(y, ty, **TOL[dtype], err_msg=f"{name} forward")
-        finite = np.isfinite(x)      # torch's gradients at ±inf/NaN inputs are its own business
+        finite = np.isfinite(x)  # torch's gradients at ±inf/NaN inputs are its own business
         # The local gradient is read from the output y (1 - y² for tanh, y + α for ELU), as
         # PyTorch does for tanh: where it is small it carries an absolute error of a few
         # ulps of 1 (times gy), not a relative one.
         atol = 8 * np.finfo(dtype).eps * (np.abs(gy).max() if gy.size else 0)
-        np.testing.assert_allclose(gx[finite], tgx[finite], rtol=TOL[dtype]["rtol"], atol=atol,
-                                   err_msg=f"{name} backward")
+        np.testing.assert_allclose(
+            gx[finite], tgx[finite], rtol=TOL[dtype]["rtol"], atol=atol, err_msg=f"{name} backward"
+        )
 
 
 @pytest.mark.parametrize("name", sorted(ACTS))
 def test_non_contiguous_input_and_input_left_untouched(name, device):
     ours, theirs = ACTS[name]
     base = np.random.default_rng(1).standard_normal((6, 10)) * 3
-    view = base[:, ::2].T                            # (5, 6), non-contiguous
+    view = base[:, ::2].T  # (5, 6), non-contiguous
     x = gg.tensor(base, device=device)[:, ::2].T
     before = x.numpy().copy()
     y = ours(x)
@@ -78,33 +95,42 @@ def test_non_contiguous_input_and_input_left_untouched(name, device):
 def test_second_derivatives_match_torch(name, device):
     ours, theirs = ACTS[name]
     x0 = np.random.default_rng(2).standard_normal(20) * 2
-    x0[np.abs(x0) < 1e-3] = 0.5                      # away from the kinks
+    x0[np.abs(x0) < 1e-3] = 0.5  # away from the kinks
     x = gg.tensor(x0, device=device, requires_grad=True)
     (gx,) = gg.grad(ours(x).sum(), [x], create_graph=True)
-    (ggx,) = gg.grad((gx * gx).sum(), [x], allow_unused=True)      # None: relu's is 0
+    (ggx,) = gg.grad((gx * gx).sum(), [x], allow_unused=True)  # None: relu's is 0
     t = torch.tensor(x0, requires_grad=True)
     (tgx,) = torch.autograd.grad(theirs(t).sum(), [t], create_graph=True)
     (tggx,) = torch.autograd.grad((tgx * tgx).sum(), [t])
     np.testing.assert_allclose(gx.numpy(), tgx.detach().numpy(), rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(0 if ggx is None else ggx.numpy(), tggx.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        0 if ggx is None else ggx.numpy(), tggx.numpy(), rtol=1e-10, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("name", sorted(ACTS))
 def test_gradcheck(name, device):
     ours, _ = ACTS[name]
     x0 = np.random.default_rng(3).standard_normal((3, 4)) * 2
-    x0[np.abs(x0) < 1e-2] = 0.3                      # central differences across a kink lie
+    x0[np.abs(x0) < 1e-2] = 0.3  # central differences across a kink lie
     x = gg.tensor(x0, device=device, requires_grad=True)
     assert gg.gradcheck(ours, [x])
-    if name not in ("relu", "leaky_relu"):           # their second derivative is 0 a.e.
+    if name not in ("relu", "leaky_relu"):  # their second derivative is 0 a.e.
         assert gg.gradgradcheck(ours, [x])
 
 
-@pytest.mark.parametrize("kind, fn, reference", [
-    ("relu", F.bias_relu, lambda x, b: torch.relu(x + b)),
-    ("sigmoid", F.bias_sigmoid, lambda x, b: torch.sigmoid(x + b)),
-    ("elu", lambda x, b: activation.bias_activation(x, b, "elu", alpha=0.5), lambda x, b: TF.elu(x + b, 0.5)),
-])
+@pytest.mark.parametrize(
+    "kind, fn, reference",
+    [
+        ("relu", F.bias_relu, lambda x, b: torch.relu(x + b)),
+        ("sigmoid", F.bias_sigmoid, lambda x, b: torch.sigmoid(x + b)),
+        (
+            "elu",
+            lambda x, b: activation.bias_activation(x, b, "elu", alpha=0.5),
+            lambda x, b: TF.elu(x + b, 0.5),
+        ),
+    ],
+)
 @pytest.mark.parametrize("shape", [(4, 3), (2, 3, 5), (1,), (0, 4)], ids=str)
 def test_bias_activation_matches_torch(kind, fn, reference, shape, device):
     rng = np.random.default_rng(4)
@@ -142,9 +168,14 @@ def test_sigmoid_and_softplus_do_not_overflow(device):
 
 def test_functions_record_named_nodes_and_a_differentiable_backward():
     x = gg.tensor([0.5, -0.5], requires_grad=True)
-    for fn, cls in [(F.sigmoid, activation.Sigmoid), (F.tanh, activation.Tanh), (F.relu, activation.ReLU),
-                    (F.leaky_relu, activation.LeakyReLU), (F.elu, activation.ELU),
-                    (F.softplus, activation.Softplus)]:
+    for fn, cls in [
+        (F.sigmoid, activation.Sigmoid),
+        (F.tanh, activation.Tanh),
+        (F.relu, activation.ReLU),
+        (F.leaky_relu, activation.LeakyReLU),
+        (F.elu, activation.ELU),
+        (F.softplus, activation.Softplus),
+    ]:
         assert type(fn(x).creator) is cls
     assert type(F.bias_relu(gg.tensor([[1.0, 2.0]]), x).creator) is activation.BiasActivation
     (g,) = gg.grad(F.sigmoid(x).sum(), [x], create_graph=True)
@@ -161,7 +192,7 @@ def test_cpu_twins_reuse_an_owned_buffer_and_spare_the_input():
         owned = x.copy()
         y_owned = activation.forward_cpu(name, owned, {"slope": 0.1, "alpha": 1.5}, owned=True)
         np.testing.assert_allclose(y_owned, y, rtol=1e-15)
-        if name in ("tanh", "relu", "leaky_relu", "elu"):       # these need no second buffer
+        if name in ("tanh", "relu", "leaky_relu", "elu"):  # these need no second buffer
             assert np.shares_memory(y_owned, owned)
     assert activation.forward_cpu("sigmoid", np.array(0.0, np.float16), {}).dtype == np.float16
 
@@ -183,12 +214,19 @@ def test_bad_arguments_raise_clear_errors():
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
-@pytest.mark.parametrize("kind, params, torch_backward", [
-    ("relu", {}, lambda y, gy: torch.ops.aten.threshold_backward(gy, y, 0)),
-    ("leaky_relu", {"slope": 0.1}, lambda y, gy: torch.ops.aten.leaky_relu_backward(gy, y, 0.1, True)),
-    ("elu", {"alpha": 1.5}, lambda y, gy: torch.ops.aten.elu_backward(gy, 1.5, 1, 1, True, y)),
-])
-@pytest.mark.parametrize("rows", [8, 256])        # where() below 4096 elements, bit masks above
+@pytest.mark.parametrize(
+    "kind, params, torch_backward",
+    [
+        ("relu", {}, lambda y, gy: torch.ops.aten.threshold_backward(gy, y, 0)),
+        (
+            "leaky_relu",
+            {"slope": 0.1},
+            lambda y, gy: torch.ops.aten.leaky_relu_backward(gy, y, 0.1, True),
+        ),
+        ("elu", {"alpha": 1.5}, lambda y, gy: torch.ops.aten.elu_backward(gy, 1.5, 1, 1, True, y)),
+    ],
+)
+@pytest.mark.parametrize("rows", [8, 256])  # where() below 4096 elements, bit masks above
 def test_piecewise_backward_selects_like_torch(kind, params, torch_backward, dtype, rows):
     """The CPU backward of the piecewise activations picks gy where the unit is on: an
     infinite or NaN upstream where it is off gives 0 · ... exactly as torch, not NaN; a
@@ -200,15 +238,21 @@ def test_piecewise_backward_selects_like_torch(kind, params, torch_backward, dty
     gy[0, :8] = [np.inf, -np.inf, np.nan, 1, np.inf, -np.inf, np.nan, 2]
     y[0, :8] = [-0.5, -0.5, -0.5, -0.5, 1, 1, 1, 1]
     ours = activation.cpu_backward(kind, y, gy, params)
-    theirs = torch_backward(torch.from_numpy(y.astype(np.float64)), torch.from_numpy(gy.astype(np.float64)))
+    theirs = torch_backward(
+        torch.from_numpy(y.astype(np.float64)), torch.from_numpy(gy.astype(np.float64))
+    )
     if kind == "relu":
-        np.testing.assert_array_equal(ours[0, :4], 0)            # off: no NaN from inf · 0
-    np.testing.assert_allclose(ours.astype(np.float64), theirs.numpy(), rtol=2 * np.finfo(dtype).eps)
+        np.testing.assert_array_equal(ours[0, :4], 0)  # off: no NaN from inf · 0
+    np.testing.assert_allclose(
+        ours.astype(np.float64), theirs.numpy(), rtol=2 * np.finfo(dtype).eps
+    )
     assert ours.dtype == dtype and ours.shape == y.shape
     row = rng.standard_normal(33).astype(dtype)
     broadcast = np.broadcast_to(row, y.shape)
-    np.testing.assert_array_equal(activation.cpu_backward(kind, y, broadcast, params),
-                                  activation.cpu_backward(kind, y, np.ascontiguousarray(broadcast), params))
+    np.testing.assert_array_equal(
+        activation.cpu_backward(kind, y, broadcast, params),
+        activation.cpu_backward(kind, y, np.ascontiguousarray(broadcast), params),
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -219,7 +263,7 @@ def test_cpu_twins_on_a_layer_sized_input_match_torch(name, dtype):
     params = {"leaky_relu": {"slope": 0.1}, "elu": {"alpha": 1.5}}.get(name, {})
     _, theirs = ACTS[name]
     x = np.random.default_rng(9).standard_normal(12_000).astype(dtype) * 10
-    x[:len(EDGES)] = EDGES
+    x[: len(EDGES)] = EDGES
     expected = theirs(torch.from_numpy(x.copy())).numpy()
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         y = activation.forward_cpu(name, x, params)

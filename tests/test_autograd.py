@@ -1,5 +1,6 @@
 """The engine: the notes' worked examples, the tape's order, memory, retain_graph,
 gg.grad, grad modes, in-place version checks, anomaly detection and error paths."""
+
 import gc
 import weakref
 
@@ -13,7 +14,9 @@ import gpugrad as gg
 # -- the notes' worked examples -----------------------------------------------------------
 def test_notes_add_mul_circuit(device):
     """f = (x + y) z at x=-2, y=5, z=-4: q=3, f=-12, df/dx=df/dy=z=-4, df/dz=q=3."""
-    x, y, z = (gg.tensor(v, dtype="float64", device=device, requires_grad=True) for v in (-2.0, 5.0, -4.0))
+    x, y, z = (
+        gg.tensor(v, dtype="float64", device=device, requires_grad=True) for v in (-2.0, 5.0, -4.0)
+    )
     q = x + y
     f = q * z
     assert q.item() == 3 and f.item() == -12
@@ -24,7 +27,9 @@ def test_notes_add_mul_circuit(device):
 def test_notes_sigmoid_neuron(device):
     """f = 1 / (1 + exp(-(w0 x0 + w1 x1 + w2))) with w=(2,-3,-3), x=(-1,-2)."""
     vals = dict(w0=2.0, x0=-1.0, w1=-3.0, x1=-2.0, w2=-3.0)
-    v = {k: gg.tensor(a, dtype="float64", device=device, requires_grad=True) for k, a in vals.items()}
+    v = {
+        k: gg.tensor(a, dtype="float64", device=device, requires_grad=True) for k, a in vals.items()
+    }
     dot = v["w0"] * v["x0"] + v["w1"] * v["x1"] + v["w2"]
     f = 1.0 / (1.0 + (-dot).exp())
     assert round(f.item(), 2) == 0.73
@@ -55,7 +60,7 @@ def test_notes_squared_norm_of_Wx(device):
 
 def test_copy_gate_adds_fan_out(device):
     x = gg.tensor(3.0, device=device, requires_grad=True)
-    f = x * x + x          # x feeds three edges
+    f = x * x + x  # x feeds three edges
     f.backward()
     assert x.grad.item() == 2 * 3.0 + 1
 
@@ -80,7 +85,7 @@ def test_long_unused_chain_is_freed_without_recursion():
     for _ in range(100_000):
         y = y * 1.0
     head = weakref.ref(y.creator)
-    del y                           # no backward ran: the whole chain is still linked
+    del y  # no backward ran: the whole chain is still linked
     gc.collect()
     assert head() is None
 
@@ -90,12 +95,12 @@ def test_graph_dies_with_its_output_without_gc():
     y = (x * 2).exp()
     probe = weakref.ref(y.creator.inputs[0])
     del y
-    assert probe() is None          # reference counting alone frees it (no cycles)
+    assert probe() is None  # reference counting alone frees it (no cycles)
 
 
 def test_shared_node_runs_once_after_all_its_consumers(device):
     x = gg.tensor(2.0, dtype="float64", device=device, requires_grad=True)
-    a = x.exp()                     # consumed twice, by different depths of the graph
+    a = x.exp()  # consumed twice, by different depths of the graph
     b = a * a
     c = (b + a).log()
     c.backward()
@@ -175,6 +180,7 @@ def test_no_grad_and_enable_grad(device):
     @gg.no_grad()
     def f(t):
         return t * 2
+
     assert not f(x).requires_grad
 
 
@@ -187,7 +193,7 @@ def test_detach_cuts_the_graph(device):
 # -- in-place operations and version counters ------------------------------------------------
 def test_inplace_on_saved_output_raises(device):
     x = gg.tensor([0.5, -1.0], device=device, requires_grad=True)
-    y = x.exp()            # Exp saves its output
+    y = x.exp()  # Exp saves its output
     z = y.sum()
     y += 1
     with pytest.raises(RuntimeError, match="in-place"):
@@ -197,7 +203,7 @@ def test_inplace_on_saved_output_raises(device):
 def test_inplace_on_saved_input_raises(device):
     x = gg.tensor([0.5, -1.0], device=device, requires_grad=True)
     h = x * 1.0
-    y = (h * h).sum()      # Mul saves h
+    y = (h * h).sum()  # Mul saves h
     h[0] = 3.0
     with pytest.raises(RuntimeError, match="in-place"):
         y.backward()
@@ -208,7 +214,7 @@ def test_inplace_on_leaf_requiring_grad_raises(device):
     with pytest.raises(RuntimeError, match="leaf"):
         x += 1
     with gg.no_grad():
-        x += 1             # allowed: it is how optimizers update parameters
+        x += 1  # allowed: it is how optimizers update parameters
     assert x.numpy()[0] == 2.0 and x._version[0] == 1
 
 
@@ -216,7 +222,7 @@ def test_inplace_history_matches_torch(device):
     host = np.array([0.3, -0.7, 1.2])
     x = gg.tensor(host, device=device, requires_grad=True)
     h = x * 2.0
-    h += x                 # Add saves nothing: fine
+    h += x  # Add saves nothing: fine
     h *= 3.0
     h[1] = x[0] * 5.0
     h.sum().backward()
@@ -234,7 +240,7 @@ def test_inplace_through_a_view_bumps_the_base(device):
     x = gg.tensor([[1.0, 2.0], [3.0, 4.0]], device=device, requires_grad=True)
     h = x.exp()
     y = h.sum()
-    row = h[0]             # a view sharing h's version counter
+    row = h[0]  # a view sharing h's version counter
     with gg.no_grad():
         row += 1
     with pytest.raises(RuntimeError, match="in-place"):
@@ -251,19 +257,18 @@ def test_setitem_without_grad_writes_in_place(device):
 
 
 # -- anomaly mode ---------------------------------------------------------------------
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")   # the NaN/Inf is the point
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the NaN/Inf is the point
 def test_detect_anomaly_names_forward_op(device):
     x = gg.tensor([-1.0, 1.0], device=device, requires_grad=True)
-    with gg.detect_anomaly():
-        with pytest.raises(FloatingPointError, match="Log"):
-            x.log()
+    with gg.detect_anomaly(), pytest.raises(FloatingPointError, match="Log"):
+        x.log()
 
 
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")   # the NaN/Inf is the point
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the NaN/Inf is the point
 def test_detect_anomaly_names_backward_op(device):
     x = gg.tensor([0.0, 1.0], device=device, requires_grad=True)
     with gg.detect_anomaly():
-        y = x.sqrt().sum()          # sqrt(0) = 0 is fine; its gradient is inf
+        y = x.sqrt().sum()  # sqrt(0) = 0 is fine; its gradient is inf
         with pytest.raises(FloatingPointError, match="backward of Sqrt"):
             y.backward()
 

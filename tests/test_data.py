@@ -1,4 +1,5 @@
 """Data sets and the on-device DataLoader."""
+
 import gzip
 import struct
 
@@ -11,7 +12,7 @@ from gpugrad import data
 def test_digits_shipped_split_is_fixed_and_stratified():
     d = data.load_digits()
     assert d.x_train.shape == (1438, 1, 8, 8) and d.x_test.shape == (359, 1, 8, 8)
-    assert d.x_train.dtype == np.float32 and 0 <= d.x_train.min() and d.x_train.max() <= 1
+    assert d.x_train.dtype == np.float32 and d.x_train.min() >= 0 and d.x_train.max() <= 1
     train_share = np.bincount(d.y_train) / len(d.y_train)
     test_share = np.bincount(d.y_test) / len(d.y_test)
     assert np.abs(train_share - test_share).max() < 0.01
@@ -33,7 +34,9 @@ def test_spiral():
 
 
 def _write_idx(path, array, code=0x08, compress=False):
-    header = struct.pack(">BBBB", 0, 0, code, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    header = struct.pack(">BBBB", 0, 0, code, array.ndim) + struct.pack(
+        f">{array.ndim}I", *array.shape
+    )
     raw = header + array.astype(">u1" if code == 0x08 else array.dtype).tobytes()
     (gzip.open if compress else open)(path, "wb").write(raw)
 
@@ -41,10 +44,24 @@ def _write_idx(path, array, code=0x08, compress=False):
 def _mnist_dir(tmp_path, compress=False, n_train=12, n_test=5):
     rng = np.random.default_rng(0)
     suffix = ".gz" if compress else ""
-    _write_idx(tmp_path / f"train-images-idx3-ubyte{suffix}", rng.integers(0, 256, (n_train, 28, 28)), compress=compress)
-    _write_idx(tmp_path / f"train-labels-idx1-ubyte{suffix}", rng.integers(0, 10, n_train), compress=compress)
-    _write_idx(tmp_path / f"t10k-images-idx3-ubyte{suffix}", rng.integers(0, 256, (n_test, 28, 28)), compress=compress)
-    _write_idx(tmp_path / f"t10k-labels-idx1-ubyte{suffix}", rng.integers(0, 10, n_test), compress=compress)
+    _write_idx(
+        tmp_path / f"train-images-idx3-ubyte{suffix}",
+        rng.integers(0, 256, (n_train, 28, 28)),
+        compress=compress,
+    )
+    _write_idx(
+        tmp_path / f"train-labels-idx1-ubyte{suffix}",
+        rng.integers(0, 10, n_train),
+        compress=compress,
+    )
+    _write_idx(
+        tmp_path / f"t10k-images-idx3-ubyte{suffix}",
+        rng.integers(0, 256, (n_test, 28, 28)),
+        compress=compress,
+    )
+    _write_idx(
+        tmp_path / f"t10k-labels-idx1-ubyte{suffix}", rng.integers(0, 10, n_test), compress=compress
+    )
     return tmp_path
 
 
@@ -65,7 +82,7 @@ def test_idx_errors(tmp_path):
     (root / "t10k-labels-idx1-ubyte").write_bytes(b"\x01\x02\x08\x01")
     with pytest.raises(ValueError, match="magic"):
         data.load_idx(str(root))
-    _write_idx(root / "t10k-labels-idx1-ubyte", np.arange(4))          # 4 labels for 5 images
+    _write_idx(root / "t10k-labels-idx1-ubyte", np.arange(4))  # 4 labels for 5 images
     with pytest.raises(ValueError, match="5 test images but 4 labels"):
         data.load_idx(str(root))
     raw = (root / "train-images-idx3-ubyte").read_bytes()
@@ -105,9 +122,15 @@ def test_loader_is_deterministic_by_seed_and_epoch(device):
 
 def test_loader_shards_are_disjoint(device):
     x = np.arange(40, dtype=np.float32)
-    parts = [np.concatenate([yb.numpy() for _, yb in data.DataLoader(x, x, 7, device=device, seed=2,
-                                                                     rank=r, world_size=4)])
-             for r in range(4)]
+    parts = [
+        np.concatenate(
+            [
+                yb.numpy()
+                for _, yb in data.DataLoader(x, x, 7, device=device, seed=2, rank=r, world_size=4)
+            ]
+        )
+        for r in range(4)
+    ]
     together = np.concatenate(parts)
     assert len(together) == 40 and len(set(together.tolist())) == 40
 

@@ -1,4 +1,5 @@
 """Data parallelism with two MPI processes on the CPU, launched by the test with mpiexec."""
+
 import os
 import shutil
 import subprocess
@@ -30,11 +31,19 @@ pytestmark = pytest.mark.skipif(_mpi_ready() is not None, reason=str(_mpi_ready(
 
 
 def run_mpi(args, n=2, timeout=180, extra_env=None):
-    env = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-           "GPUGRAD_DEVICE": "cpu", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-           **(extra_env or {})}
+    env = {
+        **os.environ,
+        "OMPI_ALLOW_RUN_AS_ROOT": "1",
+        "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+        "GPUGRAD_DEVICE": "cpu",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        **(extra_env or {}),
+    }
     cmd = [_mpiexec(), "-n", str(n), "--oversubscribe", sys.executable, *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=HERE.parent)
+    return subprocess.run(
+        cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=HERE.parent
+    )
 
 
 def test_two_ranks_match_one_process_on_the_union():
@@ -45,7 +54,9 @@ def test_two_ranks_match_one_process_on_the_union():
 
 def test_a_dead_rank_stops_the_job_instead_of_hanging():
     start = time.monotonic()
-    r = run_mpi([str(HERE / "dist_worker.py"), "die"], extra_env={"GPUGRAD_DIST_TIMEOUT": "5"}, timeout=120)
+    r = run_mpi(
+        [str(HERE / "dist_worker.py"), "die"], extra_env={"GPUGRAD_DIST_TIMEOUT": "5"}, timeout=120
+    )
     assert r.returncode != 0
     assert "should not happen" not in r.stdout
     assert time.monotonic() - start < 100
@@ -53,32 +64,69 @@ def test_a_dead_rank_stops_the_job_instead_of_hanging():
 
 def test_distributed_training_command(tmp_path):
     out = tmp_path / "run"
-    r = run_mpi(["-m", "gpugrad", "train", "--distributed", "--data", "spiral", "--epochs", "2",
-                 "--lr", "0.01", "--batch-size", "32", "--no-progress", "--out", str(out)])
+    r = run_mpi(
+        [
+            "-m",
+            "gpugrad",
+            "train",
+            "--distributed",
+            "--data",
+            "spiral",
+            "--epochs",
+            "2",
+            "--lr",
+            "0.01",
+            "--batch-size",
+            "32",
+            "--no-progress",
+            "--out",
+            str(out),
+        ]
+    )
     assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout.count("test accuracy") == 1            # rank 0 alone reports
+    assert r.stdout.count("test accuracy") == 1  # rank 0 alone reports
     import json
+
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["world_size"] == 2 and len(metrics["epochs"]) == 2
 
 
 def test_single_process_api_without_mpiexec():
-    code = ("import gpugrad as gg; from gpugrad import distributed as d; print(d.init()); "
-            "t = gg.ones(3); d.all_reduce(t, 'mean'); print(t.tolist())")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                       env={**os.environ, "GPUGRAD_DEVICE": "cpu", "OMPI_ALLOW_RUN_AS_ROOT": "1",
-                            "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"})
+    code = (
+        "import gpugrad as gg; from gpugrad import distributed as d; print(d.init()); "
+        "t = gg.ones(3); d.all_reduce(t, 'mean'); print(t.tolist())"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            **os.environ,
+            "GPUGRAD_DEVICE": "cpu",
+            "OMPI_ALLOW_RUN_AS_ROOT": "1",
+            "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+        },
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.split("\n")[:2] == ["(0, 1)", "[1.0, 1.0, 1.0]"]
 
 
 def test_nccl_world_size_one():
     from gpugrad import backend
+
     if not backend.cuda_available():
         pytest.skip(f"needs a CUDA device: {backend.cuda_unavailable_reason()}")
-    code = ("import gpugrad as gg; from gpugrad import distributed as d; d.init(); "
-            "t = gg.ones(5, device='cuda'); d.all_reduce(t); print(t.tolist(), d._state['nccl'] is not None)")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                       env={**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"})
+    code = (
+        "import gpugrad as gg; from gpugrad import distributed as d; d.init(); "
+        "t = gg.ones(5, device='cuda'); d.all_reduce(t); print(t.tolist(), d._state['nccl'] is not None)"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"},
+    )
     assert r.returncode == 0, r.stderr
     assert "[1.0, 1.0, 1.0, 1.0, 1.0] True" in r.stdout

@@ -1,4 +1,5 @@
 """The notes' two-layer network example runs and its loss falls as in the notes."""
+
 import importlib.util
 from pathlib import Path
 
@@ -11,4 +12,4 @@ def test_two_layer_net_loss_falls(device):
     spec.loader.exec_module(module)
     losses = module.train(steps=60, device=device, log_every=0)
     assert losses[-1] < losses[0] / 20
-    assert all(b <= a * 1.5 for a, b in zip(losses, losses[1:]))     # no blow-up
+    assert all(b <= a * 1.5 for a, b in zip(losses, losses[1:]))  # no blow-up

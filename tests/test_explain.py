@@ -1,4 +1,6 @@
 """explain: the notes' worked examples, gates, the CLI and its errors, the DOT graph."""
+
+import importlib
 import shutil
 import subprocess
 import sys
@@ -7,12 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-import importlib
-
 import gpugrad as gg
 from gpugrad import cli
 
-ex = importlib.import_module("gpugrad.explain")   # gg.explain is the function, this the module
+ex = importlib.import_module("gpugrad.explain")  # gg.explain is the function, this the module
 
 
 def _by_name(records):
@@ -28,8 +28,8 @@ def test_add_mul_circuit_from_the_notes():
     assert add.op == "+" and add.gate.startswith("add gate") and add.value == 3.0
     assert add.upstream == -4.0 and add.local == [1.0, 1.0] and add.downstream == [-4.0, -4.0]
     assert mul.gate.startswith("mul gate") and mul.value == -12.0
-    assert mul.local == [-4.0, 3.0]                  # the mul gate swaps its inputs
-    assert leaves["x"].grad is None                  # explain leaves .grad alone
+    assert mul.local == [-4.0, 3.0]  # the mul gate swaps its inputs
+    assert leaves["x"].grad is None  # explain leaves .grad alone
 
 
 @pytest.mark.parametrize("expr", ["1/(1+exp(-(w0*x0+w1*x1+w2)))", "sigmoid(w0*x0+w1*x1+w2)"])
@@ -40,7 +40,9 @@ def test_sigmoid_neuron_from_the_notes(expr):
     assert round(out.item(), 2) == 0.73
     got = {k: round(r[k].upstream, 2) for k in vals}
     assert got == dict(w0=-0.2, x0=0.39, w1=-0.39, x1=-0.59, w2=0.2)
-    t = {k: torch.tensor(float(v), dtype=torch.float64, requires_grad=True) for k, v in vals.items()}
+    t = {
+        k: torch.tensor(float(v), dtype=torch.float64, requires_grad=True) for k, v in vals.items()
+    }
     torch.sigmoid(t["w0"] * t["x0"] + t["w1"] * t["x1"] + t["w2"]).backward()
     for k in vals:
         assert r[k].upstream == pytest.approx(t[k].grad.item(), rel=1e-12)
@@ -93,16 +95,19 @@ def test_cli_prints_the_notes_numbers(capsys, tmp_path):
     assert text.startswith("digraph") and "darkgreen" in text and "red" in text and "-12" in text
 
 
-@pytest.mark.parametrize("args, message", [
-    (["(x+*y)", "--vars", "x=1,y=2"], "syntax error at column 4"),
-    (["foo(x)", "--vars", "x=1"], "unknown function 'foo'"),
-    (["x+y", "--vars", "x=1"], "missing value for variable 'y'"),
-    (["x+1", "--vars", "x=1,q=3"], "unknown variable 'q'"),
-    (["x+1", "--vars", "x:1"], "bad --vars entry"),
-    (["max(x)", "--vars", "x=1"], "takes 2 argument"),
-    (["x $ 2", "--vars", "x=1"], "unexpected character"),
-    (["(x+1", "--vars", "x=1"], "expected ')'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["(x+*y)", "--vars", "x=1,y=2"], "syntax error at column 4"),
+        (["foo(x)", "--vars", "x=1"], "unknown function 'foo'"),
+        (["x+y", "--vars", "x=1"], "missing value for variable 'y'"),
+        (["x+1", "--vars", "x=1,q=3"], "unknown variable 'q'"),
+        (["x+1", "--vars", "x:1"], "bad --vars entry"),
+        (["max(x)", "--vars", "x=1"], "takes 2 argument"),
+        (["x $ 2", "--vars", "x=1"], "unexpected character"),
+        (["(x+1", "--vars", "x=1"], "expected ')'"),
+    ],
+)
 def test_cli_errors_are_one_line_exit_2(capsys, args, message):
     assert cli.main(["explain", *args]) == 2
     err = capsys.readouterr().err.strip()
@@ -121,11 +126,16 @@ def test_precedence_and_associativity():
 
 def test_cli_subprocess_and_svg(tmp_path):
     svg = tmp_path / "g.svg"
-    r = subprocess.run([sys.executable, "-m", "gpugrad", "explain", "x*y", "--vars", "x=2,y=3",
-                        "--svg", str(svg)], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "gpugrad", "explain", "x*y", "--vars", "x=2,y=3", "--svg", str(svg)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     have_dot = shutil.which("dot") is not None
     try:
         import graphviz  # noqa: F401
+
         have_pkg = True
     except ImportError:
         have_pkg = False

@@ -6,6 +6,7 @@ synchronized with the device (a .item(), a device-to-host copy, a boolean-mask
 index, a stream synchronize), the host would be stuck behind the busy kernel and the
 step would take about a second on the host; without synchronization it returns at once.
 """
+
 import time
 
 import pytest
@@ -13,15 +14,16 @@ import pytest
 import gpugrad as gg
 from gpugrad import backend
 
-pytestmark = pytest.mark.skipif(not backend.cuda_available(),
-                                reason=f"needs a CUDA device: {backend.cuda_unavailable_reason()}")
+pytestmark = pytest.mark.skipif(
+    not backend.cuda_available(), reason=f"needs a CUDA device: {backend.cuda_unavailable_reason()}"
+)
 
-SPIN_SOURCE = r'''
+SPIN_SOURCE = r"""
 extern "C" __global__ void spin(long long cycles) {
     long long start = clock64();
     while (clock64() - start < cycles) { }
 }
-'''
+"""
 
 
 def _busy_gpu(cupy, seconds=1.0):
@@ -34,8 +36,10 @@ def _busy_gpu(cupy, seconds=1.0):
 def _mlp_step_factory():
     import gpugrad.functional as F
     from gpugrad import nn, optim
-    model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
-                          nn.Linear(512, 10)).to("cuda")
+
+    model = nn.Sequential(
+        nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10)
+    ).to("cuda")
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x = gg.randn(256, 784, device="cuda")
     y = gg.tensor((gg.rand(256, device="cuda") * 10).astype("int64"), device="cuda")
@@ -46,13 +50,14 @@ def _mlp_step_factory():
         loss.backward()
         opt.step()
         return loss
+
     return step
 
 
 def test_training_step_does_not_synchronize():
     cupy = backend.cupy_or_none()
     step = _mlp_step_factory()
-    for _ in range(3):                       # warm-up: kernels compiled, memory pool filled
+    for _ in range(3):  # warm-up: kernels compiled, memory pool filled
         step()
     cupy.cuda.Device().synchronize()
     _busy_gpu(cupy, seconds=1.0)
@@ -60,6 +65,8 @@ def test_training_step_does_not_synchronize():
     loss = step()
     host_seconds = time.perf_counter() - start
     cupy.cuda.Device().synchronize()
-    assert host_seconds < 0.5, (f"the training step blocked the host for {host_seconds:.2f} s: "
-                                f"something in it synchronized with the GPU")
-    assert loss.item() == loss.item()        # finite and readable afterwards
+    assert host_seconds < 0.5, (
+        f"the training step blocked the host for {host_seconds:.2f} s: "
+        f"something in it synchronized with the GPU"
+    )
+    assert loss.item() == loss.item()  # finite and readable afterwards

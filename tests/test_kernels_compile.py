@@ -6,6 +6,7 @@ call exists for every dtype.
 The text compiled is exactly what ``gpugrad.kernels`` hands to ``cupy.RawModule``
 (``module_source``: the file with common.cuh pasted in), with the same options.
 """
+
 import importlib.util
 import json
 import re
@@ -16,8 +17,9 @@ import pytest
 
 from gpugrad import kernels
 
-nvrtc = pytest.importorskip("cupy_backends.cuda.libs.nvrtc",
-                            reason="NVRTC is not installed (pip install -e '.[nvrtc]')")
+nvrtc = pytest.importorskip(
+    "cupy_backends.cuda.libs.nvrtc", reason="NVRTC is not installed (pip install -e '.[nvrtc]')"
+)
 
 ARCHS = ["compute_80", "sm_90"]
 
@@ -32,8 +34,10 @@ def compile_program(name: str, source: str, arch: str) -> dict:
         except nvrtc.NVRTCError:
             return {"error": nvrtc.getProgramLog(program)}
         ptx = nvrtc.getPTX(program)
-        return {"ptx": ptx.decode() if isinstance(ptx, bytes) else ptx,
-                "cubin": nvrtc.getCUBIN(program) if arch.startswith("sm_") else None}
+        return {
+            "ptx": ptx.decode() if isinstance(ptx, bytes) else ptx,
+            "cubin": nvrtc.getCUBIN(program) if arch.startswith("sm_") else None,
+        }
     finally:
         nvrtc.destroyProgram(program)
 
@@ -43,7 +47,9 @@ def compiled():
     """{(file, arch): result}, compiled in threads (NVRTC releases the GIL)."""
     jobs = [(file, arch) for file in sorted(kernels.KERNELS) for arch in ARCHS]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        results = pool.map(lambda job: compile_program(job[0], kernels.module_source(job[0]), job[1]), jobs)
+        results = pool.map(
+            lambda job: compile_program(job[0], kernels.module_source(job[0]), job[1]), jobs
+        )
         return dict(zip(jobs, results))
 
 
@@ -57,14 +63,18 @@ def test_kernel_file_compiles_with_every_dtype(compiled, file, arch):
     result = compiled[(file, arch)]
     assert "error" not in result, f"{file} does not compile for {arch}:\n{result.get('error')}"
     entries = set(re.findall(r"\.entry\s+(\w+)", result["ptx"]))
-    expected = {f"{kernel}_{sfx}" for kernel in kernels.KERNELS[file] for sfx in kernels.SUFFIX.values()}
+    expected = {
+        f"{kernel}_{sfx}" for kernel in kernels.KERNELS[file] for sfx in kernels.SUFFIX.values()
+    }
     assert expected <= entries, f"missing from {file}: {sorted(expected - entries)}"
     if arch.startswith("sm_"):
         assert result["cubin"][:4] == b"\x7fELF"
 
 
 def test_broken_source_is_reported():
-    result = compile_program("broken.cu", 'extern "C" __global__ void k() { undefined_thing(); }', "compute_90")
+    result = compile_program(
+        "broken.cu", 'extern "C" __global__ void k() { undefined_thing(); }', "compute_90"
+    )
     assert "undefined_thing" in result["error"]
 
 

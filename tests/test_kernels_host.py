@@ -11,8 +11,8 @@
    loops, reductions and label flag on any machine; ``test_kernels_cuda.py`` runs the same
    on a real GPU.
 """
+
 import ctypes
-import re
 import shutil
 import subprocess
 import types
@@ -29,12 +29,39 @@ pytestmark = pytest.mark.skipif(CXX is None, reason="needs a host C++ compiler (
 
 ACTS = sorted(kernels.ACTIVATIONS)
 PARAMS = {"sigmoid": 0.0, "tanh": 0.0, "relu": 0.0, "leaky_relu": 0.1, "elu": 1.5, "softplus": 0.0}
-EDGES = [-1000.0, 1000.0, -0.0, 0.0, np.nan, -np.inf, np.inf, 5e-324, -5e-324, 1e-310, 1e-45,
-         -1e-40, 65504.0, -65504.0, 6.1e-5, 5.96e-8, 1.0, -1.0, 0.5, -0.5, 20.0, -20.0, 50.0,
-         -50.0, 88.0, -88.0, 710.0, -745.0]
+EDGES = [
+    -1000.0,
+    1000.0,
+    -0.0,
+    0.0,
+    np.nan,
+    -np.inf,
+    np.inf,
+    5e-324,
+    -5e-324,
+    1e-310,
+    1e-45,
+    -1e-40,
+    65504.0,
+    -65504.0,
+    6.1e-5,
+    5.96e-8,
+    1.0,
+    -1.0,
+    0.5,
+    -0.5,
+    20.0,
+    -20.0,
+    50.0,
+    -50.0,
+    88.0,
+    -88.0,
+    710.0,
+    -745.0,
+]
 
 # -- part 1: the formulas ---------------------------------------------------------------------
-FORMULAS = r'''
+FORMULAS = r"""
 #include "common.cuh"
 #define GG_FORMULAS(SFX, C)                                                                  \
 extern "C" {                                                                                 \
@@ -85,7 +112,7 @@ extern "C" long advance_mismatches(long long start, long long stride, long long 
     }
     return bad;
 }
-'''
+"""
 
 
 def _build(sources: dict, directory, include: dict) -> dict:
@@ -95,8 +122,17 @@ def _build(sources: dict, directory, include: dict) -> dict:
     for name, text in sources.items():
         cpp, so = directory / f"{name}.cpp", directory / f"{name}.so"
         cpp.write_text(text)
-        cmd = [CXX, "-std=c++17", "-O1", "-shared", "-fPIC", f"-I{kernels.source_dir()}", str(cpp),
-               "-o", str(so)]
+        cmd = [
+            CXX,
+            "-std=c++17",
+            "-O1",
+            "-shared",
+            "-fPIC",
+            f"-I{kernels.source_dir()}",
+            str(cpp),
+            "-o",
+            str(so),
+        ]
         if name in include:
             cmd[1:1] = ["-include", include[name]]
         jobs[name] = (subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True), so)
@@ -118,7 +154,11 @@ def libs(tmp_path_factory):
     # They include common.cuh, whose #pragma once keeps it to one copy; otherwise this is
     # the text kernels.module_source gives to CuPy.
     emulated = "".join(f'#include "{file}"\n' for file in kernels.KERNELS) + "".join(
-        f"GG_EMU({k}_{s})\n" for names in kernels.KERNELS.values() for k in names for s in ("f16", "f32", "f64"))
+        f"GG_EMU({k}_{s})\n"
+        for names in kernels.KERNELS.values()
+        for k in names
+        for s in ("f16", "f32", "f64")
+    )
     return _build({"formulas": FORMULAS, "kernels": emulated}, d, include={"kernels": str(prelude)})
 
 
@@ -144,7 +184,9 @@ def _map(lib, fn, act, dtype, *arrays, p=0.0):
     arrays = [np.ascontiguousarray(a, dtype=dtype) for a in arrays]
     out = np.empty_like(arrays[0])
     f = getattr(lib, f"{fn}_{_sfx(dtype)}")
-    f.argtypes = [ctypes.c_int] + [ctypes.c_void_p] * (len(arrays) + 1) + [ctypes.c_long, _scalar(dtype)]
+    f.argtypes = (
+        [ctypes.c_int] + [ctypes.c_void_p] * (len(arrays) + 1) + [ctypes.c_long, _scalar(dtype)]
+    )
     f(kernels.ACTIVATIONS[act], *[_ptr(a) for a in arrays], _ptr(out), out.size, p)
     return out
 
@@ -178,10 +220,12 @@ def test_forward_formula_matches_numpy(lib, act, dtype):
     x = np.array(EDGES, dtype=dtype)
     p = PARAMS[act]
     got = _map(lib, "forward", act, dtype, x, p=p)
-    np.testing.assert_allclose(got, _reference(act, x, p), **_tol(dtype), err_msg=f"{act} {dtype.__name__}")
+    np.testing.assert_allclose(
+        got, _reference(act, x, p), **_tol(dtype), err_msg=f"{act} {dtype.__name__}"
+    )
     twin = activation.forward_cpu(act, x, {"slope": p, "alpha": p})
     np.testing.assert_allclose(got, twin, **_tol(dtype), err_msg=f"{act} twin")
-    assert np.isnan(got[np.isnan(x)]).all()                       # NaN passes through
+    assert np.isnan(got[np.isnan(x)]).all()  # NaN passes through
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -238,10 +282,18 @@ def _lse_reference(x):
 @pytest.mark.parametrize("lanes", [1, 2, 32])
 def test_online_logsumexp_matches_numpy(lib, dtype, lanes):
     rng = np.random.default_rng(0)
-    rows = [rng.standard_normal(40) * 30, np.full(40, -1000.0), np.full(40, 1000.0),
-            np.r_[np.full(39, -np.inf), 3.0], np.full(40, -np.inf), np.r_[np.inf, np.zeros(39)],
-            np.r_[np.zeros(20), np.nan, np.zeros(19)], np.r_[88.0, -88.0, np.zeros(38)],
-            np.r_[np.full(20, 1e-310), np.full(20, -5e-324)], np.r_[65504.0, np.zeros(39)]]
+    rows = [
+        rng.standard_normal(40) * 30,
+        np.full(40, -1000.0),
+        np.full(40, 1000.0),
+        np.r_[np.full(39, -np.inf), 3.0],
+        np.full(40, -np.inf),
+        np.r_[np.inf, np.zeros(39)],
+        np.r_[np.zeros(20), np.nan, np.zeros(19)],
+        np.r_[88.0, -88.0, np.zeros(38)],
+        np.r_[np.full(20, 1e-310), np.full(20, -5e-324)],
+        np.r_[65504.0, np.zeros(39)],
+    ]
     x = np.ascontiguousarray(np.stack(rows), dtype=dtype)
     out = np.empty(len(rows))
     f = getattr(lib, f"lse_{_sfx(dtype)}")
@@ -265,13 +317,24 @@ def test_cross_entropy_gradient_matches_torch(lib, dtype):
     f.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_long, ctypes.c_long]
     f(_ptr(x), _ptr(lse), _ptr(label), _ptr(gy), _ptr(gx), *x.shape)
     tx = torch.tensor(x, requires_grad=True)
-    torch.nn.functional.cross_entropy(tx, torch.tensor(label), reduction="none").backward(torch.tensor(gy))
-    np.testing.assert_allclose(gx, tx.grad.numpy(), rtol=1e-12 if dtype == np.float64 else 2e-6, atol=1e-7)
+    torch.nn.functional.cross_entropy(tx, torch.tensor(label), reduction="none").backward(
+        torch.tensor(gy)
+    )
+    np.testing.assert_allclose(
+        gx, tx.grad.numpy(), rtol=1e-12 if dtype == np.float64 else 2e-6, atol=1e-7
+    )
 
 
-@pytest.mark.parametrize("n, cols, start, stride", [(10**6, 7, 3, 1000), (10**6, 1000, 999, 256),
-                                                     (5000, 1, 0, 33), (10**5, 4096, 17, 4096 * 3 + 5),
-                                                     (3 * 2**33, 2**33 + 1, 2**33, 2**32 + 3)])
+@pytest.mark.parametrize(
+    "n, cols, start, stride",
+    [
+        (10**6, 7, 3, 1000),
+        (10**6, 1000, 999, 256),
+        (5000, 1, 0, 33),
+        (10**5, 4096, 17, 4096 * 3 + 5),
+        (3 * 2**33, 2**33 + 1, 2**33, 2**32 + 3),
+    ],
+)
 def test_row_column_advance_matches_division(lib, n, cols, start, stride):
     lib.advance_mismatches.restype = ctypes.c_long
     lib.advance_mismatches.argtypes = [ctypes.c_longlong] * 4
@@ -291,8 +354,13 @@ OPTIMIZERS = {
 def _torch_trajectory(kind, w0, grads):
     w = torch.tensor(w0, requires_grad=True)
     hp = OPTIMIZERS[kind]
-    opt = (torch.optim.SGD([w], **hp) if kind.startswith("sgd") else
-           torch.optim.AdamW([w], **hp) if kind == "adamw" else torch.optim.Adam([w], **hp))
+    opt = (
+        torch.optim.SGD([w], **hp)
+        if kind.startswith("sgd")
+        else torch.optim.AdamW([w], **hp)
+        if kind == "adamw"
+        else torch.optim.Adam([w], **hp)
+    )
     for g in grads:
         w.grad = torch.tensor(g)
         opt.step()
@@ -313,22 +381,54 @@ def test_optimizer_steps_match_torch(lib, kind, dtype):
         f = getattr(lib, f"sgd_{_sfx(dtype)}")
         f.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_long, s, s, s, ctypes.c_int, ctypes.c_int]
         for t, g in enumerate(grads):
-            f(_ptr(w), _ptr(g), _ptr(buf), w.size, hp["lr"], hp["momentum"], hp["weight_decay"],
-              hp["nesterov"], t == 0)
+            f(
+                _ptr(w),
+                _ptr(g),
+                _ptr(buf),
+                w.size,
+                hp["lr"],
+                hp["momentum"],
+                hp["weight_decay"],
+                hp["nesterov"],
+                t == 0,
+            )
     else:
         m, v = np.zeros_like(w), np.zeros_like(w)
         f = getattr(lib, f"adam_{_sfx(dtype)}")
-        f.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_long] + [ctypes.c_double] * 5 + [ctypes.c_int] + [ctypes.c_double] * 2
+        f.argtypes = (
+            [ctypes.c_void_p] * 4
+            + [ctypes.c_long]
+            + [ctypes.c_double] * 5
+            + [ctypes.c_int]
+            + [ctypes.c_double] * 2
+        )
         (b1, b2) = hp["betas"]
         for t, g in enumerate(grads, start=1):
-            f(_ptr(w), _ptr(g), _ptr(m), _ptr(v), w.size, hp["lr"], b1, b2, hp["eps"],
-              hp["weight_decay"], kind == "adamw", 1 - b1 ** t, 1 - b2 ** t)
-    np.testing.assert_allclose(w, _torch_trajectory(kind, w0, grads),
-                               rtol=1e-13 if dtype == np.float64 else 2e-6, atol=1e-7 if dtype == np.float32 else 0)
+            f(
+                _ptr(w),
+                _ptr(g),
+                _ptr(m),
+                _ptr(v),
+                w.size,
+                hp["lr"],
+                b1,
+                b2,
+                hp["eps"],
+                hp["weight_decay"],
+                kind == "adamw",
+                1 - b1**t,
+                1 - b2**t,
+            )
+    np.testing.assert_allclose(
+        w,
+        _torch_trajectory(kind, w0, grads),
+        rtol=1e-13 if dtype == np.float64 else 2e-6,
+        atol=1e-7 if dtype == np.float32 else 0,
+    )
 
 
 # -- part 2: the kernels, on the CPU ------------------------------------------------------------
-CUDA_ON_CPU = r'''
+CUDA_ON_CPU = r"""
 // A CPU stand-in for the CUDA built-ins the kernels use.  Each block's threads run as
 // cooperative fibers (ucontext) in one OS thread; __syncthreads and __shfl_xor_sync yield
 // to a scheduler that runs every thread of the block up to its next yield, in order, so a
@@ -459,11 +559,12 @@ int gg_emu_launch(void (*kernel)(A...), const unsigned* dims, int cooperative, v
     extern "C" int emu_##name(const unsigned* dims, int cooperative, void** argv) {     \
         return gg_emu_launch(name, dims, cooperative, argv);                            \
     }
-'''
+"""
 
 
 class _EmulatedKernel:
     """A RawKernel look-alike: kernel(grid, block, args) with NumPy arrays for device memory."""
+
     ARG = {np.int32: ctypes.c_int32, np.int64: ctypes.c_int64, np.float64: ctypes.c_double}
 
     # kernels that synchronize threads (__syncthreads, warp shuffles) run as fibers; the
@@ -472,7 +573,10 @@ class _EmulatedKernel:
 
     def __init__(self, lib, name, launches):
         self.fn, self.name, self.launches = getattr(lib, f"emu_{name}"), name, launches
-        self.fn.argtypes, self.fn.restype = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p], ctypes.c_int
+        self.fn.argtypes, self.fn.restype = (
+            [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p],
+            ctypes.c_int,
+        )
         self.cooperative = name.startswith(self.COOPERATIVE)
 
     def __call__(self, grid, block, args):
@@ -482,7 +586,7 @@ class _EmulatedKernel:
             if isinstance(a, np.ndarray):
                 assert a.flags.c_contiguous, f"{self.name}: a non-contiguous array reached a kernel"
                 values.append(ctypes.c_void_p(a.ctypes.data))
-            else:                    # CuPy needs NumPy scalars to know the C type
+            else:  # CuPy needs NumPy scalars to know the C type
                 values.append(self.ARG[type(a)](a.item()))
         argv = (ctypes.c_void_p * len(values))(*[ctypes.addressof(v) for v in values])
         self.launches.append((self.name, grid, block))
@@ -508,11 +612,20 @@ def emulated(libs, monkeypatch):
             return _EmulatedKernel(self.lib, name, launches)
 
     fake = types.SimpleNamespace(
-        ndarray=np.ndarray, empty=np.empty, empty_like=np.empty_like, zeros=np.zeros,
-        ascontiguousarray=np.ascontiguousarray, broadcast_to=np.broadcast_to,
-        maximum=np.maximum, asarray=np.asarray, RawModule=Module,
-        cuda=types.SimpleNamespace(runtime=types.SimpleNamespace(getDevice=lambda: 0),
-                                   Device=lambda d: types.SimpleNamespace(attributes={"MultiProcessorCount": 1})))
+        ndarray=np.ndarray,
+        empty=np.empty,
+        empty_like=np.empty_like,
+        zeros=np.zeros,
+        ascontiguousarray=np.ascontiguousarray,
+        broadcast_to=np.broadcast_to,
+        maximum=np.maximum,
+        asarray=np.asarray,
+        RawModule=Module,
+        cuda=types.SimpleNamespace(
+            runtime=types.SimpleNamespace(getDevice=lambda: 0),
+            Device=lambda d: types.SimpleNamespace(attributes={"MultiProcessorCount": 1}),
+        ),
+    )
     monkeypatch.setattr(kernels, "_cupy", lambda: fake)
     for cache in ("_modules", "_functions", "_max_blocks", "_pending_label_flags"):
         monkeypatch.setattr(kernels, cache, {})
@@ -520,8 +633,11 @@ def emulated(libs, monkeypatch):
 
 
 DTYPES = [np.float16, np.float32, np.float64]
-TOL = {np.float16: dict(rtol=2e-3, atol=2e-3), np.float32: dict(rtol=2e-6, atol=1e-7),
-       np.float64: dict(rtol=1e-13, atol=1e-15)}
+TOL = {
+    np.float16: dict(rtol=2e-3, atol=2e-3),
+    np.float32: dict(rtol=2e-6, atol=1e-7),
+    np.float64: dict(rtol=1e-13, atol=1e-15),
+}
 KW = {"leaky_relu": {"slope": 0.1}, "elu": {"alpha": 1.5}}
 
 
@@ -539,8 +655,8 @@ def _twin_backward(act, y, gy):
 @pytest.mark.parametrize("act", ACTS)
 def test_emulated_activation_kernels(emulated, act, dtype):
     rng = np.random.default_rng(3)
-    for shape in [(), (0,), (1,), (9000,), (37, 11)]:     # 9000 > one pass of 32 blocks x 256
-        x = np.asarray(rng.standard_normal(shape) * 4, dtype=dtype)       # 0-d stays an array
+    for shape in [(), (0,), (1,), (9000,), (37, 11)]:  # 9000 > one pass of 32 blocks x 256
+        x = np.asarray(rng.standard_normal(shape) * 4, dtype=dtype)  # 0-d stays an array
         y = kernels.activation_forward(act, x, **KW.get(act, {}))
         assert y.dtype == dtype and y.shape == x.shape
         np.testing.assert_allclose(y.astype(np.float64), _twin_forward(act, x), **TOL[dtype])
@@ -553,12 +669,16 @@ def test_emulated_edges_and_non_contiguous_inputs(emulated):
     x = np.array(EDGES, dtype=np.float32)
     y = kernels.activation_forward("sigmoid", x)
     np.testing.assert_allclose(y, _reference("sigmoid", x, 0), rtol=2e-6)
-    h = kernels.activation_forward("relu", np.array([np.nan, -0.0, 65504, -65504, 6e-8], np.float16))
+    h = kernels.activation_forward(
+        "relu", np.array([np.nan, -0.0, 65504, -65504, 6e-8], np.float16)
+    )
     np.testing.assert_array_equal(h, np.array([np.nan, 0, 65504, 0, 6e-8], np.float16))
     base = np.random.default_rng(4).standard_normal((64, 48))
-    view = base[:, ::3].T                                   # non-contiguous
+    view = base[:, ::3].T  # non-contiguous
     np.testing.assert_allclose(kernels.activation_forward("tanh", view), np.tanh(view), rtol=1e-14)
-    gx = kernels.activation_backward("tanh", np.tanh(view), np.float64(2.0) + 0 * view[:1])  # broadcast gy
+    gx = kernels.activation_backward(
+        "tanh", np.tanh(view), np.float64(2.0) + 0 * view[:1]
+    )  # broadcast gy
     np.testing.assert_allclose(gx, 2 * (1 - np.tanh(view) ** 2), rtol=1e-14)
 
 
@@ -587,7 +707,10 @@ def test_emulated_bias_activation(emulated, act, dtype):
         b = rng.standard_normal(shape[-1]).astype(dtype)
         y = kernels.bias_activation_forward(act, x, b, **KW.get(act, {}))
         # the kernel adds in the compute type (float32 for float16) and rounds once, at the end
-        ref = _twin_forward(act, (x.astype(np.float64) + b).astype(np.float64 if dtype == np.float64 else np.float32))
+        ref = _twin_forward(
+            act,
+            (x.astype(np.float64) + b).astype(np.float64 if dtype == np.float64 else np.float32),
+        )
         np.testing.assert_allclose(y.astype(np.float64), ref, **TOL[dtype])
         gy = rng.standard_normal(shape).astype(dtype)
         gx, gb = kernels.bias_activation_backward(act, y, gy, **KW.get(act, {}))
@@ -596,16 +719,22 @@ def test_emulated_bias_activation(emulated, act, dtype):
         columns = ref_gx.reshape(-1, shape[-1])
         # a sum's rounding error scales with the sum of magnitudes (float32 accumulates half)
         scale = np.abs(columns).sum(axis=0).max() + 1
-        atol = (8 * np.finfo(np.float64 if dtype == np.float64 else np.float32).eps * scale
-                + (2e-3 * np.sqrt(columns.shape[0]) if dtype == np.float16 else 0))
-        np.testing.assert_allclose(gb.astype(np.float64), columns.sum(axis=0), rtol=TOL[dtype]["rtol"], atol=atol)
+        atol = 8 * np.finfo(np.float64 if dtype == np.float64 else np.float32).eps * scale + (
+            2e-3 * np.sqrt(columns.shape[0]) if dtype == np.float16 else 0
+        )
+        np.testing.assert_allclose(
+            gb.astype(np.float64), columns.sum(axis=0), rtol=TOL[dtype]["rtol"], atol=atol
+        )
     names = {name for name, _, _ in emulated}
-    assert {f"column_reduce_{kernels.SUFFIX[np.dtype(dtype)]}", f"column_finish_{kernels.SUFFIX[np.dtype(dtype)]}",
-            f"column_reduce_direct_{kernels.SUFFIX[np.dtype(dtype)]}"} <= names
+    assert {
+        f"column_reduce_{kernels.SUFFIX[np.dtype(dtype)]}",
+        f"column_finish_{kernels.SUFFIX[np.dtype(dtype)]}",
+        f"column_reduce_direct_{kernels.SUFFIX[np.dtype(dtype)]}",
+    } <= names
 
 
 def test_emulated_column_sum_is_deterministic_and_accumulates_half_in_float32(emulated):
-    g = np.full((4096, 3), 0.1, np.float16)     # a float16 running sum would stall at 256
+    g = np.full((4096, 3), 0.1, np.float16)  # a float16 running sum would stall at 256
     out = kernels.column_sum(g)
     assert out.dtype == np.float16
     np.testing.assert_allclose(out.astype(np.float64), 4096 * float(np.float16(0.1)), rtol=1e-3)
@@ -615,23 +744,30 @@ def test_emulated_column_sum_is_deterministic_and_accumulates_half_in_float32(em
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_emulated_softmax_cross_entropy(emulated, dtype):
     rng = np.random.default_rng(6)
-    for rows, cols in [(1, 1), (9, 10), (70, 3), (5, 1000)]:     # 70 rows: warps loop over rows
+    for rows, cols in [(1, 1), (9, 10), (70, 3), (5, 1000)]:  # 70 rows: warps loop over rows
         logits = (rng.standard_normal((rows, cols)) * 5).astype(dtype)
         labels = rng.integers(0, cols, rows)
         loss, lse, flag = kernels.softmax_cross_entropy_forward(logits, labels)
         assert loss.dtype == dtype and lse.dtype == np.float64
         l64 = logits.astype(np.float64)
         ref_lse = _lse_reference(l64)
-        np.testing.assert_allclose(lse, ref_lse, **TOL[np.float32 if dtype == np.float16 else dtype])
-        np.testing.assert_allclose(loss.astype(np.float64), ref_lse - l64[np.arange(rows), labels], **TOL[dtype])
+        np.testing.assert_allclose(
+            lse, ref_lse, **TOL[np.float32 if dtype == np.float16 else dtype]
+        )
+        np.testing.assert_allclose(
+            loss.astype(np.float64), ref_lse - l64[np.arange(rows), labels], **TOL[dtype]
+        )
         kernels.check_label_flag(flag, cols)
         gy = rng.standard_normal(rows).astype(dtype)
         gx = kernels.softmax_cross_entropy_backward(logits, lse, labels, gy)
         tl = torch.tensor(l64, requires_grad=True)
         torch.nn.functional.cross_entropy(tl, torch.tensor(labels), reduction="none").backward(
-            torch.tensor(gy.astype(np.float64)))
+            torch.tensor(gy.astype(np.float64))
+        )
         np.testing.assert_allclose(gx.astype(np.float64), tl.grad.numpy(), **TOL[dtype])
-        mean = kernels.softmax_cross_entropy_backward(logits, lse, labels, 1.0 / rows)   # a scalar scale
+        mean = kernels.softmax_cross_entropy_backward(
+            logits, lse, labels, 1.0 / rows
+        )  # a scalar scale
         assert mean.shape == logits.shape
 
 
@@ -643,10 +779,12 @@ def test_emulated_label_out_of_range_sets_the_flag(emulated):
         with pytest.raises(ValueError, match=r"label out of range \[0, 3\)"):
             kernels.check_label_flag(flag, 3)
         kernels.defer_label_check(flag, 3)
-    kernels.defer_label_check(kernels.softmax_cross_entropy_forward(logits, np.array([0, 1, 2, 2]))[2], 3)
+    kernels.defer_label_check(
+        kernels.softmax_cross_entropy_forward(logits, np.array([0, 1, 2, 2]))[2], 3
+    )
     with pytest.raises(ValueError, match=r"\[0, 3\)"):
         kernels.check_labels()
-    kernels.check_labels()                  # reported once, then cleared
+    kernels.check_labels()  # reported once, then cleared
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -660,25 +798,60 @@ def test_emulated_optimizer_kernels_match_torch(emulated, kind, dtype):
     if kind.startswith("sgd"):
         buf = np.empty_like(w) if hp["momentum"] else None
         for t, g in enumerate(grads):
-            kernels.sgd_update(w, g, buf, lr=hp["lr"], momentum=hp["momentum"], nesterov=hp["nesterov"],
-                               weight_decay=hp["weight_decay"], first_step=t == 0)
+            kernels.sgd_update(
+                w,
+                g,
+                buf,
+                lr=hp["lr"],
+                momentum=hp["momentum"],
+                nesterov=hp["nesterov"],
+                weight_decay=hp["weight_decay"],
+                first_step=t == 0,
+            )
     else:
         m, v = np.zeros_like(w), np.zeros_like(w)
         b1, b2 = hp["betas"]
         for t, g in enumerate(grads, start=1):
-            kernels.adam_update(w, g, m, v, lr=hp["lr"], beta1=b1, beta2=b2, eps=hp["eps"],
-                                weight_decay=hp["weight_decay"], decoupled=kind == "adamw",
-                                bias_correction1=1 - b1 ** t, bias_correction2=1 - b2 ** t)
-    np.testing.assert_allclose(w, _torch_trajectory(kind, w0, grads),
-                               rtol=1e-13 if dtype == np.float64 else 2e-6, atol=1e-7 if dtype == np.float32 else 0)
+            kernels.adam_update(
+                w,
+                g,
+                m,
+                v,
+                lr=hp["lr"],
+                beta1=b1,
+                beta2=b2,
+                eps=hp["eps"],
+                weight_decay=hp["weight_decay"],
+                decoupled=kind == "adamw",
+                bias_correction1=1 - b1**t,
+                bias_correction2=1 - b2**t,
+            )
+    np.testing.assert_allclose(
+        w,
+        _torch_trajectory(kind, w0, grads),
+        rtol=1e-13 if dtype == np.float64 else 2e-6,
+        atol=1e-7 if dtype == np.float32 else 0,
+    )
 
 
 def test_emulated_float16_adam_keeps_state_in_float16(emulated):
     w = np.ones(10, np.float16)
     m, v = np.zeros_like(w), np.zeros_like(w)
-    kernels.adam_update(w, np.full(10, 0.5, np.float16), m, v, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8,
-                        weight_decay=0.0, decoupled=False, bias_correction1=0.1, bias_correction2=0.001)
-    np.testing.assert_allclose(w.astype(np.float64), 0.9, rtol=1e-3)     # the first step moves by lr
+    kernels.adam_update(
+        w,
+        np.full(10, 0.5, np.float16),
+        m,
+        v,
+        lr=0.1,
+        beta1=0.9,
+        beta2=0.999,
+        eps=1e-8,
+        weight_decay=0.0,
+        decoupled=False,
+        bias_correction1=0.1,
+        bias_correction2=0.001,
+    )
+    np.testing.assert_allclose(w.astype(np.float64), 0.9, rtol=1e-3)  # the first step moves by lr
     assert w.dtype == m.dtype == v.dtype == np.float16
 
 
@@ -703,9 +876,21 @@ def test_emulated_bad_inputs_raise_clear_errors(emulated):
     with pytest.raises(ValueError, match="C-contiguous"):
         kernels.sgd_update(x.T, x.T, None, lr=0.1)
     with pytest.raises(ValueError, match="does not match the parameter"):
-        kernels.adam_update(x, x, np.zeros(12, np.float32), np.zeros_like(x), lr=1, beta1=0.9, beta2=0.9,
-                            eps=1e-8, weight_decay=0, decoupled=False, bias_correction1=1, bias_correction2=1)
-    assert emulated == []                   # nothing was launched for a bad call
+        kernels.adam_update(
+            x,
+            x,
+            np.zeros(12, np.float32),
+            np.zeros_like(x),
+            lr=1,
+            beta1=0.9,
+            beta2=0.9,
+            eps=1e-8,
+            weight_decay=0,
+            decoupled=False,
+            bias_correction1=1,
+            bias_correction2=1,
+        )
+    assert emulated == []  # nothing was launched for a bad call
 
 
 def test_kernel_sources_are_found_and_listed():

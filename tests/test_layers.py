@@ -1,12 +1,13 @@
 """Layers, activations and losses against PyTorch, plus gradcheck in float64."""
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
+from opspec import OpSpec, check_op
 
 import gpugrad as gg
 import gpugrad.functional as F
-from opspec import OpSpec, check_op
 
 ACT_SHAPES = [((3, 5),), ((),), ((2, 0),)]
 
@@ -14,35 +15,96 @@ SPECS = [
     OpSpec("sigmoid", F.sigmoid, torch.sigmoid, ACT_SHAPES, domain=(-30, 30)),
     OpSpec("tanh", F.tanh, torch.tanh, ACT_SHAPES),
     OpSpec("relu", F.relu, torch.relu, ACT_SHAPES, distinct=True),
-    OpSpec("leaky_relu", lambda x: F.leaky_relu(x, 0.1), lambda x: TF.leaky_relu(x, 0.1), ACT_SHAPES, distinct=True),
+    OpSpec(
+        "leaky_relu",
+        lambda x: F.leaky_relu(x, 0.1),
+        lambda x: TF.leaky_relu(x, 0.1),
+        ACT_SHAPES,
+        distinct=True,
+    ),
     OpSpec("elu", lambda x: F.elu(x, 1.5), lambda x: TF.elu(x, 1.5), ACT_SHAPES, distinct=True),
     OpSpec("softplus", F.softplus, TF.softplus, ACT_SHAPES, domain=(-15, 15)),
-    OpSpec("bias_relu", F.bias_relu, lambda x, b: torch.relu(x + b), [((4, 3), (3,))], distinct=True),
+    OpSpec(
+        "bias_relu", F.bias_relu, lambda x, b: torch.relu(x + b), [((4, 3), (3,))], distinct=True
+    ),
     OpSpec("bias_sigmoid", F.bias_sigmoid, lambda x, b: torch.sigmoid(x + b), [((4, 3), (3,))]),
     OpSpec("softmax", lambda x: F.softmax(x, axis=1), lambda x: torch.softmax(x, 1), [((3, 5),)]),
-    OpSpec("log_softmax", F.log_softmax, lambda x: torch.log_softmax(x, -1), [((3, 5),), ((2, 3, 4),)]),
+    OpSpec(
+        "log_softmax", F.log_softmax, lambda x: torch.log_softmax(x, -1), [((3, 5),), ((2, 3, 4),)]
+    ),
     OpSpec("linear", F.linear, TF.linear, [((4, 3), (5, 3), (5,)), ((2, 4, 3), (5, 3), (5,))]),
     OpSpec("linear_nobias", F.linear, TF.linear, [((4, 3), (5, 3))]),
-    OpSpec("maxout", lambda x: F.maxout(x, 3), lambda x: x.reshape(4, 2, 3).amax(-1), [((4, 6),)], distinct=True),
+    OpSpec(
+        "maxout",
+        lambda x: F.maxout(x, 3),
+        lambda x: x.reshape(4, 2, 3).amax(-1),
+        [((4, 6),)],
+        distinct=True,
+    ),
     OpSpec("mse_loss", F.mse_loss, TF.mse_loss, [((4, 3), (4, 3))]),
-    OpSpec("mse_sum", lambda a, b: F.mse_loss(a, b, "sum"), lambda a, b: TF.mse_loss(a, b, reduction="sum"), [((4, 3), (4, 3))]),
+    OpSpec(
+        "mse_sum",
+        lambda a, b: F.mse_loss(a, b, "sum"),
+        lambda a, b: TF.mse_loss(a, b, reduction="sum"),
+        [((4, 3), (4, 3))],
+    ),
     OpSpec("l1_loss", F.l1_loss, TF.l1_loss, [((4, 3), (4, 3))]),
-    OpSpec("l1_none", lambda a, b: F.l1_loss(a, b, "none"), lambda a, b: TF.l1_loss(a, b, reduction="none"), [((4, 3), (4, 3))]),
+    OpSpec(
+        "l1_none",
+        lambda a, b: F.l1_loss(a, b, "none"),
+        lambda a, b: TF.l1_loss(a, b, reduction="none"),
+        [((4, 3), (4, 3))],
+    ),
 ]
 for stride, padding, k in [(1, 0, 3), (2, 1, 3), (1, 2, 2), (3, 0, 1)]:
-    SPECS.append(OpSpec(f"conv2d_s{stride}_p{padding}_k{k}",
-                        lambda x, w, b, s=stride, p=padding: F.conv2d(x, w, b, stride=s, padding=p),
-                        lambda x, w, b, s=stride, p=padding: TF.conv2d(x, w, b, stride=s, padding=p),
-                        [((2, 3, 7, 6), (4, 3, k, k), (4,))]))
+    SPECS.append(
+        OpSpec(
+            f"conv2d_s{stride}_p{padding}_k{k}",
+            lambda x, w, b, s=stride, p=padding: F.conv2d(x, w, b, stride=s, padding=p),
+            lambda x, w, b, s=stride, p=padding: TF.conv2d(x, w, b, stride=s, padding=p),
+            [((2, 3, 7, 6), (4, 3, k, k), (4,))],
+        )
+    )
 SPECS += [
-    OpSpec("max_pool2d", lambda x: F.max_pool2d(x, 2), lambda x: TF.max_pool2d(x, 2), [((2, 3, 6, 4),)], distinct=True),
-    OpSpec("max_pool2d_stride", lambda x: F.max_pool2d(x, 3, 2), lambda x: TF.max_pool2d(x, 3, 2), [((1, 2, 7, 7),)], distinct=True),
-    OpSpec("avg_pool2d", lambda x: F.avg_pool2d(x, 2), lambda x: TF.avg_pool2d(x, 2), [((2, 3, 6, 4),)]),
+    OpSpec(
+        "max_pool2d",
+        lambda x: F.max_pool2d(x, 2),
+        lambda x: TF.max_pool2d(x, 2),
+        [((2, 3, 6, 4),)],
+        distinct=True,
+    ),
+    OpSpec(
+        "max_pool2d_stride",
+        lambda x: F.max_pool2d(x, 3, 2),
+        lambda x: TF.max_pool2d(x, 3, 2),
+        [((1, 2, 7, 7),)],
+        distinct=True,
+    ),
+    OpSpec(
+        "avg_pool2d", lambda x: F.avg_pool2d(x, 2), lambda x: TF.avg_pool2d(x, 2), [((2, 3, 6, 4),)]
+    ),
     # windows that do not tile the image (the last row and column are dropped)
-    OpSpec("max_pool2d_crop", lambda x: F.max_pool2d(x, 2), lambda x: TF.max_pool2d(x, 2), [((1, 2, 7, 5),)], distinct=True),
+    OpSpec(
+        "max_pool2d_crop",
+        lambda x: F.max_pool2d(x, 2),
+        lambda x: TF.max_pool2d(x, 2),
+        [((1, 2, 7, 5),)],
+        distinct=True,
+    ),
     # stride > kernel: gaps between the windows, whose gradient is 0
-    OpSpec("max_pool2d_gaps", lambda x: F.max_pool2d(x, 2, 3), lambda x: TF.max_pool2d(x, 2, 3), [((1, 2, 6, 6),)], distinct=True),
-    OpSpec("avg_pool2d_crop", lambda x: F.avg_pool2d(x, 3), lambda x: TF.avg_pool2d(x, 3), [((2, 1, 7, 8),)]),
+    OpSpec(
+        "max_pool2d_gaps",
+        lambda x: F.max_pool2d(x, 2, 3),
+        lambda x: TF.max_pool2d(x, 2, 3),
+        [((1, 2, 6, 6),)],
+        distinct=True,
+    ),
+    OpSpec(
+        "avg_pool2d_crop",
+        lambda x: F.avg_pool2d(x, 3),
+        lambda x: TF.avg_pool2d(x, 3),
+        [((2, 1, 7, 8),)],
+    ),
 ]
 
 
@@ -51,8 +113,11 @@ def test_layer_matches_torch(spec, device):
     check_op(spec, device)
 
 
-@pytest.mark.parametrize("spec", [s for s in SPECS if s.name in ("sigmoid", "relu", "conv2d_s2_p1_k3", "linear")],
-                         ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "spec",
+    [s for s in SPECS if s.name in ("sigmoid", "relu", "conv2d_s2_p1_k3", "linear")],
+    ids=lambda s: s.name,
+)
 def test_layer_float32(spec, device):
     check_op(spec, device, dtype=np.float32)
 
@@ -69,7 +134,7 @@ def test_sigmoid_extremes_are_stable(device):
     assert np.isfinite(y).all() and y[0] == 0 and y[-1] == 1
     np.testing.assert_allclose(y[1], np.exp(-50.0), rtol=1e-12)
     sp = F.softplus(x).numpy()
-    np.testing.assert_allclose(sp, np.logaddexp(0, x.numpy()), rtol=1e-12)   # exact, no overflow
+    np.testing.assert_allclose(sp, np.logaddexp(0, x.numpy()), rtol=1e-12)  # exact, no overflow
 
 
 def test_relu_passes_nan(device):
@@ -98,12 +163,16 @@ def test_classification_losses(name, reduction, device):
     (loss * gg.tensor(u, device=device)).sum().backward()
     (tloss * torch.tensor(u)).sum().backward()
     np.testing.assert_allclose(a.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-12)
-    assert gg.gradcheck(lambda s: getattr(F, name)(s, gg.tensor(labels, device=device), reduction=reduction),
-                        [gg.tensor(x, device=device, requires_grad=True)])
+    assert gg.gradcheck(
+        lambda s: getattr(F, name)(s, gg.tensor(labels, device=device), reduction=reduction),
+        [gg.tensor(x, device=device, requires_grad=True)],
+    )
 
 
 def test_cross_entropy_second_derivative(device):
-    x = gg.tensor(np.random.default_rng(1).standard_normal((3, 4)), device=device, requires_grad=True)
+    x = gg.tensor(
+        np.random.default_rng(1).standard_normal((3, 4)), device=device, requires_grad=True
+    )
     assert gg.gradgradcheck(lambda s: F.cross_entropy(s, gg.tensor([0, 2, 3], device=device)), [x])
 
 
@@ -163,12 +232,14 @@ def test_batch_norm_train_and_eval(shape, device):
     np.testing.assert_allclose(ye.numpy(), tye.detach().numpy(), rtol=1e-10)
 
 
-@pytest.mark.parametrize("shape, k", [((2, 3, 6, 4), 2), ((1, 2, 7, 5), 2), ((2, 1, 9, 9), 3), ((2, 8, 40, 40), 2)])   # the last: > 4096 outputs
+@pytest.mark.parametrize(
+    "shape, k", [((2, 3, 6, 4), 2), ((1, 2, 7, 5), 2), ((2, 1, 9, 9), 3), ((2, 8, 40, 40), 2)]
+)  # the last: > 4096 outputs
 def test_max_pool_backward_is_differentiable_in_its_upstream(shape, k, device):
     """The pooling gradient (a scatter of gy to each window's max) and its own gradient (a
     gather) against torch's double backward, for tiling and cropped images, with ties."""
     rng = np.random.default_rng(8)
-    x0 = rng.integers(0, 4, shape).astype(np.float64)          # ties in most windows
+    x0 = rng.integers(0, 4, shape).astype(np.float64)  # ties in most windows
     out_shape = shape[:2] + (shape[2] // k, shape[3] // k)
     v0, u0 = rng.standard_normal(out_shape), rng.standard_normal(shape)
     x = gg.tensor(x0, device=device, requires_grad=True)
@@ -184,7 +255,7 @@ def test_max_pool_backward_is_differentiable_in_its_upstream(shape, k, device):
 
 def test_max_pool_routes_the_gradient_to_a_nan(device):
     x0 = np.arange(32, dtype=np.float64).reshape(1, 2, 4, 4)
-    x0[0, 0, 1, 1] = np.nan                                   # in the first window, not first
+    x0[0, 0, 1, 1] = np.nan  # in the first window, not first
     x = gg.tensor(x0, device=device, requires_grad=True)
     y = F.max_pool2d(x, 2)
     y.sum().backward()

@@ -1,6 +1,7 @@
 """Modules: registration, state dicts, default initialisation, layers as modules, penalties,
 losses; and that a failed load leaves a model as it was.  Optimizers are tested in
 test_optim.py, the file format in test_io.py."""
+
 import math
 
 import numpy as np
@@ -12,7 +13,9 @@ from gpugrad import nn
 
 # -- modules ----------------------------------------------------------------------------
 def test_module_registration_and_state_dict(device):
-    m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3)).to(device)
+    m = nn.Sequential(
+        nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3)
+    ).to(device)
     names = [n for n, _ in m.named_parameters()]
     assert names == ["0.weight", "0.bias", "1.weight", "1.bias", "4.weight", "4.bias"]
     assert list(m.state_dict()) == names[:4] + ["1.running_mean", "1.running_var"] + names[4:]
@@ -35,7 +38,7 @@ def test_load_state_dict_checks_everything_first(device):
     b = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2)).to(device)
     before = [p.numpy().copy() for p in b.parameters()]
     bad = dict(a.state_dict())
-    bad["1.weight"] = gg.zeros(3, 3)                       # wrong shape, after good keys
+    bad["1.weight"] = gg.zeros(3, 3)  # wrong shape, after good keys
     with pytest.raises(ValueError, match="1.weight"):
         b.load_state_dict(bad)
     missing = dict(a.state_dict())
@@ -47,7 +50,7 @@ def test_load_state_dict_checks_everything_first(device):
     with pytest.raises(TypeError, match="0.bias"):
         b.load_state_dict(wrong_dtype)
     for p, old in zip(b.parameters(), before):
-        np.testing.assert_array_equal(p.numpy(), old)     # untouched
+        np.testing.assert_array_equal(p.numpy(), old)  # untouched
     b.load_state_dict(a.state_dict())
     for p, q in zip(a.parameters(), b.parameters()):
         np.testing.assert_array_equal(p.numpy(), q.numpy())
@@ -115,8 +118,10 @@ def _corruptions(raw: bytes):
     yield "random bytes", np.random.default_rng(0).bytes(300)
     yield "huge header length", (2**62).to_bytes(8, "little") + raw[8:]
     import pickle
+
     yield "a pickle", pickle.dumps({"weight": np.zeros(3)})
     from safetensors.numpy import save
+
     yield "foreign safetensors", save({"w": np.zeros(3, np.float32)})
 
 

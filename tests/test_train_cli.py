@@ -1,10 +1,10 @@
 """The main job: short runs, the files it writes, exact resume, and bad input."""
+
 import json
 import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from gpugrad import cli
@@ -19,7 +19,9 @@ def test_spiral_run_writes_the_three_files(tmp_path):
     assert train("--data", "spiral", "--epochs", "3", "--lr", "0.01", "--out", str(out)) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["epochs"]) == 3
-    assert {"test_accuracy", "epochs", "device", "model", "data", "seed", "wall_seconds"} <= set(metrics)
+    assert {"test_accuracy", "epochs", "device", "model", "data", "seed", "wall_seconds"} <= set(
+        metrics
+    )
     assert metrics["data"] == "spiral" and metrics["device"] == "cpu"
     assert 0 <= metrics["test_accuracy"] <= 1
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -54,15 +56,18 @@ def test_resume_matches_an_uninterrupted_run(tmp_path):
     assert [e["train_loss"] for e in a["epochs"]] == [e["train_loss"] for e in b["epochs"]]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--data", "mnist"], "unknown dataset"),
-    (["--data", "idx:/nonexistent-dir"], "does not exist"),
-    (["--batch-size", "0"], "batch-size"),
-    (["--lr", "-0.1"], "--lr"),
-    (["--epochs", "0"], "--epochs"),
-    (["--data", "spiral", "--model", "cnn"], "image data"),
-    (["--device", "tpu"], "unknown device"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--data", "mnist"], "unknown dataset"),
+        (["--data", "idx:/nonexistent-dir"], "does not exist"),
+        (["--batch-size", "0"], "batch-size"),
+        (["--lr", "-0.1"], "--lr"),
+        (["--epochs", "0"], "--epochs"),
+        (["--data", "spiral", "--model", "cnn"], "image data"),
+        (["--device", "tpu"], "unknown device"),
+    ],
+)
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, args, message):
     out = tmp_path / "out"
     out.mkdir()
@@ -78,8 +83,22 @@ def test_resume_from_another_model_is_refused(tmp_path, capsys):
     out = tmp_path / "run"
     assert train("--data", "spiral", "--epochs", "1", "--out", str(out)) == 0
     before = (out / "model.ggt").read_bytes()
-    assert train("--data", "spiral", "--epochs", "3", "--model", "mlp", "--optimizer", "sgd",
-                 "--out", str(out), "--resume") == 2
+    assert (
+        train(
+            "--data",
+            "spiral",
+            "--epochs",
+            "3",
+            "--model",
+            "mlp",
+            "--optimizer",
+            "sgd",
+            "--out",
+            str(out),
+            "--resume",
+        )
+        == 2
+    )
     assert "checkpoint is of" in capsys.readouterr().err
     assert (out / "model.ggt").read_bytes() == before
 
@@ -92,8 +111,12 @@ def test_resume_without_checkpoint_is_refused(tmp_path, capsys):
 def test_malformed_idx_directory(tmp_path, capsys):
     d = tmp_path / "idx"
     d.mkdir()
-    for name in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-                 "t10k-labels-idx1-ubyte"]:
+    for name in [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ]:
         (d / name).write_bytes(b"\x00\x00\x08\x03garbage")
     assert train("--data", f"idx:{d}", "--out", str(tmp_path / "o")) == 2
     assert "idx3-ubyte" in capsys.readouterr().err
@@ -102,23 +125,40 @@ def test_malformed_idx_directory(tmp_path, capsys):
 
 def test_command_line_entry_point(tmp_path):
     out = tmp_path / "run"
-    r = subprocess.run([sys.executable, "-m", "gpugrad", "train", "--data", "spiral", "--epochs", "1",
-                        "--out", str(out)], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gpugrad",
+            "train",
+            "--data",
+            "spiral",
+            "--epochs",
+            "1",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     assert "test accuracy" in r.stdout
-    assert "step" in r.stderr          # the progress bar
+    assert "step" in r.stderr  # the progress bar
 
 
 def test_ctrl_c_keeps_the_last_checkpoint_and_exits_130(tmp_path, monkeypatch, capsys):
     from gpugrad import io, trainer
+
     real_evaluate = trainer.evaluate
     calls = []
 
     def interrupted(model, loader):
         calls.append(1)
-        if len(calls) == 2:               # during epoch 2
+        if len(calls) == 2:  # during epoch 2
             raise KeyboardInterrupt
         return real_evaluate(model, loader)
+
     monkeypatch.setattr(trainer, "evaluate", interrupted)
     out = tmp_path / "run"
     assert train("--data", "spiral", "--epochs", "5", "--out", str(out)) == 130

@@ -1,7 +1,26 @@
 """Neural-network modules: ``gg.nn.Linear``, ``gg.nn.Sequential``, ``gg.nn.init`` ..."""
+
 from . import init
-from .layers import (ELU, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, CrossEntropyLoss, Dropout,
-                     Flatten, L1Loss, LeakyReLU, Linear, Maxout, MaxPool2d, MSELoss, MultiMarginLoss,
-                     ReLU, Sigmoid, Softplus, Tanh)
+from .layers import (
+    ELU,
+    AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv2d,
+    CrossEntropyLoss,
+    Dropout,
+    Flatten,
+    L1Loss,
+    LeakyReLU,
+    Linear,
+    Maxout,
+    MaxPool2d,
+    MSELoss,
+    MultiMarginLoss,
+    ReLU,
+    Sigmoid,
+    Softplus,
+    Tanh,
+)
 from .module import Module, Parameter, Sequential
 from .penalties import elastic_net_penalty, l1_penalty, l2_penalty

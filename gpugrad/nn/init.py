@@ -3,6 +3,7 @@
 fan_in = in_features (× kernel area for convolutions); gains: 1 for linear/sigmoid,
 sqrt(2) for ReLU, sqrt(2 / (1 + a²)) for leaky ReLU with slope a.
 """
+
 from __future__ import annotations
 
 import math
@@ -13,7 +14,9 @@ from ..tensor import Tensor, generator
 
 def _fans(t: Tensor):
     if t.ndim < 2:
-        raise ValueError(f"fan in/out needs a tensor with at least 2 dimensions, got shape {t.shape}")
+        raise ValueError(
+            f"fan in/out needs a tensor with at least 2 dimensions, got shape {t.shape}"
+        )
     receptive = 1
     for n in t.shape[2:]:
         receptive *= n

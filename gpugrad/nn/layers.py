@@ -1,4 +1,5 @@
 """Layers as Modules; each calls its function in ``gpugrad.functional``."""
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,9 @@ class Linear(Module):
     """y = x Wᵀ + b; W (out, in) initialised like PyTorch: kaiming_uniform(a=√5), i.e.
     U(-1/√in, 1/√in), and b ~ U(-1/√in, 1/√in)."""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None,
-                 dtype=None):
+    def __init__(
+        self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None
+    ):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(empty(out_features, in_features, device=device, dtype=dtype))
@@ -38,13 +40,24 @@ class Linear(Module):
 class Conv2d(Module):
     """2-d convolution over NCHW input, PyTorch's default initialisation."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 bias: bool = True, device=None, dtype=None):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size,
+        stride=1,
+        padding=0,
+        bias: bool = True,
+        device=None,
+        dtype=None,
+    ):
         super().__init__()
         kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = (kh, kw), stride, padding
-        self.weight = Parameter(empty(out_channels, in_channels, kh, kw, device=device, dtype=dtype))
+        self.weight = Parameter(
+            empty(out_channels, in_channels, kh, kw, device=device, dtype=dtype)
+        )
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         self.bias = Parameter(empty(out_channels, device=device, dtype=dtype)) if bias else None
         if bias:
@@ -54,8 +67,10 @@ class Conv2d(Module):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
 
     def extra_repr(self):
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}")
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding}"
+        )
 
 
 class MaxPool2d(Module):
@@ -161,8 +176,15 @@ class Dropout(Module):
 class _BatchNorm(Module):
     expected_ndim = (2, 3)
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
-                 affine: bool = True, device=None, dtype=None):
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        affine: bool = True,
+        device=None,
+        dtype=None,
+    ):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.weight = Parameter(ones(num_features, device=device, dtype=dtype)) if affine else None
@@ -172,9 +194,19 @@ class _BatchNorm(Module):
 
     def forward(self, x):
         if x.ndim not in self.expected_ndim or x.shape[1] != self.num_features:
-            raise ValueError(f"{type(self).__name__}({self.num_features}) got input of shape {x.shape}")
-        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                            self.training, self.momentum, self.eps)
+            raise ValueError(
+                f"{type(self).__name__}({self.num_features}) got input of shape {x.shape}"
+            )
+        return F.batch_norm(
+            x,
+            self.running_mean,
+            self.running_var,
+            self.weight,
+            self.bias,
+            self.training,
+            self.momentum,
+            self.eps,
+        )
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"

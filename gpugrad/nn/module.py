@@ -1,4 +1,5 @@
 """Module, Parameter and Sequential: the containers every layer is built from."""
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -12,10 +13,13 @@ from ..tensor import Tensor
 
 class Parameter(Tensor):
     """A Tensor that a Module registers as trainable (requires_grad=True by default)."""
+
     __slots__ = ()
 
     def __init__(self, data, requires_grad: bool = True):
-        super().__init__(data.data if isinstance(data, Tensor) else data, requires_grad=requires_grad)
+        super().__init__(
+            data.data if isinstance(data, Tensor) else data, requires_grad=requires_grad
+        )
 
     def __repr__(self):
         return "Parameter(" + super().__repr__() + ")"
@@ -38,8 +42,10 @@ class Module:
     # -- registration ---------------------------------------------------------------
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
-            raise RuntimeError(f"{type(self).__name__}.__init__ must call super().__init__() "
-                               f"before assigning attributes")
+            raise RuntimeError(
+                f"{type(self).__name__}.__init__ must call super().__init__() "
+                f"before assigning attributes"
+            )
         for registry in (self._parameters, self._buffers, self._modules):
             registry.pop(name, None)
         if isinstance(value, Parameter):
@@ -100,7 +106,7 @@ class Module:
             p.grad = None
 
     # -- state ------------------------------------------------------------------------
-    def state_dict(self) -> "OrderedDict[str, Tensor]":
+    def state_dict(self) -> OrderedDict[str, Tensor]:
         """Parameters and buffers by dotted name (the tensors themselves, not copies)."""
         state = OrderedDict()
         for prefix, m in self.named_modules():
@@ -125,11 +131,15 @@ class Module:
             if not hasattr(array, "shape"):
                 array = numpy.asarray(array)
             if tuple(array.shape) != target.shape:
-                raise ValueError(f"load_state_dict: {key} has shape {tuple(array.shape)} in the "
-                                 f"state, {target.shape} in the model")
+                raise ValueError(
+                    f"load_state_dict: {key} has shape {tuple(array.shape)} in the "
+                    f"state, {target.shape} in the model"
+                )
             if numpy.dtype(array.dtype) != target.dtype:
-                raise TypeError(f"load_state_dict: {key} has dtype {array.dtype} in the state, "
-                                f"{target.dtype} in the model")
+                raise TypeError(
+                    f"load_state_dict: {key} has dtype {array.dtype} in the state, "
+                    f"{target.dtype} in the model"
+                )
             prepared.append((target, backend.to_device(array, target.device)))
         with no_grad():
             for target, array in prepared:
@@ -148,7 +158,9 @@ class Module:
         return ""
 
     def __repr__(self):
-        lines = [f"  ({name}): " + repr(m).replace("\n", "\n  ") for name, m in self._modules.items()]
+        lines = [
+            f"  ({name}): " + repr(m).replace("\n", "\n  ") for name, m in self._modules.items()
+        ]
         head = f"{type(self).__name__}({self.extra_repr()}"
         return head + ("\n" + "\n".join(lines) + "\n)" if lines else ")")
 

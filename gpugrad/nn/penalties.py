@@ -1,5 +1,6 @@
 """Regularization penalties R(W) from the notes, added to the data loss:
 L1 = Σ|w|, L2 = Σw² (no ½), elastic net = l1·Σ|w| + l2·Σw²."""
+
 from __future__ import annotations
 
 from ..ops import reduce

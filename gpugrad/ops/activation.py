@@ -16,6 +16,7 @@ The backward of each activation is itself a Function (``ActivationGrad``), so
 ``create_graph=True`` gives second derivatives.  Shapes: every activation maps any shape
 to the same shape; bias + activation takes x (..., C) and b (C,).
 """
+
 from __future__ import annotations
 
 import numpy
@@ -25,8 +26,17 @@ from ..autograd import Function
 from ..tensor import Tensor, as_tensor, unwrap
 from .select import select
 
-__all__ = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "bias_relu",
-           "bias_sigmoid", "bias_activation"]
+__all__ = [
+    "bias_activation",
+    "bias_relu",
+    "bias_sigmoid",
+    "elu",
+    "leaky_relu",
+    "relu",
+    "sigmoid",
+    "softplus",
+    "tanh",
+]
 
 
 # -- the NumPy twins: forward(x) -> y ----------------------------------------------------------
@@ -38,11 +48,11 @@ def _sigmoid_cpu(x, p, out):
     negative = numpy.less(x, 0)
     e = numpy.abs(x, out=out)
     numpy.negative(e, out=e)
-    numpy.exp(e, out=e)                     # e = exp(-|x|) in [0, 1]: never overflows
+    numpy.exp(e, out=e)  # e = exp(-|x|) in [0, 1]: never overflows
     y = numpy.add(e, 1)
-    numpy.reciprocal(y, out=y)              # 1 / (1 + e) = sigmoid(|x|); NaN stays NaN
-    e *= y                                  # e / (1 + e) = sigmoid(-|x|)
-    return select(negative, e, y)           # into y
+    numpy.reciprocal(y, out=y)  # 1 / (1 + e) = sigmoid(|x|); NaN stays NaN
+    e *= y  # e / (1 + e) = sigmoid(-|x|)
+    return select(negative, e, y)  # into y
 
 
 def _tanh_cpu(x, p, out):
@@ -50,7 +60,7 @@ def _tanh_cpu(x, p, out):
 
 
 def _relu_cpu(x, p, out):
-    return numpy.maximum(x, 0, out=out)     # NaN passes through
+    return numpy.maximum(x, 0, out=out)  # NaN passes through
 
 
 def _leaky_relu_cpu(x, p, out):
@@ -73,17 +83,23 @@ def _elu_cpu(x, p, out):
 
 
 def _softplus_cpu(x, p, out):
-    positive_part = numpy.maximum(x, 0)     # NaN passes through
+    positive_part = numpy.maximum(x, 0)  # NaN passes through
     a = numpy.abs(x, out=out)
-    numpy.negative(a, out=a)                # a = -|x|
-    numpy.exp(a, out=a)                     # exp of a non-positive number: never overflows
-    numpy.log1p(a, out=a)                   # log1p(exp(-|x|))
+    numpy.negative(a, out=a)  # a = -|x|
+    numpy.exp(a, out=a)  # exp of a non-positive number: never overflows
+    numpy.log1p(a, out=a)  # log1p(exp(-|x|))
     a += positive_part
     return a
 
 
-CPU_FORWARD = {"sigmoid": _sigmoid_cpu, "tanh": _tanh_cpu, "relu": _relu_cpu,
-               "leaky_relu": _leaky_relu_cpu, "elu": _elu_cpu, "softplus": _softplus_cpu}
+CPU_FORWARD = {
+    "sigmoid": _sigmoid_cpu,
+    "tanh": _tanh_cpu,
+    "relu": _relu_cpu,
+    "leaky_relu": _leaky_relu_cpu,
+    "elu": _elu_cpu,
+    "softplus": _softplus_cpu,
+}
 
 
 def _at_least_1d(a):
@@ -114,7 +130,7 @@ def cpu_backward(kind: str, y, gy, params: dict):
     elif kind == "softplus":
         gx = numpy.negative(y1)
         numpy.expm1(gx, out=gx)
-        numpy.negative(gx, out=gx)          # 1 - exp(-y) = sigmoid(x)
+        numpy.negative(gx, out=gx)  # 1 - exp(-y) = sigmoid(x)
         gx *= gy1
     elif kind == "relu":
         gx = select(y1 > 0, gy1.astype(y1.dtype, copy=False), None)
@@ -123,7 +139,7 @@ def cpu_backward(kind: str, y, gy, params: dict):
         if kind == "leaky_relu":
             off = numpy.multiply(gy1, params["slope"])
         else:
-            off = numpy.add(y1, params["alpha"])        # α·eˣ = y + α where x <= 0
+            off = numpy.add(y1, params["alpha"])  # α·eˣ = y + α where x <= 0
             off *= gy1
         gx = select(y1 > 0, gy1, off)
     else:
@@ -164,12 +180,13 @@ def local_gradient_derivative(kind: str, y, p: dict, ns):
         return (yd <= 0).astype(yd.dtype)
     if kind == "softplus":
         return ns.exp(-y)
-    return None                             # relu, leaky relu: piecewise constant
+    return None  # relu, leaky relu: piecewise constant
 
 
 # -- the Functions ------------------------------------------------------------------------------
 class Activation(Function):
     """y = act(x), elementwise, for the ``kind`` of a subclass; saves y."""
+
     save_output = True
     kind = ""
 
@@ -179,6 +196,7 @@ class Activation(Function):
     def forward(self, x):
         if backend.is_cuda_array(x):
             from .. import kernels
+
             return kernels.activation_forward(self.kind, x, **self.params)
         return forward_cpu(self.kind, x, self.params)
 
@@ -188,31 +206,37 @@ class Activation(Function):
 
 class Sigmoid(Activation):
     """1 / (1 + exp(-x)); local gradient y(1 - y)."""
+
     kind = "sigmoid"
 
 
 class Tanh(Activation):
     """tanh(x); local gradient 1 - y²."""
+
     kind = "tanh"
 
 
 class ReLU(Activation):
     """max(x, 0), NaN passes; local gradient [y > 0] (0 at 0)."""
+
     kind = "relu"
 
 
 class LeakyReLU(Activation):
     """x if x > 0 else slope·x (slope >= 0, params: slope); local gradient 1 or slope."""
+
     kind = "leaky_relu"
 
 
 class ELU(Activation):
     """x if x > 0 else α(eˣ - 1) (α > 0, params: alpha); local gradient 1 or y + α."""
+
     kind = "elu"
 
 
 class Softplus(Activation):
     """log(1 + eˣ), stable; local gradient 1 - exp(-y) = sigmoid(x)."""
+
     kind = "softplus"
 
 
@@ -222,6 +246,7 @@ ACTIVATION_FUNCTIONS = {cls.kind: cls for cls in (Sigmoid, Tanh, ReLU, LeakyReLU
 class ActivationGrad(Function):
     """gx = gy · local(y): the backward of an activation, one fused pass, itself
     differentiable (in y and in gy)."""
+
     save_inputs = (0, 1)
 
     def __init__(self, kind: str, params: dict):
@@ -231,6 +256,7 @@ class ActivationGrad(Function):
     def forward(self, y, gy):
         if backend.is_cuda_array(y):
             from .. import kernels
+
             return kernels.activation_backward(self.kind, y, gy, **self.params)
         return cpu_backward(self.kind, y, gy, self.params)
 
@@ -248,6 +274,7 @@ class BiasActivation(Function):
     """y = act(x + b) with x (..., C) and b (C,) broadcast along the last axis; saves y.
     One pass each way on the GPU (the backward also sums the bias gradient); on the CPU
     the activation runs in place on the x + b buffer."""
+
     save_output = True
 
     def __init__(self, kind: str, **params):
@@ -257,6 +284,7 @@ class BiasActivation(Function):
     def forward(self, x, b):
         if backend.is_cuda_array(x):
             from .. import kernels
+
             return kernels.bias_activation_forward(self.kind, x, b, **self.params)
         return forward_cpu(self.kind, numpy.add(x, b), self.params, owned=True)
 
@@ -264,6 +292,7 @@ class BiasActivation(Function):
         need_x, need_b = self.needs_grad
         if not ns.graph and backend.is_cuda_array(y):
             from .. import kernels
+
             gx, gb = kernels.bias_activation_backward(self.kind, y, gy, **self.params)
             return (gx if need_x else None), (gb if need_b else None)
         gx = ns.apply(ActivationGrad(self.kind, self.params), y, gy)
@@ -272,16 +301,20 @@ class BiasActivation(Function):
 
 
 # -- the functions ----------------------------------------------------------------------------
-_DEFAULT_PARAMS = {"leaky_relu": {"slope": 0.01}, "elu": {"alpha": 1.0}}   # as leaky_relu(), elu()
+_DEFAULT_PARAMS = {"leaky_relu": {"slope": 0.01}, "elu": {"alpha": 1.0}}  # as leaky_relu(), elu()
 
 
 def _check_params(kind, params):
     if kind == "leaky_relu" and not params["slope"] >= 0:
-        raise ValueError(f"leaky_relu needs negative_slope >= 0 (its backward reads the sign "
-                         f"of the output), got {params['slope']}")
+        raise ValueError(
+            f"leaky_relu needs negative_slope >= 0 (its backward reads the sign "
+            f"of the output), got {params['slope']}"
+        )
     if kind == "elu" and not params["alpha"] > 0:
-        raise ValueError(f"elu needs alpha > 0 (its backward reads the sign of the output), "
-                         f"got {params['alpha']}")
+        raise ValueError(
+            f"elu needs alpha > 0 (its backward reads the sign of the output), "
+            f"got {params['alpha']}"
+        )
 
 
 def _activation(kind, x, **params):
@@ -326,16 +359,21 @@ def bias_activation(x, b, kind: str, **params) -> Tensor:
     """act(x + b) for x (..., C) and b (C,), fused into one kernel each way on the GPU.
     ``kind`` is one of sigmoid, tanh, relu, leaky_relu (slope=), elu (alpha=), softplus."""
     from .arithmetic import check_same
+
     if kind not in ACTIVATION_FUNCTIONS:
-        raise ValueError(f"unknown activation {kind!r}: expected one of {sorted(ACTIVATION_FUNCTIONS)}")
+        raise ValueError(
+            f"unknown activation {kind!r}: expected one of {sorted(ACTIVATION_FUNCTIONS)}"
+        )
     x = as_tensor(x)
     b = as_tensor(b, like=x)
     check_same(x, b, f"bias_{kind}")
     if x.dtype.kind != "f":
         raise TypeError(f"bias_{kind} needs floating-point tensors, got {x.dtype}")
     if b.ndim != 1 or x.ndim < 1 or b.shape[0] != x.shape[-1]:
-        raise ValueError(f"bias_{kind}: bias of shape {b.shape} does not match the last axis of "
-                         f"x with shape {x.shape}")
+        raise ValueError(
+            f"bias_{kind}: bias of shape {b.shape} does not match the last axis of "
+            f"x with shape {x.shape}"
+        )
     params = {**_DEFAULT_PARAMS.get(kind, {}), **params}
     _check_params(kind, params)
     return BiasActivation(kind, **params)(x, b)

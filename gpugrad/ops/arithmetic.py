@@ -4,6 +4,7 @@ Tensor-with-Tensor ops check that both sides share dtype and device; a Python nu
 becomes a parameter of a ``*Const`` op (no array is made for it, so no host-to-device
 copy happens on a GPU).
 """
+
 from __future__ import annotations
 
 import numbers
@@ -16,12 +17,16 @@ from ..tensor import Tensor, as_tensor
 def check_same(a: Tensor, b: Tensor, op: str) -> None:
     """Raise if ``a`` and ``b`` differ in dtype or device, naming both sides."""
     if a.data.dtype != b.data.dtype:
-        raise TypeError(f"{op}: dtype mismatch: left operand is {a.data.dtype}, right operand is "
-                        f"{b.data.dtype}; convert one with .astype()")
+        raise TypeError(
+            f"{op}: dtype mismatch: left operand is {a.data.dtype}, right operand is "
+            f"{b.data.dtype}; convert one with .astype()"
+        )
     da, db = a.device, b.device
     if da != db:
-        raise RuntimeError(f"{op}: device mismatch: left operand is on {da}, right operand is on "
-                           f"{db}; move one with .to()")
+        raise RuntimeError(
+            f"{op}: device mismatch: left operand is on {da}, right operand is on "
+            f"{db}; move one with .to()"
+        )
 
 
 def _tensors(a: Tensor, b, op: str):
@@ -29,8 +34,11 @@ def _tensors(a: Tensor, b, op: str):
     if not isinstance(b, Tensor):
         b = as_tensor(b, like=a)
     da, db = a.data, b.data
-    if da.dtype != db.dtype or type(da) is not type(db) or (
-            backend.is_cuda_array(da) and da.device != db.device):
+    if (
+        da.dtype != db.dtype
+        or type(da) is not type(db)
+        or (backend.is_cuda_array(da) and da.device != db.device)
+    ):
         check_same(a, b, op)
     return a, b
 
@@ -88,7 +96,7 @@ class Pow(Function):
     save_output = True
 
     def forward(self, a, b):
-        return a ** b
+        return a**b
 
     def backward(self, ns, gy, a, b, y):
         need_a, need_b = self.needs_grad
@@ -159,6 +167,7 @@ class RSubConst(Function):
 
 class RDivConst(Function):
     """c / x for a Python number c."""
+
     save_inputs = (0,)
 
     def __init__(self, c):
@@ -173,13 +182,14 @@ class RDivConst(Function):
 
 class PowConst(Function):
     """x ** p for a Python number p."""
+
     save_inputs = (0,)
 
     def __init__(self, p):
         self.p = p
 
     def forward(self, x):
-        return x ** self.p
+        return x**self.p
 
     def backward(self, ns, gy, x):
         p = self.p
@@ -190,16 +200,18 @@ class PowConst(Function):
 
 class RPowConst(Function):
     """c ** x for a Python number c > 0."""
+
     save_output = True
 
     def __init__(self, c):
         self.c = c
 
     def forward(self, x):
-        return self.c ** x
+        return self.c**x
 
     def backward(self, ns, gy, y):
         import math
+
         return gy * y * math.log(self.c)
 
 
@@ -285,8 +297,10 @@ class Maximum(Function):
 
     def backward(self, ns, gy):
         need_a, need_b = self.needs_grad
-        return (ns.where(self.a_wins, gy, 0) if need_a else None,
-                ns.where(self.a_wins, 0, gy) if need_b else None)
+        return (
+            ns.where(self.a_wins, gy, 0) if need_a else None,
+            ns.where(self.a_wins, 0, gy) if need_b else None,
+        )
 
 
 class Minimum(Maximum):

@@ -11,6 +11,7 @@ Each is the other's backward, so convolution = im2col + one matmul, (F, C·kh·k
 (C·kh·kw, N·Ho·Wo); max pooling = im2col + max over the window axis (the max gate: ties go
 to the first element); average pooling = im2col + mean; all differentiable to any order.
 """
+
 from __future__ import annotations
 
 from .. import backend
@@ -19,7 +20,7 @@ from ..tensor import Tensor, as_tensor
 from . import linalg, reduce, shape
 from .select import select
 
-__all__ = ["conv2d", "max_pool2d", "avg_pool2d", "im2col"]
+__all__ = ["avg_pool2d", "conv2d", "im2col", "max_pool2d"]
 
 
 def _pair(v, name):
@@ -34,8 +35,9 @@ def _pair(v, name):
 def _output_size(size, k, stride, padding, name):
     out = (size + 2 * padding - k) // stride + 1
     if out < 1:
-        raise ValueError(f"{name}: kernel {k} with padding {padding} does not fit an input of "
-                         f"size {size}")
+        raise ValueError(
+            f"{name}: kernel {k} with padding {padding} does not fit an input of size {size}"
+        )
     return out
 
 
@@ -59,7 +61,7 @@ class Im2Col(Function):
             x = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
         n, c, h, w = x.shape
         ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
-        by_channel = x.transpose(1, 0, 2, 3)                       # (C, N, H, W), a view
+        by_channel = x.transpose(1, 0, 2, 3)  # (C, N, H, W), a view
         cols = xp.empty((c, kh, kw, n, ho, wo), dtype=x.dtype)
         for i in range(kh):
             for j in range(kw):
@@ -88,7 +90,7 @@ class Col2Im(Function):
         disjoint = sh >= kh and sw >= kw
         tiles = (sh, sw) == (kh, kw) and (sh * ho, sw * wo) == padded[2:]
         out = xp.empty(padded, dtype=cols.dtype) if tiles else xp.zeros(padded, dtype=cols.dtype)
-        by_channel = out.transpose(1, 0, 2, 3)                     # (C, N, H, W), a view
+        by_channel = out.transpose(1, 0, 2, 3)  # (C, N, H, W), a view
         for i in range(kh):
             for j in range(kw):
                 rows_at, cols_at = _offset_window(i, j, ho, wo, self.stride)
@@ -96,7 +98,7 @@ class Col2Im(Function):
                     by_channel[:, :, rows_at, cols_at] = cols[:, i, j]
                 else:
                     by_channel[:, :, rows_at, cols_at] += cols[:, i, j]
-        return out[:, :, ph:ph + h, pw:pw + w]
+        return out[:, :, ph : ph + h, pw : pw + w]
 
     def backward(self, ns, gy):
         return ns.apply(Im2Col(self.kernel, self.stride, self.padding), gy)
@@ -123,17 +125,19 @@ def conv2d(x, W, b=None, stride=1, padding=0) -> Tensor:
     x = as_tensor(x)
     W = as_tensor(W, like=x)
     if W.ndim != 4 or x.ndim != 4 or W.shape[1] != x.shape[1]:
-        raise ValueError(f"conv2d: input {x.shape} (N, C, H, W) and weight {W.shape} "
-                         f"(F, C, kh, kw) do not match")
+        raise ValueError(
+            f"conv2d: input {x.shape} (N, C, H, W) and weight {W.shape} (F, C, kh, kw) do not match"
+        )
     f, c, kh, kw = W.shape
     if b is not None:
         b = as_tensor(b, like=x)
         if b.shape != (f,):
             raise ValueError(f"conv2d: bias of shape {b.shape}, expected ({f},)")
-    cols = im2col(x, (kh, kw), stride, padding)                  # (C, kh, kw, N, Ho, Wo)
+    cols = im2col(x, (kh, kw), stride, padding)  # (C, kh, kw, N, Ho, Wo)
     n, ho, wo = cols.shape[3:]
-    y = linalg.matmul(shape.reshape(W, (f, c * kh * kw)),
-                      shape.reshape(cols, (c * kh * kw, n * ho * wo)))   # (F, N·Ho·Wo)
+    y = linalg.matmul(
+        shape.reshape(W, (f, c * kh * kw)), shape.reshape(cols, (c * kh * kw, n * ho * wo))
+    )  # (F, N·Ho·Wo)
     if b is not None:
         y = y + shape.reshape(b, (f, 1))
     return shape.transpose(shape.reshape(y, (f, n, ho, wo)), (1, 0, 2, 3))
@@ -143,7 +147,7 @@ def _pool(x, kernel_size, stride, reducer):
     x = as_tensor(x)
     k = _pair(kernel_size, "kernel_size")
     s = k if stride is None else _pair(stride, "stride")
-    cols = im2col(x, k, s, 0)                                    # (C, kh, kw, N, Ho, Wo)
+    cols = im2col(x, k, s, 0)  # (C, kh, kw, N, Ho, Wo)
     c, n, ho, wo = cols.shape[0], *cols.shape[3:]
     pooled = reducer(shape.reshape(cols, (c, k[0] * k[1], n, ho, wo)), axis=1)
     return shape.transpose(pooled, (1, 0, 2, 3))
@@ -158,7 +162,7 @@ def _pool(x, kernel_size, stride, reducer):
 def _offset_views(a, kernel, out_hw):
     """The kh·kw strided views a[:, :, i::kh, j::kw], cropped to the (Ho, Wo) windows."""
     (kh, kw), (ho, wo) = kernel, out_hw
-    return [a[:, :, i:ho * kh:kh, j:wo * kw:kw] for i in range(kh) for j in range(kw)]
+    return [a[:, :, i : ho * kh : kh, j : wo * kw : kw] for i in range(kh) for j in range(kw)]
 
 
 class DisjointMaxPool(Function):
@@ -170,12 +174,14 @@ class DisjointMaxPool(Function):
     def forward(self, x):
         xp = backend.get_array_module(x)
         self.in_shape = x.shape
-        views = _offset_views(x, self.kernel, (x.shape[2] // self.kernel[0], x.shape[3] // self.kernel[1]))
+        views = _offset_views(
+            x, self.kernel, (x.shape[2] // self.kernel[0], x.shape[3] // self.kernel[1])
+        )
         y = views[0].copy()
         for v in views[1:]:
-            xp.maximum(y, v, out=y)                   # NaN propagates
+            xp.maximum(y, v, out=y)  # NaN propagates
         if True in self.needs_grad:
-            self.chosen = []                          # per offset: where it is the first max
+            self.chosen = []  # per offset: where it is the first max
             taken = xp.zeros(y.shape, dtype=bool)
             # A NaN window maximum must be matched by the NaN itself (NaN != NaN).  On the
             # CPU one look at y saves that test in the common case; on the GPU the look
@@ -204,7 +210,7 @@ class WindowScatter(Function):
     def forward(self, g):
         xp = backend.get_array_module(g)
         n, c, h, w = self.in_shape
-        tiles = (h % self.kernel[0], w % self.kernel[1]) == (0, 0)   # every element is written
+        tiles = (h % self.kernel[0], w % self.kernel[1]) == (0, 0)  # every element is written
         out = xp.empty(self.in_shape, g.dtype) if tiles else xp.zeros(self.in_shape, g.dtype)
         for view, hit in zip(_offset_views(out, self.kernel, g.shape[2:]), self.chosen):
             view[...] = select(hit, g)
@@ -226,7 +232,7 @@ class WindowGather(Function):
         views = _offset_views(a, self.kernel, self.chosen[0].shape[2:])
         out = select(self.chosen[0], views[0])
         for view, hit in zip(views[1:], self.chosen[1:]):
-            out += select(hit, view)                  # one offset is chosen: adds of 0
+            out += select(hit, view)  # one offset is chosen: adds of 0
         return out
 
     def backward(self, ns, gy):

@@ -6,6 +6,7 @@ is being recorded, the tensor takes over the history of the out-of-place result:
 is recorded on a shallow copy carrying the old history, then the result is written into
 the tensor's own buffer.
 """
+
 from __future__ import annotations
 
 from .. import autograd
@@ -15,8 +16,10 @@ from .shape import SetItem, _raw_index
 
 def _check_leaf(t: Tensor, what: str):
     if t.requires_grad and t.creator is None:
-        raise RuntimeError(f"{what} on a leaf tensor that requires grad would lose its "
-                           f"gradient; do it inside `with gg.no_grad():` (or on .data)")
+        raise RuntimeError(
+            f"{what} on a leaf tensor that requires grad would lose its "
+            f"gradient; do it inside `with gg.no_grad():` (or on .data)"
+        )
 
 
 def _old_self(t: Tensor) -> Tensor:
@@ -30,8 +33,10 @@ def _old_self(t: Tensor) -> Tensor:
 
 def _write_back(t: Tensor, result: Tensor) -> Tensor:
     if result.shape != t.shape:
-        raise ValueError(f"in-place result has shape {result.shape}, but the tensor has shape "
-                         f"{t.shape}: in-place ops cannot broadcast the target")
+        raise ValueError(
+            f"in-place result has shape {result.shape}, but the tensor has shape "
+            f"{t.shape}: in-place ops cannot broadcast the target"
+        )
     if result.dtype != t.dtype:
         raise TypeError(f"in-place result has dtype {result.dtype}, the tensor {t.dtype}")
     if result.data is not t.data:
@@ -44,7 +49,9 @@ def _write_back(t: Tensor, result: Tensor) -> Tensor:
 
 
 def _recording(t: Tensor, other) -> bool:
-    return autograd.grad_enabled and (t.requires_grad or (isinstance(other, Tensor) and other.requires_grad))
+    return autograd.grad_enabled and (
+        t.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
+    )
 
 
 def apply(t: Tensor, op, other) -> Tensor:
@@ -61,7 +68,7 @@ def fill(t: Tensor, value) -> Tensor:
         _check_leaf(t, "fill_/zero_")
     t.data.fill(value)
     t._version[0] += 1
-    if t.creator is not None:      # a non-leaf: its values no longer depend on its history
+    if t.creator is not None:  # a non-leaf: its values no longer depend on its history
         t.creator = None
         t.requires_grad = False
     return t

@@ -1,4 +1,5 @@
 """Layer functions: linear, softmax, log_softmax, dropout, batch_norm, maxout."""
+
 from __future__ import annotations
 
 from .. import autograd, backend
@@ -6,26 +7,30 @@ from ..autograd import Function
 from ..tensor import Tensor, as_tensor, generator
 from . import reduce, shape
 
-__all__ = ["linear", "softmax", "log_softmax", "dropout", "batch_norm", "maxout"]
+__all__ = ["batch_norm", "dropout", "linear", "log_softmax", "maxout", "softmax"]
 
 
 class Linear(Function):
     """y = x @ W.T + b.  x: (..., in), W: (out, in), b: (out,) -> (..., out).
     One node instead of three (transpose, matmul, add): the hot path of every MLP."""
+
     save_inputs = (0, 1)
 
     def forward(self, x, W, b=None):
         y = x @ W.T
         if b is not None:
-            y += b                       # in place: y is ours
+            y += b  # in place: y is ours
         return y
 
     def backward(self, ns, gy, x, W):
         needs = self.needs_grad
         gx = ns.matmul(gy, W) if needs[0] else None
         g2 = ns.reshape(gy, (-1, gy.shape[-1])) if gy.ndim != 2 else gy
-        gW = ns.matmul(ns.transpose(g2), ns.reshape(x, (-1, x.shape[-1])) if x.ndim != 2 else x) \
-            if needs[1] else None
+        gW = (
+            ns.matmul(ns.transpose(g2), ns.reshape(x, (-1, x.shape[-1])) if x.ndim != 2 else x)
+            if needs[1]
+            else None
+        )
         if len(needs) == 2:
             return gx, gW
         return gx, gW, (ns.sum(g2, axis=0) if needs[2] else None)
@@ -33,12 +38,15 @@ class Linear(Function):
 
 def linear(x, W, b=None) -> Tensor:
     from .arithmetic import check_same
+
     x = as_tensor(x)
     W = as_tensor(W, like=x)
     check_same(x, W, "linear")
     if W.ndim != 2 or x.ndim < 1 or x.shape[-1] != W.shape[1]:
-        raise ValueError(f"linear: input of shape {x.shape} does not match weight of shape "
-                         f"{W.shape} (out_features, in_features)")
+        raise ValueError(
+            f"linear: input of shape {x.shape} does not match weight of shape "
+            f"{W.shape} (out_features, in_features)"
+        )
     if b is None:
         return Linear()(x, W)
     b = as_tensor(b, like=x)
@@ -101,14 +109,25 @@ def dropout(x, p: float = 0.5, training: bool = True) -> Tensor:
     if p == 1:
         return x * 0.0
     dev = x.device
-    keep = generator(dev).random(x.shape) if dev.kind == "cpu" else \
-        generator(dev).random_sample(size=x.shape, dtype="float32")
+    keep = (
+        generator(dev).random(x.shape)
+        if dev.kind == "cpu"
+        else generator(dev).random_sample(size=x.shape, dtype="float32")
+    )
     mask = ((keep >= p) / (1 - p)).astype(x.dtype)
     return x * Tensor._from_op(mask)
 
 
-def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None,
-               training: bool = True, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+def batch_norm(
+    x,
+    running_mean=None,
+    running_var=None,
+    weight=None,
+    bias=None,
+    training: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
     """Batch normalization over N (and H, W for NCHW), per channel C.
 
     In training, normalizes with the batch statistics and updates ``running_mean`` /
@@ -123,8 +142,10 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None,
     if training:
         count = x.size // x.shape[1]
         if count < 2:
-            raise ValueError(f"batch_norm in training needs more than one value per channel, "
-                             f"got input of shape {x.shape}")
+            raise ValueError(
+                f"batch_norm in training needs more than one value per channel, "
+                f"got input of shape {x.shape}"
+            )
         mean = reduce.mean(x, axis=axes, keepdims=True)
         centered = x - mean
         var = reduce.mean(centered * centered, axis=axes, keepdims=True)

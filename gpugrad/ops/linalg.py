@@ -1,4 +1,5 @@
 """Matrix products: 1-d, 2-d and batched (broadcast over leading axes), like NumPy's matmul."""
+
 from __future__ import annotations
 
 from ..autograd import Function
@@ -9,6 +10,7 @@ from .arithmetic import _tensors
 class MatMul(Function):
     """y = a @ b.  Backward: ga = gy @ b^T, gb = a^T @ gy — the vectorized gradient, no
     Jacobian.  1-d operands are treated as a row (a) or a column (b) and squeezed back."""
+
     save_inputs = (0, 1)
 
     def forward(self, a, b):
@@ -48,6 +50,5 @@ def matmul(a, b) -> Tensor:
     k_a = a.shape[-1]
     k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
     if k_a != k_b:
-        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align "
-                         f"({k_a} != {k_b})")
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align ({k_a} != {k_b})")
     return MatMul()(a, b)

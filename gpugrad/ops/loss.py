@@ -2,6 +2,7 @@
 
 ``reduction`` is "mean" (default), "sum" or "none" everywhere.
 """
+
 from __future__ import annotations
 
 import numpy
@@ -11,7 +12,7 @@ from ..autograd import Function
 from ..tensor import Tensor, as_tensor
 from . import arithmetic, reduce, shape
 
-__all__ = ["cross_entropy", "multi_margin_loss", "mse_loss", "l1_loss"]
+__all__ = ["cross_entropy", "l1_loss", "mse_loss", "multi_margin_loss"]
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -42,8 +43,10 @@ def _labels(scores: Tensor, labels, name: str):
     if raw.dtype.kind not in "iu":
         raise TypeError(f"{name}: labels must be integer class indices, got {raw.dtype}")
     if raw.shape != (scores.shape[0],):
-        raise ValueError(f"{name}: labels of shape {raw.shape} for scores of shape "
-                         f"{scores.shape}; expected ({scores.shape[0]},)")
+        raise ValueError(
+            f"{name}: labels of shape {raw.shape} for scores of shape "
+            f"{scores.shape}; expected ({scores.shape[0]},)"
+        )
     if not backend.is_cuda_array(raw) and raw.size:
         # On the CPU the check is free; on a GPU it would synchronize (the fused kernel
         # flags bad labels on the device instead).
@@ -57,6 +60,7 @@ def _labels(scores: Tensor, labels, name: str):
 class SoftmaxCrossEntropy(Function):
     """Per-row loss lse(x_i) - x_i[y_i]; backward (softmax(x) - onehot(y)) * gy_i.
     On CUDA both directions are one fused kernel each."""
+
     save_inputs = (0,)
 
     def __init__(self, labels):
@@ -65,6 +69,7 @@ class SoftmaxCrossEntropy(Function):
     def forward(self, logits):
         if backend.is_cuda_array(logits):
             from .. import kernels
+
             loss, self.lse, flag = kernels.softmax_cross_entropy_forward(logits, self.labels)
             kernels.defer_label_check(flag, logits.shape[1])
             return loss
@@ -78,12 +83,13 @@ class SoftmaxCrossEntropy(Function):
     def backward(self, ns, gy, logits):
         if not ns.graph and backend.is_cuda_array(logits):
             from .. import kernels
+
             return kernels.softmax_cross_entropy_backward(logits, self.lse, self.labels, gy)
         xp = backend.get_array_module(gy)
         n, c = logits.shape
         onehot = xp.zeros((n, c), dtype=logits.dtype)
         onehot[xp.arange(n), self.labels] = 1
-        if ns.graph:       # keep lse as a function of the logits: second derivatives
+        if ns.graph:  # keep lse as a function of the logits: second derivatives
             lse = reduce.logsumexp(logits, axis=1, keepdims=True)
         else:
             lse = self.lse[:, None]

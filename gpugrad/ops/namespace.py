@@ -3,6 +3,7 @@
 It offers the same names as ``autograd.RawNamespace`` but works on Tensors and records
 what it does, so that a backward is itself differentiable (``grad(grad(f))``).
 """
+
 from __future__ import annotations
 
 import sys
@@ -29,12 +30,14 @@ getitem = shape.getitem
 
 def tanh(x):
     from . import activation
+
     return activation.tanh(x)
 
 
 def sign(x: Tensor) -> Tensor:
     """sign(x) as a constant (its derivative is zero almost everywhere)."""
     from .. import backend
+
     return Tensor._from_op(backend.get_array_module(x.data).sign(x.data))
 
 
@@ -62,6 +65,7 @@ def sum_to(x: Tensor, target_shape) -> Tensor:
 
 def zeros_like(x: Tensor) -> Tensor:
     from .. import backend
+
     return Tensor._from_op(backend.get_array_module(x.data).zeros_like(x.data))
 
 

@@ -4,6 +4,7 @@
 axes with length 1.  Every backward first gives the upstream gradient the kept-dims
 shape, then broadcasts it back over the input.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -69,7 +70,7 @@ class Mean(_Reduction):
         return self._expand(ns, gy / self.count)
 
 
-_SCAN_LIMIT = 16     # up to this many candidates, scanning beats argmax on a strided axis
+_SCAN_LIMIT = 16  # up to this many candidates, scanning beats argmax on a strided axis
 
 
 def first_extreme_mask(x, axes, use_max: bool, extreme=None):
@@ -85,21 +86,23 @@ def first_extreme_mask(x, axes, use_max: bool, extreme=None):
         # transposed copy when the axis is not the last.
         axis = axes[0]
         if extreme is None:
-            extreme = x.max(axis=axis, keepdims=True) if use_max else x.min(axis=axis, keepdims=True)
+            extreme = (
+                x.max(axis=axis, keepdims=True) if use_max else x.min(axis=axis, keepdims=True)
+            )
         extreme = xp.squeeze(extreme, axis)
         mask = xp.empty(x.shape, dtype=bool)
         taken = xp.zeros(extreme.shape, dtype=bool)
         for k in range(x.shape[axis]):
             at_k = (slice(None),) * axis + (k,)
             slab = x[at_k]
-            hit = (slab == extreme) | (slab != slab)          # slab != slab: NaN
+            hit = (slab == extreme) | (slab != slab)  # slab != slab: NaN
             hit &= ~taken
             mask[at_k] = hit
             taken |= hit
         return mask
     keep = [i for i in range(x.ndim) if i not in axes]
     moved = xp.transpose(x, keep + list(axes))
-    lead = moved.shape[:len(keep)]
+    lead = moved.shape[: len(keep)]
     flat = moved.reshape(lead + (-1,))
     index = flat.argmax(axis=-1) if use_max else flat.argmin(axis=-1)
     mask = (xp.arange(flat.shape[-1]) == index[..., None]).reshape(moved.shape)
@@ -114,15 +117,18 @@ class _Extreme(_Reduction):
         axes = self._setup(x)
         if self.count == 0:
             raise ValueError(f"{'max' if self.use_max else 'min'} of an empty tensor is undefined")
-        y = x.max(axis=axes, keepdims=self.keepdims) if self.use_max else \
-            x.min(axis=axes, keepdims=self.keepdims)
+        y = (
+            x.max(axis=axes, keepdims=self.keepdims)
+            if self.use_max
+            else x.min(axis=axes, keepdims=self.keepdims)
+        )
         if True in self.needs_grad:
             kept = y if self.keepdims else y.reshape(self.kept_shape)
             self.mask = first_extreme_mask(x, self.axes, self.use_max, extreme=kept)
         return y
 
     def backward(self, ns, gy):
-        if ns.graph:                  # differentiable: where() records a node
+        if ns.graph:  # differentiable: where() records a node
             return ns.where(self.mask, ns.reshape(gy, self.kept_shape), 0)
         return select(self.mask, gy.reshape(self.kept_shape))
 
@@ -137,6 +143,7 @@ class Min(_Extreme):
 
 class Var(_Reduction):
     """Variance with ``ddof`` (0: population, NumPy's default; 1: PyTorch's default)."""
+
     save_inputs = (0,)
 
     def __init__(self, axis, keepdims, ddof):
@@ -154,6 +161,7 @@ class Var(_Reduction):
 
 class LogSumExp(_Reduction):
     """log(sum(exp(x))) computed stably: the maximum is taken out before exp."""
+
     save_inputs = (0,)
     save_output = True
 
@@ -161,11 +169,14 @@ class LogSumExp(_Reduction):
         xp = backend.get_array_module(x)
         axes = self._setup(x)
         m = x.max(axis=axes, keepdims=True) if x.size else xp.zeros(self.kept_shape, x.dtype)
-        m = xp.where(xp.isfinite(m), m, 0)       # rows of -inf stay -inf, not NaN
+        m = xp.where(xp.isfinite(m), m, 0)  # rows of -inf stay -inf, not NaN
         s = xp.exp(x - m).sum(axis=axes, keepdims=True)
         y = xp.log(s) + m
-        return y if self.keepdims else y.reshape(tuple(n for i, n in enumerate(x.shape)
-                                                       if i not in self.axes))
+        return (
+            y
+            if self.keepdims
+            else y.reshape(tuple(n for i, n in enumerate(x.shape) if i not in self.axes))
+        )
 
     def backward(self, ns, gy, x, y):
         yk = ns.reshape(y, self.kept_shape)

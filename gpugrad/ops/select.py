@@ -8,13 +8,14 @@ masks (-1 = all bits where on, 0 where off), because NumPy's ``where`` and maske
 passes on a random mask such as a ReLU layer's or a pooling window's.  On the GPU
 ``where`` is already one branch-free pass.
 """
+
 from __future__ import annotations
 
 import numpy
 
 from .. import backend
 
-_SMALL = 4096          # elements; below this, call overhead outweighs branch mispredictions
+_SMALL = 4096  # elements; below this, call overhead outweighs branch mispredictions
 _SAME_SIZE_INT = {1: numpy.int8, 2: numpy.int16, 4: numpy.int32, 8: numpy.int64}
 
 
@@ -27,7 +28,7 @@ def select(on, a, off=None):
         xp = backend.get_array_module(a)
         return xp.where(on, a, xp.zeros((), a.dtype) if off is None else off)
     ints = _SAME_SIZE_INT[a.dtype.itemsize]
-    bits = numpy.negative(on.view(numpy.int8), dtype=ints)      # -1 where on, 0 where off
+    bits = numpy.negative(on.view(numpy.int8), dtype=ints)  # -1 where on, 0 where off
     if off is None:
         numpy.bitwise_and(a.view(ints), bits, out=bits)
         return bits.view(a.dtype)

@@ -4,6 +4,7 @@ concatenate, stack, where.  Their backward moves the gradient back the same way.
 Views (reshape, transpose, basic indexing, squeeze) share the version counter of the
 tensor they view, so an in-place change through either is seen by both.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -54,21 +55,27 @@ class BroadcastTo(Function):
         return backend.get_array_module(x).broadcast_to(x, self.shape)
 
     def backward(self, ns, gy):
-        return gy        # the engine sums it back to the input's shape
+        return gy  # the engine sums it back to the input's shape
 
 
 def _is_basic(index) -> bool:
     """True for indices made only of ints, slices, None and Ellipsis (views; no duplicates)."""
     parts = index if isinstance(index, tuple) else (index,)
-    return all(isinstance(p, (numbers.Integral, slice)) or p is None or p is Ellipsis
-               for p in parts)
+    return all(
+        isinstance(p, (numbers.Integral, slice)) or p is None or p is Ellipsis for p in parts
+    )
 
 
 def _selects_each_once(index) -> bool:
     """True when no element can be selected twice: basic parts and boolean masks only."""
     parts = index if isinstance(index, tuple) else (index,)
-    return all(isinstance(p, (numbers.Integral, slice)) or p is None or p is Ellipsis
-               or getattr(p, "dtype", None) == bool for p in parts)
+    return all(
+        isinstance(p, (numbers.Integral, slice))
+        or p is None
+        or p is Ellipsis
+        or getattr(p, "dtype", None) == bool
+        for p in parts
+    )
 
 
 class GetItem(Function):
@@ -95,11 +102,12 @@ class IndexAdd(Function):
         xp = backend.get_array_module(values)
         out = xp.zeros(self.shape, dtype=values.dtype)
         if _selects_each_once(self.index):
-            out[self.index] = values        # plain assignment: nothing to accumulate
+            out[self.index] = values  # plain assignment: nothing to accumulate
         elif xp is numpy:
             numpy.add.at(out, self.index, values)
         else:
             import cupyx
+
             cupyx.scatter_add(out, self.index, values)
         return out
 
@@ -174,13 +182,16 @@ class Where(Function):
 
     def backward(self, ns, gy):
         need_a, need_b = self.needs_grad
-        return (ns.where(self.cond, gy, 0) if need_a else None,
-                ns.where(self.cond, 0, gy) if need_b else None)
+        return (
+            ns.where(self.cond, gy, 0) if need_a else None,
+            ns.where(self.cond, 0, gy) if need_b else None,
+        )
 
 
 # -- lowercase functions ---------------------------------------------------------------
 def _check_same_all(ts, op):
     from .arithmetic import check_same
+
     for t in ts[1:]:
         if t.data.dtype != ts[0].data.dtype or type(t.data) is not type(ts[0].data):
             check_same(ts[0], t, op)
@@ -194,8 +205,9 @@ def reshape(x, shape) -> Tensor:
     try:
         out = Reshape(shape)(x)
     except ValueError:
-        raise ValueError(f"cannot reshape a tensor of shape {x.shape} ({x.size} elements) "
-                         f"into shape {shape}") from None
+        raise ValueError(
+            f"cannot reshape a tensor of shape {x.shape} ({x.size} elements) into shape {shape}"
+        ) from None
     return _view_of(out, x)
 
 
@@ -223,7 +235,7 @@ def flatten(x, start_axis=0, end_axis=-1) -> Tensor:
     if x.ndim == 0:
         return reshape(x, (1,))
     s, e = start_axis % x.ndim, end_axis % x.ndim
-    shape = x.shape[:s] + (int(numpy.prod(x.shape[s:e + 1])),) + x.shape[e + 1:]
+    shape = x.shape[:s] + (int(numpy.prod(x.shape[s : e + 1])),) + x.shape[e + 1 :]
     return reshape(x, shape)
 
 
@@ -263,6 +275,7 @@ def broadcast_to(x, shape) -> Tensor:
 
 def _raw_index(index, like: Tensor):
     """Tensors and lists inside an index become arrays on the tensor's device."""
+
     def conv(p):
         if isinstance(p, Tensor):
             return p.data if p.device == like.device else backend.to_device(p.data, like.device)
@@ -271,6 +284,7 @@ def _raw_index(index, like: Tensor):
         if isinstance(p, numpy.ndarray) and like.device.kind != "cpu":
             return backend.to_device(p, like.device)
         return p
+
     if isinstance(index, tuple):
         return tuple(conv(p) for p in index)
     return conv(index)
@@ -281,7 +295,9 @@ def getitem(x: Tensor, index) -> Tensor:
     try:
         out = GetItem(index)(x)
     except IndexError as e:
-        raise IndexError(f"index {index!r} is invalid for a tensor of shape {x.shape}: {e}") from None
+        raise IndexError(
+            f"index {index!r} is invalid for a tensor of shape {x.shape}: {e}"
+        ) from None
     return _view_of(out, x) if _is_basic(index) else out
 
 

@@ -1,4 +1,5 @@
 """Elementwise maths of one tensor: exp, log, sqrt, abs, clip; dtype and device moves."""
+
 from __future__ import annotations
 
 import numpy
@@ -40,6 +41,7 @@ class Sqrt(Function):
 
 class Abs(Function):
     """|x|; the gradient at 0 is 0 (sign(0) = 0), as in PyTorch."""
+
     save_inputs = (0,)
 
     def forward(self, x):
@@ -51,6 +53,7 @@ class Abs(Function):
 
 class Clip(Function):
     """min(max(x, lo), hi); the gradient passes where lo <= x <= hi (ends included)."""
+
     save_inputs = (0,)
 
     def __init__(self, lo, hi):
