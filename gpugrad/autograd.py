@@ -76,10 +76,18 @@ class Function:
     )
     save_inputs: tuple = ()
     save_output: bool = False
+    # How ``explain`` shows the node: its symbol ("+", "exp"; None: the class name in lower
+    # case) and the notes' gate it is, if any ("add gate: distributes").
+    symbol: str | None = None
+    gate: str | None = None
 
     @property
     def name(self) -> str:
         return type(self).__name__
+
+    def label(self) -> str:
+        """The op as ``explain`` prints it; parameterized ops add their constant."""
+        return self.symbol or self.name.lower()
 
     def forward(self, *xs):
         raise NotImplementedError
@@ -114,7 +122,7 @@ class Function:
         return out
 
     # -- used by the engine ------------------------------------------------------
-    def _saved_values(self, graph: bool) -> list:
+    def saved_values(self, graph: bool) -> list:
         """The values backward needs: arrays (fast mode) or Tensors (graph mode)."""
         inputs = self.inputs
         values = []
@@ -327,7 +335,7 @@ def run_backward(
                 for k in wanted_nodes[key]:
                     results[k] = gy
             if node.save_inputs or node.save_output:
-                gxs = node.backward(ns, gy, *node._saved_values(graph))
+                gxs = node.backward(ns, gy, *node.saved_values(graph))
             else:
                 gxs = node.backward(ns, gy)
             if type(gxs) is not tuple:

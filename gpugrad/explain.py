@@ -154,7 +154,7 @@ def explain(output) -> list:
         _, _, node = heapq.heappop(heap)
         out = produced[id(node)]
         gy = grads.get(id(out), xp.zeros_like(out.data))
-        saved = node._saved_values(False)
+        saved = node.saved_values(False)
 
         def run(upstream):
             gxs = node.backward(ns, upstream, *saved)
@@ -172,8 +172,8 @@ def explain(output) -> list:
         records[id(node)] = Record(
             index=0,
             name=labels[id(out)],
-            op=_op_label(node),
-            gate=GATES.get(node.name),
+            op=node.label(),
+            gate=node.gate,
             inputs=[labels.get(id(t), _summary(t.data)) for t in node.inputs],
             value=_summary(out.data),
             upstream=_summary(gy),

@@ -193,6 +193,9 @@ class Activation(Function):
     def __init__(self, **params):
         self.params = params
 
+    def label(self) -> str:
+        return self.kind
+
     def forward(self, x):
         if backend.is_cuda_array(x):
             from .. import kernels

@@ -52,6 +52,9 @@ def _is_scalar(v) -> bool:
 
 
 class Add(Function):
+    symbol = "+"
+    gate = "add gate: distributes"
+
     def forward(self, a, b):
         return a + b
 
@@ -60,6 +63,9 @@ class Add(Function):
 
 
 class Sub(Function):
+    symbol = "-"
+    gate = "add gate: distributes (with a sign)"
+
     def forward(self, a, b):
         return a - b
 
@@ -68,6 +74,9 @@ class Sub(Function):
 
 
 class Mul(Function):
+    symbol = "*"
+    gate = "mul gate: swaps"
+
     save_inputs = (0, 1)
 
     def forward(self, a, b):
@@ -79,6 +88,8 @@ class Mul(Function):
 
 
 class Div(Function):
+    symbol = "/"
+
     save_inputs = (0, 1)
 
     def forward(self, a, b):
@@ -92,6 +103,8 @@ class Div(Function):
 
 
 class Pow(Function):
+    symbol = "**"
+
     save_inputs = (0, 1)
     save_output = True
 
@@ -106,6 +119,8 @@ class Pow(Function):
 
 
 class Neg(Function):
+    symbol = "neg"
+
     def forward(self, x):
         return -x
 
@@ -115,6 +130,9 @@ class Neg(Function):
 
 class AddConst(Function):
     """x + c for a Python number c."""
+
+    def label(self) -> str:
+        return f"+ {self.c:g}"
 
     def __init__(self, c):
         self.c = c
@@ -129,6 +147,9 @@ class AddConst(Function):
 class MulConst(Function):
     """x * c for a Python number c."""
 
+    def label(self) -> str:
+        return f"* {self.c:g}"
+
     def __init__(self, c):
         self.c = c
 
@@ -141,6 +162,9 @@ class MulConst(Function):
 
 class DivConst(Function):
     """x / c for a Python number c."""
+
+    def label(self) -> str:
+        return f"/ {self.c:g}"
 
     def __init__(self, c):
         self.c = c
@@ -155,6 +179,9 @@ class DivConst(Function):
 class RSubConst(Function):
     """c - x for a Python number c."""
 
+    def label(self) -> str:
+        return f"{self.c:g} -"
+
     def __init__(self, c):
         self.c = c
 
@@ -167,6 +194,9 @@ class RSubConst(Function):
 
 class RDivConst(Function):
     """c / x for a Python number c."""
+
+    def label(self) -> str:
+        return f"{self.c:g} /"
 
     save_inputs = (0,)
 
@@ -182,6 +212,9 @@ class RDivConst(Function):
 
 class PowConst(Function):
     """x ** p for a Python number p."""
+
+    def label(self) -> str:
+        return f"** {self.p:g}"
 
     save_inputs = (0,)
 
@@ -200,6 +233,9 @@ class PowConst(Function):
 
 class RPowConst(Function):
     """c ** x for a Python number c > 0."""
+
+    def label(self) -> str:
+        return f"{self.c:g} **"
 
     save_output = True
 
@@ -290,6 +326,8 @@ def compare(a: Tensor, b, name: str) -> Tensor:
 class Maximum(Function):
     """The max gate, elementwise: the gradient goes to ``a`` where a >= b (ties go to the
     first argument; PyTorch splits ties in half), to ``b`` elsewhere."""
+    symbol = "max"
+    gate = "max gate: routes"
 
     def forward(self, a, b):
         self.a_wins = a >= b
@@ -305,6 +343,8 @@ class Maximum(Function):
 
 class Minimum(Maximum):
     """Elementwise min; the gradient goes to ``a`` where a <= b (ties to the first)."""
+    symbol = "min"
+    gate = "min gate: routes"
 
     def forward(self, a, b):
         self.a_wins = a <= b

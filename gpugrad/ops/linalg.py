@@ -11,6 +11,8 @@ class MatMul(Function):
     """y = a @ b.  Backward: ga = gy @ b^T, gb = a^T @ gy — the vectorized gradient, no
     Jacobian.  1-d operands are treated as a row (a) or a column (b) and squeezed back."""
 
+    symbol = "@"
+
     save_inputs = (0, 1)
 
     def forward(self, a, b):

@@ -135,10 +135,12 @@ class _Extreme(_Reduction):
 
 class Max(_Extreme):
     use_max = True
+    gate = "max gate: routes"
 
 
 class Min(_Extreme):
     use_max = False
+    gate = "min gate: routes"
 
 
 class Var(_Reduction):
