@@ -262,3 +262,29 @@ def synchronize(dev=None) -> None:
     if dev.kind == "cuda":
         with dev.xp.cuda.Device(dev.index):
             dev.xp.cuda.get_current_stream().synchronize()
+
+
+def gpu_name(index: int) -> str:
+    """The marketing name of CUDA device ``index`` ("NVIDIA H100 80GB HBM3")."""
+    props = _probe_cupy().cuda.runtime.getDeviceProperties(index)
+    name = props["name"]
+    return name.decode() if isinstance(name, bytes) else name
+
+
+# -- checks deferred to the next host read ----------------------------------------------------
+# A kernel that finds bad input on the device (a label out of range) sets a flag there
+# instead of synchronizing; the flag is read at the next host read (``Tensor.item()``),
+# which synchronizes anyway.  Whoever sets such flags registers a check here.
+_deferred_checks: list = []
+
+
+def register_deferred_check(check) -> None:
+    """Run ``check()`` (which raises on bad input) at every host read of a CUDA tensor."""
+    if check not in _deferred_checks:
+        _deferred_checks.append(check)
+
+
+def run_deferred_checks() -> None:
+    """Run the registered checks; called by ``Tensor.item()`` before it reads the device."""
+    for check in _deferred_checks:
+        check()

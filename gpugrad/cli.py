@@ -36,9 +36,17 @@ def info(argv) -> int:
     if cupy is not None:
         for i in range(cupy.cuda.runtime.getDeviceCount()):
             props = cupy.cuda.runtime.getDeviceProperties(i)
-            name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
-            print(f"gpu {i}   {name}, {props['totalGlobalMem'] / 2**30:.1f} GiB")
+            print(f"gpu {i}   {backend.gpu_name(i)}, {props['totalGlobalMem'] / 2**30:.1f} GiB")
     return 0
+
+
+def parse_args(parser: argparse.ArgumentParser, argv):
+    """``parser.parse_args(argv)``, or the exit code argparse wanted (0 for --help, 2 for a
+    usage error, whose message argparse has printed) instead of raising SystemExit."""
+    try:
+        return parser.parse_args(argv)
+    except SystemExit as e:
+        return 0 if e.code == 0 else 2
 
 
 COMMANDS = {
