@@ -53,7 +53,7 @@ COMMANDS = {
     "info": ("gpugrad.cli", "info"),
     "train": ("gpugrad.trainer", "main"),
     "bench": ("gpugrad.benchmarks", "main"),
-    "explain": ("gpugrad.explain", "main"),
+    "explain": ("gpugrad.explain.cli", "main"),
 }
 
 
