@@ -17,7 +17,7 @@ expression.py the expression language, cli.py the command.
 """
 
 from .cli import main
-from .expression import ExprError, evaluate, parse, parse_vars, variables_of
+from .expression import ExprError, evaluate, parse
 from .records import Record, explain
 from .render import format_table, to_dot
 
