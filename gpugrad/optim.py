@@ -386,7 +386,7 @@ class SGD(Optimizer):
         first = group["momentum"] != 0 and "momentum_buffer" not in state
         if first:  # the kernel writes buf = g on the first step
             state["momentum_buffer"] = backend.get_array_module(p).empty(p.shape, p.dtype)
-        kernels.sgd_update(
+        kernels.optimizer.sgd_update(
             p,
             g,
             state.get("momentum_buffer") if group["momentum"] != 0 else None,
@@ -491,7 +491,7 @@ class Adam(Optimizer):
 
         (b1, b2), t = group["betas"], state["step"]
         m, v = self._moments(p, state, backend.get_array_module(p))
-        kernels.adam_update(
+        kernels.optimizer.adam_update(
             p,
             g,
             m,

@@ -141,9 +141,7 @@ class Tensor:
                 f"item() needs a tensor with one element, this one has shape {self.shape}"
             )
         if backend.is_cuda_array(self.data):
-            from . import kernels
-
-            kernels.check_labels()  # errors flagged on the device surface at a sync point
+            backend.run_deferred_checks()  # errors flagged on the device surface here
         return self.data.item()
 
     def tolist(self):

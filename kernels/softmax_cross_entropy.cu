@@ -8,8 +8,9 @@
 #include "common.cuh"
 
 template <typename T, typename C>
-__device__ void sce_forward(const T* logits, const long long* labels, T* loss, double* lse_out,
-                            int* flag, long long rows, long long cols) {
+__device__ void softmax_cross_entropy_forward(const T* logits, const long long* labels, T* loss,
+                                              double* lse_out, int* flag, long long rows,
+                                              long long cols) {
     const int lane = threadIdx.x & 31;
     const long long warps = (long long)gridDim.x * (blockDim.x >> 5);
     // r is the same for the 32 lanes of a warp, so every lane reaches every shuffle.
@@ -38,8 +39,9 @@ __device__ void sce_forward(const T* logits, const long long* labels, T* loss, d
 }
 
 template <typename T, typename C>
-__device__ void sce_backward(const T* logits, const double* lse, const long long* labels,
-                             const T* gy, T* gx, long long rows, long long cols) {
+__device__ void softmax_cross_entropy_backward(const T* logits, const double* lse,
+                                               const long long* labels, const T* gy, T* gx,
+                                               long long rows, long long cols) {
     const long long n = rows * cols, stride = gg_grid_stride();
     long long i = gg_thread_start();
     long long r = i / cols, c = i - r * cols;             // one division per thread, not per step
@@ -50,16 +52,16 @@ __device__ void sce_backward(const T* logits, const double* lse, const long long
     }
 }
 
-#define GG_CE_KERNELS(SUFFIX, T, C)                                                                \
-    extern "C" __global__ void sce_forward_##SUFFIX(const T* logits, const long long* labels,      \
-                                                    T* loss, double* lse, int* flag, long long rows,     \
-                                                    long long cols) {                              \
-        sce_forward<T, C>(logits, labels, loss, lse, flag, rows, cols);                            \
-    }                                                                                              \
-    extern "C" __global__ void sce_backward_##SUFFIX(const T* logits, const double* lse,                \
-                                                     const long long* labels, const T* gy, T* gx,  \
-                                                     long long rows, long long cols) {             \
-        sce_backward<T, C>(logits, lse, labels, gy, gx, rows, cols);                               \
+#define GG_CE_KERNELS(SUFFIX, T, C)                                                       \
+    extern "C" __global__ void softmax_cross_entropy_forward_##SUFFIX(                    \
+        const T* logits, const long long* labels, T* loss, double* lse, int* flag,        \
+        long long rows, long long cols) {                                                 \
+        softmax_cross_entropy_forward<T, C>(logits, labels, loss, lse, flag, rows, cols); \
+    }                                                                                     \
+    extern "C" __global__ void softmax_cross_entropy_backward_##SUFFIX(                   \
+        const T* logits, const double* lse, const long long* labels, const T* gy, T* gx,  \
+        long long rows, long long cols) {                                                 \
+        softmax_cross_entropy_backward<T, C>(logits, lse, labels, gy, gx, rows, cols);    \
     }
 
 GG_CE_KERNELS(f16, gg_half, float)

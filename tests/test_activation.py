@@ -12,6 +12,7 @@ import gpugrad.functional as F
 from gpugrad.ops import activation
 
 TF = torch.nn.functional
+P = {"leaky_relu": 0.1, "elu": 1.5}  # the parameter each test uses
 
 # name: (gpugrad function, torch function)
 ACTS = {
@@ -126,7 +127,7 @@ def test_gradcheck(name, device):
         ("sigmoid", F.bias_sigmoid, lambda x, b: torch.sigmoid(x + b)),
         (
             "elu",
-            lambda x, b: activation.bias_activation(x, b, "elu", alpha=0.5),
+            lambda x, b: activation.bias_activation(x, b, "elu", 0.5),
             lambda x, b: TF.elu(x + b, 0.5),
         ),
     ],
@@ -168,15 +169,9 @@ def test_sigmoid_and_softplus_do_not_overflow(device):
 
 def test_functions_record_named_nodes_and_a_differentiable_backward():
     x = gg.tensor([0.5, -0.5], requires_grad=True)
-    for fn, cls in [
-        (F.sigmoid, activation.Sigmoid),
-        (F.tanh, activation.Tanh),
-        (F.relu, activation.ReLU),
-        (F.leaky_relu, activation.LeakyReLU),
-        (F.elu, activation.ELU),
-        (F.softplus, activation.Softplus),
-    ]:
-        assert type(fn(x).creator) is cls
+    for name in activation.ACTIVATIONS:
+        node = getattr(F, name)(x).creator
+        assert type(node) is activation.Activation and node.spec.name == name
     assert type(F.bias_relu(gg.tensor([[1.0, 2.0]]), x).creator) is activation.BiasActivation
     (g,) = gg.grad(F.sigmoid(x).sum(), [x], create_graph=True)
     assert type(g.creator) is activation.ActivationGrad
@@ -186,15 +181,15 @@ def test_cpu_twins_reuse_an_owned_buffer_and_spare_the_input():
     x = np.linspace(-3, 3, 11)
     for name in sorted(ACTS):
         copy = x.copy()
-        y = activation.forward_cpu(name, x, {"slope": 0.1, "alpha": 1.5})
+        y = activation.ACTIVATIONS[name].forward_numpy(x, P.get(name, 0.0))
         assert not np.shares_memory(y, x)
         np.testing.assert_array_equal(x, copy)
         owned = x.copy()
-        y_owned = activation.forward_cpu(name, owned, {"slope": 0.1, "alpha": 1.5}, owned=True)
+        y_owned = activation.ACTIVATIONS[name].forward_numpy(owned, P.get(name, 0.0), owned=True)
         np.testing.assert_allclose(y_owned, y, rtol=1e-15)
         if name in ("tanh", "relu", "leaky_relu", "elu"):  # these need no second buffer
             assert np.shares_memory(y_owned, owned)
-    assert activation.forward_cpu("sigmoid", np.array(0.0, np.float16), {}).dtype == np.float16
+    assert activation.ACTIVATIONS["sigmoid"].forward_numpy(np.array(0.0, np.float16)).dtype == np.float16
 
 
 def test_bad_arguments_raise_clear_errors():
@@ -215,29 +210,30 @@ def test_bad_arguments_raise_clear_errors():
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 @pytest.mark.parametrize(
-    "kind, params, torch_backward",
+    "kind, p, torch_backward",
     [
-        ("relu", {}, lambda y, gy: torch.ops.aten.threshold_backward(gy, y, 0)),
+        ("relu", 0.0, lambda y, gy: torch.ops.aten.threshold_backward(gy, y, 0)),
         (
             "leaky_relu",
-            {"slope": 0.1},
+            0.1,
             lambda y, gy: torch.ops.aten.leaky_relu_backward(gy, y, 0.1, True),
         ),
-        ("elu", {"alpha": 1.5}, lambda y, gy: torch.ops.aten.elu_backward(gy, 1.5, 1, 1, True, y)),
+        ("elu", 1.5, lambda y, gy: torch.ops.aten.elu_backward(gy, 1.5, 1, 1, True, y)),
     ],
 )
 @pytest.mark.parametrize("rows", [8, 256])  # where() below 4096 elements, bit masks above
-def test_piecewise_backward_selects_like_torch(kind, params, torch_backward, dtype, rows):
+def test_piecewise_backward_selects_like_torch(kind, p, torch_backward, dtype, rows):
     """The CPU backward of the piecewise activations picks gy where the unit is on: an
     infinite or NaN upstream where it is off gives 0 · ... exactly as torch, not NaN; a
     broadcast (0-stride) upstream works."""
     rng = np.random.default_rng(5)
     x = rng.standard_normal((rows, 33)).astype(dtype)
-    y = activation.forward_cpu(kind, x, params)
+    spec = activation.ACTIVATIONS[kind]
+    y = spec.forward_numpy(x, p)
     gy = rng.standard_normal((rows, 33)).astype(dtype)
     gy[0, :8] = [np.inf, -np.inf, np.nan, 1, np.inf, -np.inf, np.nan, 2]
     y[0, :8] = [-0.5, -0.5, -0.5, -0.5, 1, 1, 1, 1]
-    ours = activation.cpu_backward(kind, y, gy, params)
+    ours = spec.backward_numpy(y, gy, p)
     theirs = torch_backward(
         torch.from_numpy(y.astype(np.float64)), torch.from_numpy(gy.astype(np.float64))
     )
@@ -250,8 +246,8 @@ def test_piecewise_backward_selects_like_torch(kind, params, torch_backward, dty
     row = rng.standard_normal(33).astype(dtype)
     broadcast = np.broadcast_to(row, y.shape)
     np.testing.assert_array_equal(
-        activation.cpu_backward(kind, y, broadcast, params),
-        activation.cpu_backward(kind, y, np.ascontiguousarray(broadcast), params),
+        spec.backward_numpy(y, broadcast, p),
+        spec.backward_numpy(y, np.ascontiguousarray(broadcast), p),
     )
 
 
@@ -260,14 +256,14 @@ def test_piecewise_backward_selects_like_torch(kind, params, torch_backward, dty
 def test_cpu_twins_on_a_layer_sized_input_match_torch(name, dtype):
     """The branch-free CPU forwards on > 4096 elements (where select() uses bit masks),
     with edge values mixed in, into a new buffer or into an owned one."""
-    params = {"leaky_relu": {"slope": 0.1}, "elu": {"alpha": 1.5}}.get(name, {})
+    spec = activation.ACTIVATIONS[name]
     _, theirs = ACTS[name]
     x = np.random.default_rng(9).standard_normal(12_000).astype(dtype) * 10
     x[: len(EDGES)] = EDGES
     expected = theirs(torch.from_numpy(x.copy())).numpy()
     with np.errstate(over="raise", invalid="raise", divide="raise"):
-        y = activation.forward_cpu(name, x, params)
-        y_owned = activation.forward_cpu(name, x.copy(), params, owned=True)
+        y = spec.forward_numpy(x, P.get(name, 0.0))
+        y_owned = spec.forward_numpy(x.copy(), P.get(name, 0.0), owned=True)
     for got in (y, y_owned):
         assert got.dtype == dtype
         np.testing.assert_allclose(got, expected, **TOL[dtype])

@@ -1,8 +1,8 @@
 """Neural-network modules: ``gg.nn.Linear``, ``gg.nn.Sequential``, ``gg.nn.init`` ..."""
 
 from . import init
+from .activation import ELU, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh
 from .layers import (
-    ELU,
     AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
@@ -11,16 +11,11 @@ from .layers import (
     Dropout,
     Flatten,
     L1Loss,
-    LeakyReLU,
     Linear,
     Maxout,
     MaxPool2d,
     MSELoss,
     MultiMarginLoss,
-    ReLU,
-    Sigmoid,
-    Softplus,
-    Tanh,
 )
 from .module import Module, Parameter, Sequential
 from .penalties import elastic_net_penalty, l1_penalty, l2_penalty

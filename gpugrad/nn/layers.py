@@ -101,50 +101,6 @@ class Flatten(Module):
         return x.flatten(self.start_axis, self.end_axis)
 
 
-class ReLU(Module):
-    def forward(self, x):
-        return F.relu(x)
-
-
-class Sigmoid(Module):
-    def forward(self, x):
-        return F.sigmoid(x)
-
-
-class Tanh(Module):
-    def forward(self, x):
-        return F.tanh(x)
-
-
-class Softplus(Module):
-    def forward(self, x):
-        return F.softplus(x)
-
-
-class LeakyReLU(Module):
-    def __init__(self, negative_slope: float = 0.01):
-        super().__init__()
-        self.negative_slope = negative_slope
-
-    def forward(self, x):
-        return F.leaky_relu(x, self.negative_slope)
-
-    def extra_repr(self):
-        return f"negative_slope={self.negative_slope}"
-
-
-class ELU(Module):
-    def __init__(self, alpha: float = 1.0):
-        super().__init__()
-        self.alpha = alpha
-
-    def forward(self, x):
-        return F.elu(x, self.alpha)
-
-    def extra_repr(self):
-        return f"alpha={self.alpha}"
-
-
 class Maxout(Module):
     """A linear map to out·pieces features, then the max over each group of pieces."""
 

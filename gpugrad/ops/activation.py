@@ -1,50 +1,93 @@
-"""Activations: sigmoid, tanh, ReLU, leaky ReLU, ELU, softplus, and bias + activation.
+"""Activations: one registry record per activation, and the three Functions they share.
 
-Each one saves its OUTPUT (never its input): the local gradient of every activation here
-is a function of y alone — sigmoid y(1-y), tanh 1-y², ReLU [y>0], leaky ReLU 1 or slope,
-ELU 1 or y+α, softplus 1-exp(-y) — so one array is kept instead of two.
+Every activation here saves its OUTPUT (never its input): its local gradient is a function
+of y alone — sigmoid y(1-y), tanh 1-y², ReLU [y>0], leaky ReLU 1 or slope, ELU 1 or y+α,
+softplus 1-exp(-y) — so one array is kept instead of two.
 
-On CUDA, forward and backward are one fused kernel each (``gpugrad.kernels``; the same
-formulas are in ``kernels/common.cuh``).  On the CPU the NumPy twins below do the same
-maths with ``out=`` and ``where=`` on buffers they own (one output, at most one scratch
-array and one mask), with the stable forms: sigmoid takes exp of a non-positive number
-only, softplus is max(x, 0) + log1p(exp(-|x|)).  NaN passes through every forward.  The
-piecewise backwards select (gy where y > 0) rather than multiply by a mask, so an
-infinite upstream gradient where a unit is off gives 0, as in PyTorch.
+:data:`ACTIVATIONS` holds one :class:`ActivationSpec` per activation, as PyTorch's
+``derivatives.yaml`` holds one entry per op: its name, its code in the CUDA enum
+``GgActivation`` (``kernels/common.cuh``), its NumPy forward and backward, its local
+gradient and that gradient's derivative (for double backward), its parameter and the
+check on it.  The Functions, the public functions, the ``nn`` modules, the kernel launch
+arguments and the test cases are all derived from it: adding an activation is one record
+here, one ``case`` in ``common.cuh`` and nothing else.
 
-The backward of each activation is itself a Function (``ActivationGrad``), so
-``create_graph=True`` gives second derivatives.  Shapes: every activation maps any shape
-to the same shape; bias + activation takes x (..., C) and b (C,).
+On CUDA, forward and backward are one fused kernel each (``gpugrad.kernels.activation``).
+On the CPU the NumPy twins do the same maths with ``out=`` on buffers they own and the
+stable forms (sigmoid takes exp of a non-positive number only; softplus is max(x, 0) +
+log1p(exp(-|x|))).  NaN passes through every forward.  The piecewise backwards SELECT (gy
+where y > 0) rather than multiply by a mask, so an infinite upstream gradient where a
+unit is off gives 0, as in PyTorch.  Shapes: an activation maps any shape to itself;
+bias + activation takes x (..., C) and b (C,).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy
 
-from .. import backend
+from .. import backend, kernels
 from ..autograd import Function
 from ..tensor import Tensor, as_tensor, unwrap
 from .select import select
 
-__all__ = [
-    "bias_activation",
-    "bias_relu",
-    "bias_sigmoid",
-    "elu",
-    "leaky_relu",
-    "relu",
-    "sigmoid",
-    "softplus",
-    "tanh",
-]
+
+@dataclass(frozen=True)
+class ActivationSpec:
+    """Everything about one activation.
+
+    ``numpy_forward(x, p, out)`` maps a 1-d NumPy array (``out`` is None or x itself, when
+    x may be overwritten); ``numpy_backward(y, gy, p)`` returns gx = gy · act'(x) from the
+    output y, in a new buffer; ``local_gradient(y, p, ns)`` is dy/dx from y (arrays, or
+    Tensors through the namespace ``ns``), ``local_gradient_derivative`` its derivative in
+    y (None where it is zero).  ``param`` is PyTorch's keyword for the one parameter
+    (None if there is none), ``check(p)`` an error message for a bad value, or None.
+    """
+
+    name: str
+    code: int  # the GgActivation enum value in kernels/common.cuh
+    formula: str
+    numpy_forward: Callable
+    numpy_backward: Callable
+    local_gradient: Callable
+    local_gradient_derivative: Callable | None = None
+    param: str | None = None
+    default: float = 0.0
+    check: Callable = lambda p: None
+    module: str = ""  # the nn class name (ReLU, LeakyReLU, ...)
+
+    def parameter(self, value=None) -> float:
+        """The parameter as a float (the default if ``value`` is None), checked."""
+        p = float(self.default if value is None else value)
+        error = self.check(p)
+        if error:
+            raise ValueError(f"{self.name} {error}, got {p}")
+        return p
+
+    def forward_numpy(self, x, p: float = 0.0, owned: bool = False):
+        """y = act(x) on a NumPy array of any shape; with ``owned`` x is overwritten."""
+        flat = _at_least_1d(x)
+        return self.numpy_forward(flat, p, flat if owned else None).reshape(x.shape)
+
+    def backward_numpy(self, y, gy, p: float = 0.0):
+        """gx = gy · act'(x) from the output y and the upstream gy (y's shape), in one new
+        buffer of y's dtype."""
+        gy = numpy.broadcast_to(gy, y.shape).astype(y.dtype, copy=False)
+        return self.numpy_backward(_at_least_1d(y), _at_least_1d(gy), p).reshape(y.shape)
 
 
-# -- the NumPy twins: forward(x) -> y ----------------------------------------------------------
-# Each takes x, the parameters, and ``out``: None (allocate the output) or x itself, when
-# x is a buffer the caller owns and may be overwritten (bias + activation's x + b).
+def _at_least_1d(a):
+    """NumPy ufuncs turn 0-d results into scalars, which cannot be written in place; a
+    (1,)-view of a 0-d array goes through them as an array."""
+    return a if a.ndim else a.reshape(1)
+
+
+# -- the NumPy twins ----------------------------------------------------------------------------
 # Every pass is branch-free: NumPy's masked ``where=`` ufuncs branch per element and run
 # several times slower on the random signs of a layer's pre-activations.
-def _sigmoid_cpu(x, p, out):
+def _sigmoid(x, p, out):
     negative = numpy.less(x, 0)
     e = numpy.abs(x, out=out)
     numpy.negative(e, out=e)
@@ -55,34 +98,62 @@ def _sigmoid_cpu(x, p, out):
     return select(negative, e, y)  # into y
 
 
-def _tanh_cpu(x, p, out):
+def _sigmoid_backward(y, gy, p):
+    gx = numpy.subtract(1, y)
+    gx *= y
+    gx *= gy
+    return gx
+
+
+def _tanh(x, p, out):
     return numpy.tanh(x, out=out)
 
 
-def _relu_cpu(x, p, out):
+def _tanh_backward(y, gy, p):
+    gx = numpy.multiply(y, y)
+    numpy.subtract(1, gx, out=gx)
+    gx *= gy
+    return gx
+
+
+def _relu(x, p, out):
     return numpy.maximum(x, 0, out=out)  # NaN passes through
 
 
-def _leaky_relu_cpu(x, p, out):
+def _relu_backward(y, gy, p):
+    return select(y > 0, gy, None)
+
+
+def _leaky_relu(x, slope, out):
     # With 0 <= slope <= 1, slope·x <= x exactly where x >= 0, so the function is
     # max(x, slope·x); with slope > 1 it is the min.  NaN passes through both.
-    scaled = numpy.multiply(x, p["slope"])
-    pick = numpy.maximum if p["slope"] <= 1 else numpy.minimum
+    scaled = numpy.multiply(x, slope)
+    pick = numpy.maximum if slope <= 1 else numpy.minimum
     return pick(x, scaled, out=scaled if out is None else out)
 
 
-def _elu_cpu(x, p, out):
+def _leaky_relu_backward(y, gy, slope):
+    return select(y > 0, gy, numpy.multiply(gy, slope))
+
+
+def _elu(x, alpha, out):
     # max(x, 0) + α·expm1(min(x, 0)): x where x > 0 (expm1(0) = 0 adds nothing), α(eˣ - 1)
     # elsewhere; expm1 never sees a positive number, so it never overflows.
     negative_part = numpy.minimum(x, 0)
     numpy.expm1(negative_part, out=negative_part)
-    negative_part *= p["alpha"]
+    negative_part *= alpha
     y = numpy.maximum(x, 0, out=out)
     y += negative_part
     return y
 
 
-def _softplus_cpu(x, p, out):
+def _elu_backward(y, gy, alpha):
+    off = numpy.add(y, alpha)  # α·eˣ = y + α where x <= 0
+    off *= gy
+    return select(y > 0, gy, off)
+
+
+def _softplus(x, p, out):
     positive_part = numpy.maximum(x, 0)  # NaN passes through
     a = numpy.abs(x, out=out)
     numpy.negative(a, out=a)  # a = -|x|
@@ -92,158 +163,102 @@ def _softplus_cpu(x, p, out):
     return a
 
 
-CPU_FORWARD = {
-    "sigmoid": _sigmoid_cpu,
-    "tanh": _tanh_cpu,
-    "relu": _relu_cpu,
-    "leaky_relu": _leaky_relu_cpu,
-    "elu": _elu_cpu,
-    "softplus": _softplus_cpu,
-}
+def _softplus_backward(y, gy, p):
+    gx = numpy.negative(y)
+    numpy.expm1(gx, out=gx)
+    numpy.negative(gx, out=gx)  # 1 - exp(-y) = sigmoid(x)
+    gx *= gy
+    return gx
 
 
-def _at_least_1d(a):
-    """NumPy ufuncs turn 0-d results into scalars, which cannot be written in place; a
-    (1,)-view of a 0-d array goes through them as an array."""
-    return a if a.ndim else a.reshape(1)
-
-
-def forward_cpu(kind: str, x, params: dict, owned: bool = False):
-    """y = act(x) on a NumPy array, any shape; with ``owned`` x is overwritten."""
-    flat = _at_least_1d(x)
-    y = CPU_FORWARD[kind](flat, params, flat if owned else None)
-    return y.reshape(x.shape)
-
-
-def cpu_backward(kind: str, y, gy, params: dict):
-    """gx = gy · act'(x) from the output y and the upstream gy (y's shape), in one new
-    buffer of y's dtype."""
-    y1, gy1 = _at_least_1d(y), _at_least_1d(gy)
-    if kind == "sigmoid":
-        gx = numpy.subtract(1, y1)
-        gx *= y1
-        gx *= gy1
-    elif kind == "tanh":
-        gx = numpy.multiply(y1, y1)
-        numpy.subtract(1, gx, out=gx)
-        gx *= gy1
-    elif kind == "softplus":
-        gx = numpy.negative(y1)
-        numpy.expm1(gx, out=gx)
-        numpy.negative(gx, out=gx)  # 1 - exp(-y) = sigmoid(x)
-        gx *= gy1
-    elif kind == "relu":
-        gx = select(y1 > 0, gy1.astype(y1.dtype, copy=False), None)
-    elif kind in ("leaky_relu", "elu"):
-        gy1 = gy1.astype(y1.dtype, copy=False)
-        if kind == "leaky_relu":
-            off = numpy.multiply(gy1, params["slope"])
-        else:
-            off = numpy.add(y1, params["alpha"])  # α·eˣ = y + α where x <= 0
-            off *= gy1
-        gx = select(y1 > 0, gy1, off)
-    else:
-        raise ValueError(f"unknown activation {kind!r}")
-    return gx.reshape(y.shape)
-
-
-# -- local gradients as formulas, for second derivatives -----------------------------------------
-def local_gradient(kind: str, y, p: dict, ns):
-    """dy/dx as a function of the output y (arrays, or Tensors through ``ns``).  Masks
-    enter as constant arrays of y's dtype."""
-    if kind == "sigmoid":
-        return y * (1 - y)
-    if kind == "tanh":
-        return 1 - y * y
-    if kind == "softplus":
-        return 1 - ns.exp(-y)
+# -- local gradients of the piecewise ones: masks enter as constants of y's dtype ------------
+def _on(y):
     yd = unwrap(y)
-    positive = yd > 0
-    if kind == "relu":
-        return positive.astype(yd.dtype)
-    if kind == "leaky_relu":
-        xp = backend.get_array_module(yd)
-        return xp.where(positive, 1.0, p["slope"]).astype(yd.dtype)
-    if kind == "elu":
-        return (y + p["alpha"]) * (~positive).astype(yd.dtype) + positive.astype(yd.dtype)
-    raise ValueError(f"unknown activation {kind!r}")
+    return (yd > 0).astype(yd.dtype)
 
 
-def local_gradient_derivative(kind: str, y, p: dict, ns):
-    """d(local gradient)/dy, for second derivatives; None where it is zero."""
-    if kind == "sigmoid":
-        return 1 - 2 * y
-    if kind == "tanh":
-        return -2 * y
-    if kind == "elu":
-        yd = unwrap(y)
-        return (yd <= 0).astype(yd.dtype)
-    if kind == "softplus":
-        return ns.exp(-y)
-    return None  # relu, leaky relu: piecewise constant
+def _leaky_relu_local(y, slope, ns):
+    yd = unwrap(y)
+    return backend.get_array_module(yd).where(yd > 0, 1.0, slope).astype(yd.dtype)
+
+
+def _elu_local(y, alpha, ns):
+    on = _on(y)
+    return (y + alpha) * (1 - on) + on
+
+
+def _elu_local_derivative(y, alpha, ns):
+    return 1 - _on(y)
+
+
+ACTIVATIONS = {
+    spec.name: spec
+    for spec in (
+        ActivationSpec(
+            "sigmoid", 0, "1 / (1 + exp(-x)); local gradient y(1 - y)", _sigmoid,
+            _sigmoid_backward, lambda y, p, ns: y * (1 - y),
+            lambda y, p, ns: 1 - 2 * y, module="Sigmoid",
+        ),
+        ActivationSpec(
+            "tanh", 1, "tanh(x); local gradient 1 - y²", _tanh, _tanh_backward,
+            lambda y, p, ns: 1 - y * y, lambda y, p, ns: -2 * y, module="Tanh",
+        ),
+        ActivationSpec(
+            "relu", 2, "max(x, 0), NaN passes; local gradient [y > 0] (0 at 0)", _relu,
+            _relu_backward, lambda y, p, ns: _on(y), module="ReLU",
+        ),
+        ActivationSpec(
+            "leaky_relu", 3, "x if x > 0 else negative_slope·x; local gradient 1 or slope",
+            _leaky_relu, _leaky_relu_backward, _leaky_relu_local,
+            param="negative_slope", default=0.01, module="LeakyReLU",
+            check=lambda p: None if p >= 0 else
+            "needs negative_slope >= 0 (the backward reads the sign of the output)",
+        ),
+        ActivationSpec(
+            "elu", 4, "x if x > 0 else alpha·(exp(x) - 1); local gradient 1 or y + alpha",
+            _elu, _elu_backward, _elu_local, _elu_local_derivative,
+            param="alpha", default=1.0, module="ELU",
+            check=lambda p: None if p > 0 else
+            "needs alpha > 0 (the backward reads the sign of the output)",
+        ),
+        ActivationSpec(
+            "softplus", 5, "log(1 + exp(x)), stable; local gradient 1 - exp(-y) = sigmoid(x)",
+            _softplus, _softplus_backward, lambda y, p, ns: 1 - ns.exp(-y),
+            lambda y, p, ns: ns.exp(-y), module="Softplus",
+        ),
+    )
+}  # fmt: skip
+
+
+def spec_of(name: str) -> ActivationSpec:
+    """The record of activation ``name``; ValueError naming the known ones otherwise."""
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown activation {name!r}: expected one of {sorted(ACTIVATIONS)}"
+        ) from None
 
 
 # -- the Functions ------------------------------------------------------------------------------
 class Activation(Function):
-    """y = act(x), elementwise, for the ``kind`` of a subclass; saves y."""
+    """y = act(x), elementwise, for the record ``spec`` and parameter ``p``; saves y."""
 
     save_output = True
-    kind = ""
 
-    def __init__(self, **params):
-        self.params = params
+    def __init__(self, spec: ActivationSpec, p: float = 0.0):
+        self.spec, self.p = spec, p
 
     def label(self) -> str:
-        return self.kind
+        return self.spec.name
 
     def forward(self, x):
         if backend.is_cuda_array(x):
-            from .. import kernels
-
-            return kernels.activation_forward(self.kind, x, **self.params)
-        return forward_cpu(self.kind, x, self.params)
+            return kernels.activation.forward(self.spec.code, x, self.p)
+        return self.spec.forward_numpy(x, self.p)
 
     def backward(self, ns, gy, y):
-        return ns.apply(ActivationGrad(self.kind, self.params), y, gy)
-
-
-class Sigmoid(Activation):
-    """1 / (1 + exp(-x)); local gradient y(1 - y)."""
-
-    kind = "sigmoid"
-
-
-class Tanh(Activation):
-    """tanh(x); local gradient 1 - y²."""
-
-    kind = "tanh"
-
-
-class ReLU(Activation):
-    """max(x, 0), NaN passes; local gradient [y > 0] (0 at 0)."""
-
-    kind = "relu"
-
-
-class LeakyReLU(Activation):
-    """x if x > 0 else slope·x (slope >= 0, params: slope); local gradient 1 or slope."""
-
-    kind = "leaky_relu"
-
-
-class ELU(Activation):
-    """x if x > 0 else α(eˣ - 1) (α > 0, params: alpha); local gradient 1 or y + α."""
-
-    kind = "elu"
-
-
-class Softplus(Activation):
-    """log(1 + eˣ), stable; local gradient 1 - exp(-y) = sigmoid(x)."""
-
-    kind = "softplus"
-
-
-ACTIVATION_FUNCTIONS = {cls.kind: cls for cls in (Sigmoid, Tanh, ReLU, LeakyReLU, ELU, Softplus)}
+        return ns.apply(ActivationGrad(self.spec, self.p), y, gy)
 
 
 class ActivationGrad(Function):
@@ -252,24 +267,24 @@ class ActivationGrad(Function):
 
     save_inputs = (0, 1)
 
-    def __init__(self, kind: str, params: dict):
-        self.kind = kind
-        self.params = params
+    def __init__(self, spec: ActivationSpec, p: float = 0.0):
+        self.spec, self.p = spec, p
+
+    def label(self) -> str:
+        return f"{self.spec.name}'"
 
     def forward(self, y, gy):
         if backend.is_cuda_array(y):
-            from .. import kernels
-
-            return kernels.activation_backward(self.kind, y, gy, **self.params)
-        return cpu_backward(self.kind, y, gy, self.params)
+            return kernels.activation.backward(self.spec.code, y, gy, self.p)
+        return self.spec.backward_numpy(y, gy, self.p)
 
     def backward(self, ns, ggx, y, gy):
         need_y, need_gy = self.needs_grad
-        g_gy = ggx * local_gradient(self.kind, y, self.params, ns) if need_gy else None
+        spec = self.spec
+        g_gy = ggx * spec.local_gradient(y, self.p, ns) if need_gy else None
         g_y = None
-        if need_y:
-            d = local_gradient_derivative(self.kind, y, self.params, ns)
-            g_y = None if d is None else ggx * gy * d
+        if need_y and spec.local_gradient_derivative is not None:
+            g_y = ggx * gy * spec.local_gradient_derivative(y, self.p, ns)
         return g_y, g_gy
 
 
@@ -280,106 +295,84 @@ class BiasActivation(Function):
 
     save_output = True
 
-    def __init__(self, kind: str, **params):
-        self.kind = kind
-        self.params = params
+    def __init__(self, spec: ActivationSpec, p: float = 0.0):
+        self.spec, self.p = spec, p
+
+    def label(self) -> str:
+        return f"bias_{self.spec.name}"
 
     def forward(self, x, b):
         if backend.is_cuda_array(x):
-            from .. import kernels
-
-            return kernels.bias_activation_forward(self.kind, x, b, **self.params)
-        return forward_cpu(self.kind, numpy.add(x, b), self.params, owned=True)
+            return kernels.activation.bias_forward(self.spec.code, x, b, self.p)
+        return self.spec.forward_numpy(numpy.add(x, b), self.p, owned=True)
 
     def backward(self, ns, gy, y):
         need_x, need_b = self.needs_grad
         if not ns.graph and backend.is_cuda_array(y):
-            from .. import kernels
-
-            gx, gb = kernels.bias_activation_backward(self.kind, y, gy, **self.params)
+            gx, gb = kernels.activation.bias_backward(self.spec.code, y, gy, self.p)
             return (gx if need_x else None), (gb if need_b else None)
-        gx = ns.apply(ActivationGrad(self.kind, self.params), y, gy)
+        gx = ns.apply(ActivationGrad(self.spec, self.p), y, gy)
         # the engine sums the bias's share over the broadcast axes (sum_to)
         return (gx if need_x else None), (gx if need_b else None)
 
 
-# -- the functions ----------------------------------------------------------------------------
-_DEFAULT_PARAMS = {"leaky_relu": {"slope": 0.01}, "elu": {"alpha": 1.0}}  # as leaky_relu(), elu()
-
-
-def _check_params(kind, params):
-    if kind == "leaky_relu" and not params["slope"] >= 0:
-        raise ValueError(
-            f"leaky_relu needs negative_slope >= 0 (its backward reads the sign "
-            f"of the output), got {params['slope']}"
-        )
-    if kind == "elu" and not params["alpha"] > 0:
-        raise ValueError(
-            f"elu needs alpha > 0 (its backward reads the sign of the output), "
-            f"got {params['alpha']}"
-        )
-
-
-def _activation(kind, x, **params):
+# -- the functions ------------------------------------------------------------------------------
+def activate(name: str, x, p=None) -> Tensor:
+    """Activation ``name`` of x with parameter ``p`` (its default if None)."""
+    spec = spec_of(name)
     x = as_tensor(x)
     if x.dtype.kind != "f":
-        raise TypeError(f"{kind} needs a floating-point tensor, got {x.dtype}")
-    _check_params(kind, params)
-    return ACTIVATION_FUNCTIONS[kind](**params)(x)
+        raise TypeError(f"{name} needs a floating-point tensor, got {x.dtype}")
+    return Activation(spec, spec.parameter(p))(x)
 
 
 def sigmoid(x) -> Tensor:
     """1 / (1 + exp(-x)), any shape; never overflows."""
-    return _activation("sigmoid", x)
+    return activate("sigmoid", x)
 
 
 def tanh(x) -> Tensor:
     """tanh(x), any shape."""
-    return _activation("tanh", x)
+    return activate("tanh", x)
 
 
 def relu(x) -> Tensor:
     """max(0, x), any shape; NaN passes through; the gradient at 0 is 0."""
-    return _activation("relu", x)
+    return activate("relu", x)
 
 
 def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
     """x if x > 0 else negative_slope·x, any shape; negative_slope >= 0."""
-    return _activation("leaky_relu", x, slope=float(negative_slope))
+    return activate("leaky_relu", x, negative_slope)
 
 
 def elu(x, alpha: float = 1.0) -> Tensor:
     """x if x > 0 else alpha·(exp(x) - 1), any shape; alpha > 0."""
-    return _activation("elu", x, alpha=float(alpha))
+    return activate("elu", x, alpha)
 
 
 def softplus(x) -> Tensor:
     """log(1 + exp(x)), any shape, computed stably."""
-    return _activation("softplus", x)
+    return activate("softplus", x)
 
 
-def bias_activation(x, b, kind: str, **params) -> Tensor:
+def bias_activation(x, b, name: str, p=None) -> Tensor:
     """act(x + b) for x (..., C) and b (C,), fused into one kernel each way on the GPU.
-    ``kind`` is one of sigmoid, tanh, relu, leaky_relu (slope=), elu (alpha=), softplus."""
+    ``name`` is a key of :data:`ACTIVATIONS`; ``p`` its parameter (default if None)."""
     from .arithmetic import check_same
 
-    if kind not in ACTIVATION_FUNCTIONS:
-        raise ValueError(
-            f"unknown activation {kind!r}: expected one of {sorted(ACTIVATION_FUNCTIONS)}"
-        )
+    spec = spec_of(name)
     x = as_tensor(x)
     b = as_tensor(b, like=x)
-    check_same(x, b, f"bias_{kind}")
+    check_same(x, b, f"bias_{name}")
     if x.dtype.kind != "f":
-        raise TypeError(f"bias_{kind} needs floating-point tensors, got {x.dtype}")
+        raise TypeError(f"bias_{name} needs floating-point tensors, got {x.dtype}")
     if b.ndim != 1 or x.ndim < 1 or b.shape[0] != x.shape[-1]:
         raise ValueError(
-            f"bias_{kind}: bias of shape {b.shape} does not match the last axis of "
+            f"bias_{name}: bias of shape {b.shape} does not match the last axis of "
             f"x with shape {x.shape}"
         )
-    params = {**_DEFAULT_PARAMS.get(kind, {}), **params}
-    _check_params(kind, params)
-    return BiasActivation(kind, **params)(x, b)
+    return BiasActivation(spec, spec.parameter(p))(x, b)
 
 
 def bias_relu(x, b) -> Tensor:
@@ -390,3 +383,17 @@ def bias_relu(x, b) -> Tensor:
 def bias_sigmoid(x, b) -> Tensor:
     """sigmoid(x + b), x (..., C), b (C,)."""
     return bias_activation(x, b, "sigmoid")
+
+
+__all__ = [
+    "activate",
+    "bias_activation",
+    "bias_relu",
+    "bias_sigmoid",
+    "elu",
+    "leaky_relu",
+    "relu",
+    "sigmoid",
+    "softplus",
+    "tanh",
+]

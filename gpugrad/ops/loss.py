@@ -70,8 +70,9 @@ class SoftmaxCrossEntropy(Function):
         if backend.is_cuda_array(logits):
             from .. import kernels
 
-            loss, self.lse, flag = kernels.softmax_cross_entropy_forward(logits, self.labels)
-            kernels.defer_label_check(flag, logits.shape[1])
+            launcher = kernels.softmax_cross_entropy
+            loss, self.lse, flag = launcher.forward(logits, self.labels)
+            launcher.defer_label_check(flag, logits.shape[1])
             return loss
         m = logits.max(axis=1, keepdims=True)
         shifted = logits - m
@@ -84,7 +85,7 @@ class SoftmaxCrossEntropy(Function):
         if not ns.graph and backend.is_cuda_array(logits):
             from .. import kernels
 
-            return kernels.softmax_cross_entropy_backward(logits, self.lse, self.labels, gy)
+            return kernels.softmax_cross_entropy.backward(logits, self.lse, self.labels, gy)
         xp = backend.get_array_module(gy)
         n, c = logits.shape
         onehot = xp.zeros((n, c), dtype=logits.dtype)

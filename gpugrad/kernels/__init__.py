@@ -1,0 +1,23 @@
+"""gpugrad's CUDA kernels, launched with CuPy: one launcher module per ``kernels/*.cu``
+file, and ``_build`` for what they share (sources, compile cache, launch configuration,
+argument checks, the checks deferred to the next host read).
+
+    activation             activations and bias + activation, forward and backward
+    softmax_cross_entropy  the fused softmax cross-entropy, forward and backward
+    optimizer              SGD and Adam/AdamW steps, in place
+
+Every launcher takes and returns CuPy arrays and never synchronizes.  Importing this
+package works without CUDA; cupy is imported at the first launch.
+"""
+
+from . import activation, optimizer, softmax_cross_entropy
+from ._build import (
+    COMPILE_OPTIONS,
+    KERNELS,
+    SUFFIX,
+    check_deferred_flags,
+    header_sources,
+    kernel_sources,
+    module_source,
+    source_dir,
+)

@@ -1,0 +1,144 @@
+"""Launchers of ``kernels/activation.cu``: activations forward and backward, bias +
+activation, and the deterministic column sum behind the bias gradient.
+
+``code`` is an activation's code in the ``GgActivation`` enum of ``common.cuh``, taken from
+its record in ``gpugrad.ops.activation.ACTIVATIONS``; ``p`` is its one parameter (the slope
+of leaky ReLU, alpha of ELU; ignored by the others), already checked there.  Every launcher
+takes and returns CuPy arrays: the output has the input's dtype (float16 computed in
+float32); an input that is not C-contiguous is copied once before the launch; an empty
+array launches nothing; nothing synchronizes.
+"""
+
+from __future__ import annotations
+
+import numpy
+
+from ._build import (
+    THREADS,
+    Kernel,
+    _cupy,
+    as_contiguous,
+    blocks_cap,
+    check_float,
+    compute_dtype,
+    contiguous,
+    grid,
+)
+
+FILE = "activation.cu"
+_forward = Kernel(FILE, "activation_forward")
+_backward = Kernel(FILE, "activation_backward")
+_bias_forward = Kernel(FILE, "bias_activation_forward")
+_column_reduce_chunks = Kernel(FILE, "column_reduce")  # partial sums per chunk of rows
+_column_reduce_direct = Kernel(FILE, "column_reduce_direct")  # one chunk: the sums
+_column_finish = Kernel(FILE, "column_finish")  # the partial sums added up
+
+
+def forward(code: int, x, p: float = 0.0):
+    """y = act(x), any shape, one pass.  Returns a new C-contiguous array like x."""
+    check_float(x)
+    x = contiguous(x)
+    y = _cupy().empty_like(x)
+    if x.size:
+        _forward(x.dtype)(
+            grid(x.size),
+            (THREADS,),
+            (numpy.int32(code), x, y, numpy.int64(x.size), numpy.float64(p)),
+        )
+    return y
+
+
+def backward(code: int, y, gy, p: float = 0.0):
+    """gx = gy · act'(x), computed from the forward's output y (any shape) and the upstream
+    gy (y's shape, or broadcastable to it; cast to y's dtype), one pass."""
+    check_float(y)
+    y = contiguous(y)
+    gy = as_contiguous(gy, y.dtype, "upstream gradient", y.shape)
+    gx = _cupy().empty_like(y)
+    if y.size:
+        _backward(y.dtype)(
+            grid(y.size),
+            (THREADS,),
+            (numpy.int32(code), y, gy, gx, numpy.int64(y.size), numpy.float64(p)),
+        )
+    return gx
+
+
+def _column_reduce(code: int, y, gy, gx, p: float):
+    """Column sums (cols,) of the (rows, cols) view of y (code < 0), or of the activation
+    backward of (y, gy), which is also written to gx (code >= 0).  All contiguous."""
+    cupy = _cupy()
+    cols = y.shape[-1] if y.ndim else 1
+    rows = y.size // cols if cols else 0
+    out = cupy.empty(cols, dtype=y.dtype)
+    if cols == 0:
+        return out
+    if rows == 0:
+        out.fill(0)
+        return out
+    bx = min(32, 1 << (cols - 1).bit_length())  # a warp covers 32 // bx rows of bx columns
+    by = THREADS // bx
+    grid_x = -(-cols // bx)
+    # Split the rows into chunks only when there are many of them (>= 16 per thread) and
+    # the columns alone do not fill the GPU; each chunk leaves one partial row to add up.
+    chunks = int(min(-(-rows // (by * 16)), max(1, blocks_cap() // grid_x), 65535))
+    args = (numpy.int32(code), y, gy, gx)
+    sizes = (numpy.int64(rows), numpy.int64(cols), numpy.float64(p))
+    if chunks == 1:
+        _column_reduce_direct(y.dtype)((grid_x, 1), (bx, by), (*args, out, *sizes))
+        return out
+    partial = cupy.empty((chunks, cols), dtype=compute_dtype(y))
+    _column_reduce_chunks(y.dtype)((grid_x, chunks), (bx, by), (*args, partial, *sizes))
+    _column_finish(y.dtype)(
+        (grid_x, 1), (bx, by), (partial, out, numpy.int64(chunks), numpy.int64(cols))
+    )
+    return out
+
+
+def column_sum(g):
+    """Sum over every axis but the last: (..., C) -> (C,), deterministic, accumulated in
+    float32 for float16 and in the dtype otherwise."""
+    check_float(g)
+    g = contiguous(g)
+    return _column_reduce(-1, g, g, g, 0.0)
+
+
+def bias_forward(code: int, x, b, p: float = 0.0):
+    """y = act(x + b): x (..., C), b (C,) broadcast over the rows (cast to x's dtype), one
+    pass."""
+    check_float(x)
+    check_float(b, "bias")
+    if x.ndim < 1 or b.ndim != 1 or b.shape[0] != x.shape[-1]:
+        raise ValueError(
+            f"bias of shape {b.shape} does not match the last axis of x with shape {x.shape}"
+        )
+    x, b = contiguous(x), as_contiguous(b, x.dtype, "bias")
+    y = _cupy().empty_like(x)
+    if x.size:
+        _bias_forward(x.dtype)(
+            grid(x.size),
+            (THREADS,),
+            (
+                numpy.int32(code),
+                x,
+                b,
+                y,
+                numpy.int64(x.size),
+                numpy.int64(x.shape[-1]),
+                numpy.float64(p),
+            ),
+        )
+    return y
+
+
+def bias_backward(code: int, y, gy, p: float = 0.0):
+    """(gx, gb) for y = act(x + b): gx = gy · act'(y) (y's shape) and gb = the column sum of
+    gx (C,), in one pass over y and gy (plus a small pass over per-chunk partial sums)."""
+    check_float(y)
+    if y.ndim < 1:
+        raise ValueError("bias_activation_backward needs y of shape (..., C), got a 0-d array")
+    y = contiguous(y)
+    gy = as_contiguous(gy, y.dtype, "upstream gradient", y.shape)
+    gx = _cupy().empty_like(y)
+    gb = _column_reduce(code, y, gy, gx, p)
+    return gx, gb

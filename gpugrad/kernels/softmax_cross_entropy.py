@@ -1,0 +1,108 @@
+"""Launchers of ``kernels/softmax_cross_entropy.cu``: the fused softmax cross-entropy of
+(N, C) logits against int64 labels (N,), forward (one warp per row, online log-sum-exp)
+and backward (one elementwise pass from the saved log-sum-exp).
+
+CuPy arrays in and out, the logits' dtype (float16 computed in float32); nothing
+synchronizes: a label outside [0, C) sets a device flag instead, which :func:`forward`'s
+caller checks when it chooses (``defer_label_check``: at the next ``.item()``).
+"""
+
+from __future__ import annotations
+
+import numpy
+
+from ._build import (
+    THREADS,
+    Kernel,
+    _cupy,
+    as_contiguous,
+    blocks_cap,
+    check_flag,
+    check_float,
+    contiguous,
+    defer_flag,
+    grid,
+)
+
+FILE = "softmax_cross_entropy.cu"
+_forward = Kernel(FILE, "softmax_cross_entropy_forward")
+_backward = Kernel(FILE, "softmax_cross_entropy_backward")
+
+
+def _checked(logits, labels):
+    """Contiguous (N, C) logits and contiguous int64 (N,) labels, checked."""
+    check_float(logits, "logits")
+    if logits.ndim != 2:
+        raise ValueError(f"logits must be (N, C), got shape {logits.shape}")
+    if not isinstance(labels, _cupy().ndarray) or labels.dtype.kind not in "iu":
+        raise TypeError(
+            f"labels must be a cupy integer array, got "
+            f"{getattr(labels, 'dtype', type(labels).__name__)}"
+        )
+    if labels.shape != (logits.shape[0],):
+        raise ValueError(
+            f"labels of shape {labels.shape} do not match {logits.shape[0]} rows of logits"
+        )
+    return contiguous(logits), contiguous(labels.astype(numpy.int64, copy=False))
+
+
+def forward(logits, labels):
+    """(loss_rows, lse, flag) for logits (N, C) and integer labels (N,):
+    loss_rows (N,) in the logits' dtype, lse (N,) the per-row log-sum-exp as float64 for
+    every dtype (a float32 lse of logits ~1000 would be off by ~1e-4 in each probability),
+    flag an int32 device array (1,) set to 1 when a label lies outside [0, C) (that row's
+    loss is NaN)."""
+    cupy = _cupy()
+    logits, labels = _checked(logits, labels)
+    rows, cols = logits.shape
+    loss = cupy.empty(rows, dtype=logits.dtype)
+    lse = cupy.empty(rows, dtype=numpy.float64)
+    flag = cupy.zeros(1, dtype=numpy.int32)
+    if rows:
+        warps = THREADS // 32  # one warp per row
+        blocks = int(min(-(-rows // warps), blocks_cap()))
+        _forward(logits.dtype)(
+            (blocks,),
+            (THREADS,),
+            (logits, labels, loss, lse, flag, numpy.int64(rows), numpy.int64(cols)),
+        )
+    return loss, lse, flag
+
+
+def backward(logits, lse, labels, gy_rows):
+    """gx (N, C) = (softmax(logits) - onehot(labels)) · gy_rows[:, None], one pass.
+    gy_rows is the per-row upstream gradient (N,) (or a scalar): 1/N for a mean, 1 for a
+    sum, the upstream of each row for no reduction."""
+    cupy = _cupy()
+    logits, labels = _checked(logits, labels)
+    rows, cols = logits.shape
+    lse = as_contiguous(lse, numpy.float64, "log-sum-exp", (rows,))
+    if numpy.isscalar(gy_rows):
+        gy_rows = cupy.asarray(gy_rows)
+    gy = as_contiguous(gy_rows, logits.dtype, "upstream gradient", (rows,))
+    gx = cupy.empty_like(logits)
+    if logits.size:
+        _backward(logits.dtype)(
+            grid(logits.size),
+            (THREADS,),
+            (logits, lse, labels, gy, gx, numpy.int64(rows), numpy.int64(cols)),
+        )
+    return gx
+
+
+def label_message(num_classes: int) -> str:
+    return (
+        f"label out of range [0, {num_classes}): a label given to the softmax "
+        f"cross-entropy on the GPU was < 0 or >= {num_classes} (that row's loss is NaN)"
+    )
+
+
+def check_label_flag(flag, num_classes: int) -> None:
+    """Raise ValueError "label out of range [0, C)" if the flag of :func:`forward` is set.
+    Reads one int: this synchronizes."""
+    check_flag(flag, label_message(num_classes))
+
+
+def defer_label_check(flag, num_classes: int) -> None:
+    """Check the flag of :func:`forward` at the next host read (``Tensor.item()``)."""
+    defer_flag(flag, label_message(num_classes), num_classes)
