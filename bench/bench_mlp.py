@@ -1,8 +1,10 @@
-"""Benchmark 'mlp': see gpugrad/benchmarks.py.  Usage: python bench/bench_mlp.py [--quick]."""
+"""Benchmark 'mlp': see bench/train_bench.py.  Usage: python bench/bench_mlp.py [--quick]."""
 
 import sys
+from pathlib import Path
 
-from gpugrad.benchmarks import main
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout, for `bench`
+from bench.train_bench import main
 
 if __name__ == "__main__":
     sys.exit(main(["--only", "mlp", *sys.argv[1:]]))

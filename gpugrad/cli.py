@@ -49,10 +49,30 @@ def parse_args(parser: argparse.ArgumentParser, argv):
         return 0 if e.code == 0 else 2
 
 
+def bench(argv) -> int:
+    """The benchmarks need torch, so they live in the source repository's ``bench/``, not in
+    the library: from a source checkout this runs them (``bench/train_bench.py``)."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    checkout = Path(__file__).resolve().parent.parent
+    if not (checkout / "bench" / "train_bench.py").is_file():
+        print(
+            "gpugrad bench: the benchmarks live in the source repository's bench/ "
+            "(run this command from a clone of it)",
+            file=sys.stderr,
+        )
+        return 2
+    path = os.pathsep.join(p for p in (str(checkout), os.environ.get("PYTHONPATH")) if p)
+    command = [sys.executable, "-m", "bench.train_bench", *argv]
+    return subprocess.run(command, env={**os.environ, "PYTHONPATH": path}).returncode
+
+
 COMMANDS = {
     "info": ("gpugrad.cli", "info"),
     "train": ("gpugrad.trainer", "main"),
-    "bench": ("gpugrad.benchmarks", "main"),
+    "bench": ("gpugrad.cli", "bench"),
     "explain": ("gpugrad.explain.cli", "main"),
 }
 

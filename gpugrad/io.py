@@ -26,6 +26,7 @@ corrupt, foreign (not safetensors, or safetensors not written by gpugrad) or hos
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -38,7 +39,7 @@ import numpy
 from . import backend
 from .tensor import Tensor
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "load", "save"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "load", "save", "write_atomically", "write_json"]
 
 FORMAT = "gpugrad"
 FORMAT_VERSION = "2"  # 1: development files whose checksum left out the structure
@@ -170,10 +171,14 @@ def save(obj, path) -> None:
         "structure": structure,
         "sha256": _checksum(structure, tensors),
     }
-    _write_atomically(os.fspath(path), safetensors_save(tensors, metadata=metadata))
+    write_atomically(path, safetensors_save(tensors, metadata=metadata))
 
 
-def _write_atomically(path: str, payload: bytes) -> None:
+def write_atomically(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that ``path`` holds either its previous content or all
+    of ``data``, never a mixture: a temporary file next to it, fsynced, renamed over it, and
+    the directory fsynced.  On any failure the temporary file is removed."""
+    path = os.fspath(path)
     if os.path.islink(path):  # replace the file the link points to
         path = os.path.realpath(path)
     directory = os.path.dirname(os.path.abspath(path))
@@ -182,7 +187,7 @@ def _write_atomically(path: str, payload: bytes) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         try:
-            view = memoryview(payload)
+            view = memoryview(data)
             while view:
                 written = os.write(fd, view[:CHUNK_BYTES])
                 view = view[written:]
@@ -191,12 +196,15 @@ def _write_atomically(path: str, payload: bytes) -> None:
             os.close(fd)
         os.replace(tmp, path)
     except BaseException:  # KeyboardInterrupt too: no stray temp file
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
     _fsync_directory(directory)  # the rename itself is durable
+
+
+def write_json(path, obj) -> None:
+    """``obj`` as indented JSON, written with :func:`write_atomically`."""
+    write_atomically(path, (json.dumps(obj, indent=2) + "\n").encode())
 
 
 def _fsync_directory(directory: str) -> None:

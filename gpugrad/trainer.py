@@ -10,6 +10,7 @@ exits with code 2 before anything is written.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -20,6 +21,8 @@ import numpy
 from . import backend, data, nn, optim
 from . import functional as F
 from .autograd import no_grad
+from .io import write_atomically
+from .io import write_json as _write_json
 from .tensor import manual_seed
 
 CHECKPOINT = "model.ggt"
@@ -111,13 +114,6 @@ def _validate(args):
         raise UsageError(f"--seed must be non-negative, got {args.seed}")
 
 
-def _write_json(path, obj):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
-
-
 def plot_curves(history: list, path: str, title: str) -> None:
     import matplotlib
 
@@ -137,10 +133,10 @@ def plot_curves(history: list, path: str, title: str) -> None:
     right.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=110)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=110)
     plt.close(fig)
-    os.replace(tmp, path)
+    write_atomically(path, png.getvalue())
 
 
 def _rng_state():

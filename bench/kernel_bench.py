@@ -2,6 +2,7 @@
 
     python bench/bench_kernels.py                       # 2^20 ... 2^28 float32 elements
     python bench/bench_kernels.py --sizes 2^10,2^12 --reps 5     # a tiny run
+    python bench/bench_kernels.py --quick               # 2^20 and 2^22, 5 repetitions
     python -m gpugrad bench --only kernels [--quick]    # the same, from the bench command
 
 For each size n (float32) it times, with CUDA events, the median of ``--reps`` runs after
@@ -26,18 +27,16 @@ needs neither a GPU nor CuPy.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import re
-import statistics
 import sys
-import time
-from pathlib import Path
+
+from bench import common
 
 DEFAULT_SIZES = "2^20,2^22,2^24,2^26,2^28"
+QUICK_SIZES = "2^20,2^22"
 BIAS_COLUMNS = 1024
 TARGET_SIZE = 2**26  # where the issue's targets are read
+KERNELS = ("sigmoid", "relu", "bias_relu")
 
 
 def parse_sizes(text: str) -> list:
@@ -74,39 +73,6 @@ def _torch_cuda():
     except ImportError:
         return None
     return torch if torch.cuda.is_available() else None
-
-
-def _median_time(event, elapsed_s, fn, reps: int, warmup: int) -> float:
-    """Median seconds of fn() between two timing events on the current stream."""
-    for _ in range(warmup):
-        fn()
-    start, stop = event(), event()
-    times = []
-    for _ in range(reps):
-        start.record()
-        fn()
-        stop.record()
-        stop.synchronize()
-        times.append(elapsed_s(start, stop))
-    return statistics.median(times)
-
-
-def median_time_cupy(fn, reps: int, warmup: int) -> float:
-    import cupy
-
-    return _median_time(
-        cupy.cuda.Event, lambda a, b: cupy.cuda.get_elapsed_time(a, b) / 1e3, fn, reps, warmup
-    )
-
-
-def median_time_torch(torch, fn, reps: int, warmup: int) -> float:
-    return _median_time(
-        lambda: torch.cuda.Event(enable_timing=True),
-        lambda a, b: a.elapsed_time(b) / 1e3,
-        fn,
-        reps,
-        warmup,
-    )
 
 
 def _cases(n: int):
@@ -169,49 +135,28 @@ def bench_size(n: int, reps: int, warmup: int) -> dict:
 
     cases, x = _cases(n)
     dst = cupy.empty_like(x)
-    copy = lambda: dst.data.copy_from_device_async(x.data, x.nbytes)
-    t_copy = median_time_cupy(copy, reps, warmup)
-    row = {"elements": n, "copy_s": t_copy, "copy_GBps": 2 * x.nbytes / t_copy / 1e9}
+    clock = common.EventClock.cupy()
     torch = _torch_cuda()
+    torch_clock = common.EventClock.torch(torch) if torch is not None else None
+
+    def median(fn, on=clock):
+        return common.median_time(fn, on, reps, warmup)
+
+    t_copy = median(lambda: dst.data.copy_from_device_async(x.data, x.nbytes))
+    row = {"elements": n, "copy_s": t_copy, "copy_GBps": 2 * x.nbytes / t_copy / 1e9}
     for name, (fused, unfused, torch_fn, moved) in cases.items():
-        t_fused = median_time_cupy(fused, reps, warmup)
-        t_unfused = median_time_cupy(unfused, reps, warmup)
+        t_fused = median(fused)
+        t_unfused = median(unfused)
         row[f"{name}_fused_s"] = t_fused
         row[f"{name}_fused_GBps"] = moved / t_fused / 1e9
         row[f"{name}_fraction_of_copy"] = row[f"{name}_fused_GBps"] / row["copy_GBps"]
         row[f"{name}_unfused_s"] = t_unfused
         row[f"{name}_speedup_vs_unfused"] = t_unfused / t_fused
         if torch_fn is not None:
-            t_torch = median_time_torch(torch, torch_fn, reps, warmup)
+            t_torch = median(torch_fn, torch_clock)
             row[f"{name}_torch_s"] = t_torch
             row[f"{name}_speedup_vs_torch"] = t_torch / t_fused
     return row
-
-
-def machine() -> dict:
-    import cupy
-    import numpy
-
-    dev = cupy.cuda.Device()
-    props = cupy.cuda.runtime.getDeviceProperties(dev.id)
-    name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
-    info = {
-        "gpu": name,
-        "compute_capability": dev.compute_capability,
-        "multiprocessors": dev.attributes["MultiProcessorCount"],
-        "cuda_runtime": cupy.cuda.runtime.runtimeGetVersion(),
-        "cuda_driver": cupy.cuda.runtime.driverGetVersion(),
-        "cupy": cupy.__version__,
-        "numpy": numpy.__version__,
-        "python": platform.python_version(),
-    }
-    torch = _torch_cuda()
-    info["torch"] = torch.__version__ if torch is not None else None
-    return info
-
-
-def slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
 def targets(rows: list) -> dict:
@@ -221,9 +166,7 @@ def targets(rows: list) -> dict:
     row = min(rows, key=lambda r: abs(r["elements"] - TARGET_SIZE))
     out = {
         "at_elements": row["elements"],
-        "fused_fraction_of_copy_min": min(
-            row[f"{k}_fraction_of_copy"] for k in ("sigmoid", "relu", "bias_relu")
-        ),
+        "fused_fraction_of_copy_min": min(row[f"{k}_fraction_of_copy"] for k in KERNELS),
         "sigmoid_speedup_vs_unfused": row["sigmoid_speedup_vs_unfused"],
         "sigmoid_speedup_vs_torch": row.get("sigmoid_speedup_vs_torch"),
         "bias_relu_speedup_vs_torch": row.get("bias_relu_speedup_vs_torch"),
@@ -242,88 +185,85 @@ def targets(rows: list) -> dict:
 
 
 def print_table(rows: list) -> None:
-    cols = ["elements", "copy_GBps"]
-    for name in ("sigmoid", "relu", "bias_relu"):
-        cols += [
-            f"{name}_fused_GBps",
-            f"{name}_fraction_of_copy",
-            f"{name}_speedup_vs_unfused",
-            f"{name}_speedup_vs_torch",
-        ]
+    keys = [("elements", str), ("copy_GBps", common.general)]
+    for name in KERNELS:
+        for what in ("fused_GBps", "fraction_of_copy", "speedup_vs_unfused", "speedup_vs_torch"):
+            keys.append((f"{name}_{what}", common.general))
+    common.print_table(
+        "fused kernels, float32, forward + backward (speedups: time of the other / time fused)",
+        rows,
+        keys,
+    )
 
-    def fmt(v):
-        return "-" if v is None else f"{v:.3g}" if isinstance(v, float) else str(v)
 
-    cells = [[fmt(r.get(c)) for c in cols] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
-    print("fused kernels, float32, forward + backward (speedups: time of the other / time fused)")
-    print("  ".join(c.rjust(w) for c, w in zip(cols, widths)))
-    for row in cells:
-        print("  ".join(v.rjust(w) for v, w in zip(row, widths)))
+def _sizes_argument(text: str) -> list:
+    try:
+        return parse_sizes(text)
+    except ValueError as e:  # argparse prints this message, not a generic one
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench_kernels", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--sizes",
+        type=_sizes_argument,
+        default=None,
+        help=f"element counts, e.g. 2^20,2^24 or 1000 (default {DEFAULT_SIZES}; "
+        f"with --quick {QUICK_SIZES})",
+    )
+    parser.add_argument(
+        "--reps", type=int, default=None, help="timed runs per measurement (median; 30, quick 5)"
+    )
+    parser.add_argument("--warmup", type=int, default=5, help="untimed runs first")
+    common.add_output_arguments(parser)
+    return parser
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--sizes",
-        default=DEFAULT_SIZES,
-        help=f"element counts, e.g. 2^20,2^24 or 1000 (default {DEFAULT_SIZES})",
-    )
-    parser.add_argument("--reps", type=int, default=30, help="timed runs per measurement (median)")
-    parser.add_argument("--warmup", type=int, default=5, help="untimed runs first")
-    parser.add_argument(
-        "--out",
-        default=os.path.join("bench", "results"),
-        help="directory for kernels-<gpu>.json (default bench/results)",
-    )
-    args = parser.parse_args(argv)
-    try:
-        sizes = parse_sizes(args.sizes)
-    except ValueError as e:
-        parser.error(str(e))
+    args = common.parse_args(build_parser(), argv)
+    if isinstance(args, int):
+        return args
     reason = gpu_unavailable_reason()
     if reason is not None:
         print(f"bench_kernels: needs a CUDA GPU with CuPy; none here ({reason})", file=sys.stderr)
         return 2
+    sizes = args.sizes or parse_sizes(QUICK_SIZES if args.quick else DEFAULT_SIZES)
+    measure(sizes, args.reps or (5 if args.quick else 30), args.warmup, args.out_dir)
+    return 0
+
+
+def run(quick: bool, out_dir) -> str:
+    """What ``python -m gpugrad bench --only kernels`` runs; returns the JSON's path."""
+    reason = gpu_unavailable_reason()
+    if reason is not None:
+        raise RuntimeError(f"the kernel benchmark needs a CUDA GPU ({reason})")
+    sizes = parse_sizes(QUICK_SIZES if quick else DEFAULT_SIZES)
+    return measure(sizes, 5 if quick else 30, 5, out_dir)
+
+
+def measure(sizes: list, reps: int, warmup: int, out_dir) -> str:
+    """Times every size, prints the table and writes the JSON; returns its path."""
     import cupy
 
     rows = []
     for n in sizes:
-        rows.append(bench_size(n, args.reps, args.warmup))
+        rows.append(bench_size(n, reps, warmup))
         cupy.get_default_memory_pool().free_all_blocks()
     print_table(rows)
-    info = machine()
-    doc = {
-        "benchmark": "kernels",
-        "machine": info,
-        "settings": {
-            "dtype": "float32",
-            "reps": args.reps,
-            "warmup": args.warmup,
-            "timing": "CUDA events around each run, median",
-            "bias_columns": BIAS_COLUMNS,
-            "tf32": "not involved (elementwise)",
-            "torch": "torch.sigmoid/relu + aten.sigmoid_backward/threshold_backward "
-            "(+ add and sum(0) for bias_relu), no autograd",
-            "copy": "cudaMemcpyAsync device to device, n float32",
-        },
-        "results": rows,
-        "targets": targets(rows),
-        "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    settings = {
+        "dtype": "float32",
+        "reps": reps,
+        "warmup": warmup,
+        "timing": "CUDA events around each run, median",
+        "bias_columns": BIAS_COLUMNS,
+        "tf32": "not involved (elementwise)",
+        "torch": "torch.sigmoid/relu + aten.sigmoid_backward/threshold_backward "
+        "(+ add and sum(0) for bias_relu), no autograd",
+        "copy": "cudaMemcpyAsync device to device, n float32",
     }
-    os.makedirs(args.out, exist_ok=True)
-    path = Path(args.out) / f"kernels-{slug(info['gpu'])}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(doc, indent=2))
-    os.replace(tmp, path)
+    path = common.write_result(
+        "kernels", "cuda", None, settings, rows, out_dir, targets=targets(rows)
+    )
     print(f"wrote {path}")
-    return 0
-
-
-def bench_kernels(quick: bool, out_dir: str) -> str:
-    """What ``python -m gpugrad bench --only kernels`` runs; returns the JSON's path."""
-    sizes = "2^20,2^22" if quick else DEFAULT_SIZES
-    reps = "5" if quick else "30"
-    if main(["--sizes", sizes, "--reps", reps, "--out", out_dir]) != 0:
-        raise RuntimeError("the kernel benchmark needs a CUDA GPU")
-    return str(Path(out_dir) / f"kernels-{slug(machine()['gpu'])}.json")
+    return path
