@@ -4,47 +4,59 @@ import gpugrad as gg
 x = gg.tensor([1.0, 2.0], requires_grad=True)
 (x * x).sum().backward()
 x.grad            # tensor([2., 4.])
+
+This file only re-exports the public API, after the one setup step below.
 """
 
-from . import backend, cuda
-from .autograd import detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad
-from .backend import default_device, device, set_default_device
-from .gradcheck import gradcheck, gradgradcheck
-from .ops import namespace as _namespace  # registers the create_graph namespace
-from .ops.activation import relu, sigmoid, tanh
-from .ops.arithmetic import maximum, minimum
-from .ops.linalg import matmul
-from .ops.reduce import logsumexp, max, mean, min, sum, var
-from .ops.shape import (
-    broadcast_to,
-    concatenate,
-    expand_dims,
-    flatten,
-    reshape,
-    squeeze,
-    stack,
-    swapaxes,
-    transpose,
-    unsqueeze,
-    where,
+from . import autograd, backend, cuda, methods
+from .autograd import (
+    detect_anomaly,
+    enable_grad,
+    grad,
+    gradcheck,
+    gradgradcheck,
+    is_grad_enabled,
+    no_grad,
 )
-from .ops.unary import abs, clip, exp, log, sqrt
-from .tensor import (
-    Tensor,
+from .backend import default_device, device, set_default_device
+from .creation import (
     arange,
     as_tensor,
     empty,
     full,
     full_like,
-    manual_seed,
     ones,
     ones_like,
-    rand,
-    randn,
     tensor,
     zeros,
     zeros_like,
 )
+from .ops import namespace
+from .ops.activation import relu, sigmoid, tanh
+from .ops.arithmetic import maximum, minimum
+from .ops.concatenate import concatenate, stack
+from .ops.matmul import matmul
+from .ops.reduce import max, mean, min, sum, var
+from .ops.shape import (
+    broadcast_to,
+    expand_dims,
+    flatten,
+    reshape,
+    squeeze,
+    swapaxes,
+    transpose,
+    unsqueeze,
+)
+from .ops.softmax import logsumexp
+from .ops.unary import abs, clip, exp, log, sqrt
+from .ops.where import where
+from .random import get_rng_state, manual_seed, rand, randn, set_rng_state
+from .tensor import Tensor
+
+# The one setup step: the engine sits below Tensor and the ops, so it is handed the Tensor
+# class and the namespace of recorded backward formulas here; Tensor gets its operators.
+autograd.engine.setup(Tensor, namespace)
+methods.bind(Tensor)
 
 __version__ = "0.1.0"
 
@@ -58,7 +70,7 @@ from .explain import explain  # noqa: E402  (the function; the module is gpugrad
 from .io import load, save  # noqa: E402
 
 # Submodules with heavier imports (matplotlib, safetensors, mpi4py) load on first use.
-_LAZY_SUBMODULES = {"optim", "io", "data", "distributed", "trainer", "kernels"}
+_LAZY_SUBMODULES = {"optim", "io", "data", "distributed", "trainer"}
 
 
 def __getattr__(name):

@@ -59,7 +59,7 @@ def _stratified_split(y: numpy.ndarray, test_fraction: float, seed: int):
     train, test = [], []
     for c in numpy.unique(y):
         idx = rng.permutation(numpy.flatnonzero(y == c))
-        n_test = int(round(len(idx) * test_fraction))
+        n_test = round(len(idx) * test_fraction)
         test.append(idx[:n_test])
         train.append(idx[n_test:])
     return numpy.sort(numpy.concatenate(train)), numpy.sort(numpy.concatenate(test))

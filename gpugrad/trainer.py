@@ -23,7 +23,7 @@ from . import functional as F
 from .autograd import no_grad
 from .io import write_atomically
 from .io import write_json as _write_json
-from .tensor import manual_seed
+from .random import get_rng_state, manual_seed, set_rng_state
 
 CHECKPOINT = "model.ggt"
 REPORT_EVERY = 10  # steps between reads of the loss (each read synchronizes a GPU)
@@ -139,25 +139,6 @@ def plot_curves(history: list, path: str, title: str) -> None:
     write_atomically(path, png.getvalue())
 
 
-def _rng_state():
-    from .tensor import _generators
-
-    state = {}
-    for dev, g in _generators.items():
-        if dev.kind == "cpu":
-            state["cpu"] = json.dumps(g.bit_generator.state)
-    return state
-
-
-def _set_rng_state(state):
-    from .tensor import _generators, generator
-
-    if "cpu" in state:
-        generator(backend.CPU).bit_generator.state = json.loads(state["cpu"])
-    else:
-        _generators.pop(backend.CPU, None)
-
-
 def run(args) -> dict:
     """Train as ``args`` says; returns the metrics (also written to OUT/metrics.json)."""
     _validate(args)
@@ -216,7 +197,8 @@ def run(args) -> dict:
         except (KeyError, ValueError, TypeError) as e:
             raise UsageError(f"--resume: checkpoint does not fit the model: {e}") from None
         history, start_epoch = list(ckpt["history"]), int(ckpt["epoch"])
-        _set_rng_state(ckpt.get("rng", {}))
+        if "cpu" in ckpt.get("rng", {}):  # checkpoints from before any draw have none
+            set_rng_state(json.loads(ckpt["rng"]["cpu"]))
         if start_epoch >= args.epochs:
             raise UsageError(
                 f"--resume: the checkpoint already has {start_epoch} epochs; "
@@ -251,7 +233,7 @@ def run(args) -> dict:
                 "epoch": epoch,
                 "history": history,
                 "identity": identity,
-                "rng": _rng_state(),
+                "rng": {"cpu": json.dumps(get_rng_state())},
                 "args": {k: v for k, v in vars(args).items() if k != "resume"},
             },
             ckpt_path,

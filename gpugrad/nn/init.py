@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 
 from ..autograd import no_grad
-from ..tensor import Tensor, generator
+from ..random import generator
+from ..tensor import Tensor
 
 
 def _fans(t: Tensor):

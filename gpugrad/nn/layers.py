@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from .. import functional as F
-from ..tensor import empty, ones, zeros
+from ..creation import empty, ones, zeros
 from . import init
 from .module import Module, Parameter
 
@@ -34,7 +34,10 @@ class Linear(Module):
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self):
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}"
+        )
 
 
 class Conv2d(Module):

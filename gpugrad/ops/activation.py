@@ -30,7 +30,8 @@ import numpy
 
 from .. import backend, kernels
 from ..autograd import Function
-from ..tensor import Tensor, as_tensor, unwrap
+from ..creation import as_tensor, unwrap
+from ..tensor import Tensor
 from .select import select
 
 

@@ -11,7 +11,8 @@ import numbers
 
 from .. import backend
 from ..autograd import Function
-from ..tensor import Tensor, as_tensor
+from ..creation import as_tensor
+from ..tensor import Tensor
 
 
 def check_same(a: Tensor, b: Tensor, op: str) -> None:
@@ -29,7 +30,14 @@ def check_same(a: Tensor, b: Tensor, op: str) -> None:
         )
 
 
-def _tensors(a: Tensor, b, op: str):
+def check_same_all(ts, op: str) -> None:
+    """Raise unless every Tensor in ``ts`` has the dtype and device of the first."""
+    for t in ts[1:]:
+        if t.data.dtype != ts[0].data.dtype or type(t.data) is not type(ts[0].data):
+            check_same(ts[0], t, op)
+
+
+def operands(a: Tensor, b, op: str):
     """Both operands as Tensors of one dtype and device (b may be an array or list)."""
     if not isinstance(b, Tensor):
         b = as_tensor(b, like=a)
@@ -255,47 +263,47 @@ class RPowConst(Function):
 def add(a, b):
     if _is_scalar(b):
         return AddConst(b)(a)
-    return Add()(*_tensors(a, b, "add"))
+    return Add()(*operands(a, b, "add"))
 
 
 def sub(a, b):
     if _is_scalar(b):
         return AddConst(-b)(a)
-    return Sub()(*_tensors(a, b, "sub"))
+    return Sub()(*operands(a, b, "sub"))
 
 
 def rsub(a, b):
     """b - a."""
     if _is_scalar(b):
         return RSubConst(b)(a)
-    a, b = _tensors(a, b, "sub")
+    a, b = operands(a, b, "sub")
     return Sub()(b, a)
 
 
 def mul(a, b):
     if _is_scalar(b):
         return MulConst(b)(a)
-    return Mul()(*_tensors(a, b, "mul"))
+    return Mul()(*operands(a, b, "mul"))
 
 
 def div(a, b):
     if _is_scalar(b):
         return DivConst(b)(a)
-    return Div()(*_tensors(a, b, "div"))
+    return Div()(*operands(a, b, "div"))
 
 
 def rdiv(a, b):
     """b / a."""
     if _is_scalar(b):
         return RDivConst(b)(a)
-    a, b = _tensors(a, b, "div")
+    a, b = operands(a, b, "div")
     return Div()(b, a)
 
 
 def pow(a, b):
     if _is_scalar(b):
         return PowConst(b)(a)
-    return Pow()(*_tensors(a, b, "pow"))
+    return Pow()(*operands(a, b, "pow"))
 
 
 def rpow(a, b):
@@ -304,7 +312,7 @@ def rpow(a, b):
         if b <= 0:
             raise ValueError(f"c ** x needs c > 0 to be differentiable, got c={b}")
         return RPowConst(b)(a)
-    a, b = _tensors(a, b, "pow")
+    a, b = operands(a, b, "pow")
     return Pow()(b, a)
 
 
@@ -315,7 +323,7 @@ def neg(a):
 def compare(a: Tensor, b, name: str) -> Tensor:
     """An elementwise comparison: a boolean Tensor, outside the graph."""
     if isinstance(b, Tensor):
-        a, b = _tensors(a, b, name)
+        a, b = operands(a, b, name)
         b = b.data
     elif not _is_scalar(b):
         b = as_tensor(b, like=a).data
@@ -326,6 +334,7 @@ def compare(a: Tensor, b, name: str) -> Tensor:
 class Maximum(Function):
     """The max gate, elementwise: the gradient goes to ``a`` where a >= b (ties go to the
     first argument; PyTorch splits ties in half), to ``b`` elsewhere."""
+
     symbol = "max"
     gate = "max gate: routes"
 
@@ -343,6 +352,7 @@ class Maximum(Function):
 
 class Minimum(Maximum):
     """Elementwise min; the gradient goes to ``a`` where a <= b (ties to the first)."""
+
     symbol = "min"
     gate = "min gate: routes"
 
@@ -353,9 +363,9 @@ class Minimum(Maximum):
 
 def maximum(a, b):
     a = as_tensor(a) if not isinstance(a, Tensor) else a
-    return Maximum()(*_tensors(a, b, "maximum"))
+    return Maximum()(*operands(a, b, "maximum"))
 
 
 def minimum(a, b):
     a = as_tensor(a) if not isinstance(a, Tensor) else a
-    return Minimum()(*_tensors(a, b, "minimum"))
+    return Minimum()(*operands(a, b, "minimum"))

@@ -9,9 +9,10 @@ the tensor's own buffer.
 
 from __future__ import annotations
 
-from .. import autograd
-from ..tensor import Tensor, as_tensor
-from .shape import SetItem, _raw_index
+from ..autograd import grad_mode, no_grad
+from ..creation import as_tensor
+from ..tensor import Tensor
+from .indexing import SetItem, raw_index
 
 
 def _check_leaf(t: Tensor, what: str):
@@ -49,7 +50,7 @@ def _write_back(t: Tensor, result: Tensor) -> Tensor:
 
 
 def _recording(t: Tensor, other) -> bool:
-    return autograd.grad_enabled and (
+    return grad_mode.grad_enabled and (
         t.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
     )
 
@@ -59,12 +60,12 @@ def apply(t: Tensor, op, other) -> Tensor:
     if _recording(t, other):
         _check_leaf(t, "an in-place operation")
         return _write_back(t, op(_old_self(t), other))
-    with autograd.no_grad():
+    with no_grad():
         return _write_back(t, op(t, other))
 
 
 def fill(t: Tensor, value) -> Tensor:
-    if autograd.grad_enabled:
+    if grad_mode.grad_enabled:
         _check_leaf(t, "fill_/zero_")
     t.data.fill(value)
     t._version[0] += 1
@@ -75,7 +76,7 @@ def fill(t: Tensor, value) -> Tensor:
 
 
 def setitem(t: Tensor, index, value) -> None:
-    index = _raw_index(index, t)
+    index = raw_index(index, t)
     if _recording(t, value):
         _check_leaf(t, "item assignment")
         v = as_tensor(value, like=t)

@@ -1,6 +1,6 @@
-"""Losses: softmax cross-entropy, multiclass SVM hinge, squared and absolute error.
-
-``reduction`` is "mean" (default), "sum" or "none" everywhere.
+"""Losses: multiclass SVM hinge (``multi_margin_loss``), squared and absolute error, and
+what every loss shares: the ``reduction`` ("mean" (default), "sum" or "none") and the
+check of class-index labels.  Softmax cross-entropy has its own module.
 """
 
 from __future__ import annotations
@@ -8,21 +8,21 @@ from __future__ import annotations
 import numpy
 
 from .. import backend
-from ..autograd import Function
-from ..tensor import Tensor, as_tensor
+from ..creation import as_tensor
+from ..tensor import Tensor
 from . import arithmetic, reduce, shape
 
-__all__ = ["cross_entropy", "l1_loss", "mse_loss", "multi_margin_loss"]
+__all__ = ["l1_loss", "mse_loss", "multi_margin_loss"]
 
 REDUCTIONS = ("mean", "sum", "none")
 
 
-def _check_reduction(reduction):
+def check_reduction(reduction):
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
-def _reduce(loss: Tensor, reduction: str) -> Tensor:
+def apply_reduction(loss: Tensor, reduction: str) -> Tensor:
     if reduction == "mean":
         return reduce.mean(loss)
     if reduction == "sum":
@@ -30,7 +30,7 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     return loss
 
 
-def _labels(scores: Tensor, labels, name: str):
+def class_indices(scores: Tensor, labels, name: str):
     """Validated class indices as a raw int64 array on the scores' device."""
     if isinstance(labels, Tensor):
         if labels.device != scores.device:
@@ -57,61 +57,12 @@ def _labels(scores: Tensor, labels, name: str):
     return raw.astype(numpy.int64, copy=False) if raw.dtype != numpy.int64 else raw
 
 
-class SoftmaxCrossEntropy(Function):
-    """Per-row loss lse(x_i) - x_i[y_i]; backward (softmax(x) - onehot(y)) * gy_i.
-    On CUDA both directions are one fused kernel each."""
-
-    save_inputs = (0,)
-
-    def __init__(self, labels):
-        self.labels = labels
-
-    def forward(self, logits):
-        if backend.is_cuda_array(logits):
-            from .. import kernels
-
-            launcher = kernels.softmax_cross_entropy
-            loss, self.lse, flag = launcher.forward(logits, self.labels)
-            launcher.defer_label_check(flag, logits.shape[1])
-            return loss
-        m = logits.max(axis=1, keepdims=True)
-        shifted = logits - m
-        numpy.exp(shifted, out=shifted)
-        lse = numpy.log(shifted.sum(axis=1)) + m[:, 0]
-        self.lse = lse
-        return lse - logits[numpy.arange(logits.shape[0]), self.labels]
-
-    def backward(self, ns, gy, logits):
-        if not ns.graph and backend.is_cuda_array(logits):
-            from .. import kernels
-
-            return kernels.softmax_cross_entropy.backward(logits, self.lse, self.labels, gy)
-        xp = backend.get_array_module(gy)
-        n, c = logits.shape
-        onehot = xp.zeros((n, c), dtype=logits.dtype)
-        onehot[xp.arange(n), self.labels] = 1
-        if ns.graph:  # keep lse as a function of the logits: second derivatives
-            lse = reduce.logsumexp(logits, axis=1, keepdims=True)
-        else:
-            lse = self.lse[:, None]
-        probs = ns.exp(logits - lse)
-        return (probs - onehot) * ns.reshape(gy, (n, 1))
-
-
-def cross_entropy(logits, labels, reduction: str = "mean") -> Tensor:
-    """Softmax cross-entropy of (N, C) logits against (N,) integer labels."""
-    _check_reduction(reduction)
-    logits = as_tensor(logits)
-    raw = _labels(logits, labels, "cross_entropy")
-    return _reduce(SoftmaxCrossEntropy(raw)(logits), reduction)
-
-
 def multi_margin_loss(scores, labels, reduction: str = "mean") -> Tensor:
     """Multiclass SVM hinge loss with margin 1, as in the notes and PyTorch:
     L_i = sum_{j != y_i} max(0, 1 - s_{y_i} + s_j) / C."""
-    _check_reduction(reduction)
+    check_reduction(reduction)
     scores = as_tensor(scores)
-    raw = _labels(scores, labels, "multi_margin_loss")
+    raw = class_indices(scores, labels, "multi_margin_loss")
     xp = backend.get_array_module(raw)
     n, c = scores.shape
     correct = shape.reshape(scores[xp.arange(n), raw], (n, 1))
@@ -121,7 +72,7 @@ def multi_margin_loss(scores, labels, reduction: str = "mean") -> Tensor:
     not_label = xp.ones((n, c), dtype=scores.dtype)
     not_label[xp.arange(n), raw] = 0
     per_row = reduce.sum(margins * not_label, axis=1) / c
-    return _reduce(per_row, reduction)
+    return apply_reduction(per_row, reduction)
 
 
 def _pair(a, b, name):
@@ -133,13 +84,13 @@ def _pair(a, b, name):
 
 
 def mse_loss(input, target, reduction: str = "mean") -> Tensor:
-    _check_reduction(reduction)
+    check_reduction(reduction)
     a, b = _pair(input, target, "mse_loss")
     d = a - b
-    return _reduce(d * d, reduction)
+    return apply_reduction(d * d, reduction)
 
 
 def l1_loss(input, target, reduction: str = "mean") -> Tensor:
-    _check_reduction(reduction)
+    check_reduction(reduction)
     a, b = _pair(input, target, "l1_loss")
-    return _reduce((a - b).abs(), reduction)
+    return apply_reduction((a - b).abs(), reduction)

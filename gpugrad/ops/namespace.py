@@ -6,13 +6,18 @@ what it does, so that a backward is itself differentiable (``grad(grad(f))``).
 
 from __future__ import annotations
 
-import sys
+from .. import backend
+from ..autograd import broadcast_axes
+from ..creation import as_tensor
+from ..tensor import Tensor
+from . import arithmetic, reduce, shape, unary
+from .activation import tanh
+from .indexing import getitem
+from .matmul import matmul
+from .where import where
 
-from .. import autograd
-from ..tensor import Tensor, as_tensor
-from . import arithmetic, linalg, reduce, shape, unary
-
-graph = True
+graph = True  # backward formulas test ns.graph to choose a path
+__all__ = ["getitem", "matmul", "tanh", "where"]  # re-exported for backward formulas
 
 exp = unary.exp
 log = unary.log
@@ -24,25 +29,11 @@ broadcast_to = shape.broadcast_to
 reshape = shape.reshape
 swapaxes = shape.swapaxes
 expand_dims = shape.expand_dims
-matmul = linalg.matmul
-getitem = shape.getitem
-
-
-def tanh(x):
-    from . import activation
-
-    return activation.tanh(x)
 
 
 def sign(x: Tensor) -> Tensor:
     """sign(x) as a constant (its derivative is zero almost everywhere)."""
-    from .. import backend
-
     return Tensor._from_op(backend.get_array_module(x.data).sign(x.data))
-
-
-def where(cond, a, b) -> Tensor:
-    return shape.where(cond, a, b)
 
 
 def transpose(x, axes=None) -> Tensor:
@@ -58,14 +49,12 @@ def sum_to(x: Tensor, target_shape) -> Tensor:
     target_shape = tuple(target_shape)
     if x.shape == target_shape:
         return x
-    axes = autograd.broadcast_axes(x.shape, target_shape)
+    axes = broadcast_axes(x.shape, target_shape)
     y = reduce.sum(x, axes, keepdims=True) if axes else x
     return shape.reshape(y, target_shape) if y.ndim != len(target_shape) else y
 
 
 def zeros_like(x: Tensor) -> Tensor:
-    from .. import backend
-
     return Tensor._from_op(backend.get_array_module(x.data).zeros_like(x.data))
 
 
@@ -73,6 +62,3 @@ def apply(fn, *args) -> Tensor:
     """Run Function ``fn`` on Tensors (arrays and numbers become constants)."""
     like = next(a for a in args if isinstance(a, Tensor))
     return fn(*[a if isinstance(a, Tensor) else as_tensor(a, like=like) for a in args])
-
-
-autograd._graph_namespace = sys.modules[__name__]

@@ -1,4 +1,4 @@
-"""Reductions: sum, mean, max, min (the max gate routes), var, logsumexp.
+"""Reductions: sum, mean, max, min (the max gate routes) and var over any axes.
 
 ``axis`` is None (all axes), an int or a tuple of ints; ``keepdims`` keeps the reduced
 axes with length 1.  Every backward first gives the upstream gradient the kept-dims
@@ -13,7 +13,8 @@ import numpy
 
 from .. import backend
 from ..autograd import Function
-from ..tensor import Tensor, as_tensor
+from ..creation import as_tensor
+from ..tensor import Tensor
 from .select import select
 
 
@@ -33,7 +34,7 @@ def normalize_axis(axis, ndim: int):
     return tuple(sorted(out))
 
 
-class _Reduction(Function):
+class Reduction(Function):
     """Shared bookkeeping: the reduced axes and the kept-dims shape of the output."""
 
     def __init__(self, axis, keepdims):
@@ -54,7 +55,7 @@ class _Reduction(Function):
         return ns.broadcast_to(ns.reshape(gy, self.kept_shape), self.in_shape)
 
 
-class Sum(_Reduction):
+class Sum(Reduction):
     def forward(self, x):
         return x.sum(axis=self._setup(x), keepdims=self.keepdims)
 
@@ -62,7 +63,7 @@ class Sum(_Reduction):
         return self._expand(ns, gy)
 
 
-class Mean(_Reduction):
+class Mean(Reduction):
     def forward(self, x):
         return x.mean(axis=self._setup(x), keepdims=self.keepdims)
 
@@ -110,7 +111,7 @@ def first_extreme_mask(x, axes, use_max: bool, extreme=None):
     return xp.transpose(mask, inverse)
 
 
-class _Extreme(_Reduction):
+class _Extreme(Reduction):
     use_max = True
 
     def forward(self, x):
@@ -143,7 +144,7 @@ class Min(_Extreme):
     gate = "min gate: routes"
 
 
-class Var(_Reduction):
+class Var(Reduction):
     """Variance with ``ddof`` (0: population, NumPy's default; 1: PyTorch's default)."""
 
     save_inputs = (0,)
@@ -159,30 +160,6 @@ class Var(_Reduction):
         mean = ns.sum(x, axis=self.axes, keepdims=True) / self.count
         scale = 2.0 / (self.count - self.ddof)
         return ns.reshape(gy, self.kept_shape) * (x - mean) * scale
-
-
-class LogSumExp(_Reduction):
-    """log(sum(exp(x))) computed stably: the maximum is taken out before exp."""
-
-    save_inputs = (0,)
-    save_output = True
-
-    def forward(self, x):
-        xp = backend.get_array_module(x)
-        axes = self._setup(x)
-        m = x.max(axis=axes, keepdims=True) if x.size else xp.zeros(self.kept_shape, x.dtype)
-        m = xp.where(xp.isfinite(m), m, 0)  # rows of -inf stay -inf, not NaN
-        s = xp.exp(x - m).sum(axis=axes, keepdims=True)
-        y = xp.log(s) + m
-        return (
-            y
-            if self.keepdims
-            else y.reshape(tuple(n for i, n in enumerate(x.shape) if i not in self.axes))
-        )
-
-    def backward(self, ns, gy, x, y):
-        yk = ns.reshape(y, self.kept_shape)
-        return ns.reshape(gy, self.kept_shape) * ns.exp(x - yk)
 
 
 def sum(x, axis=None, keepdims=False) -> Tensor:
@@ -205,7 +182,3 @@ def min(x, axis=None, keepdims=False) -> Tensor:
 
 def var(x, axis=None, keepdims=False, ddof=0) -> Tensor:
     return Var(axis, keepdims, ddof)(as_tensor(x))
-
-
-def logsumexp(x, axis=None, keepdims=False) -> Tensor:
-    return LogSumExp(axis, keepdims)(as_tensor(x))

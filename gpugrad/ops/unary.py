@@ -6,7 +6,8 @@ import numpy
 
 from .. import backend
 from ..autograd import Function
-from ..tensor import Tensor, as_tensor, unwrap
+from ..creation import as_tensor, unwrap
+from ..tensor import Tensor
 
 
 class Exp(Function):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from ..autograd import Function
-from ..tensor import Tensor, as_tensor
-from .arithmetic import _tensors
+from ..creation import as_tensor
+from ..tensor import Tensor
+from .arithmetic import operands
 
 
 class MatMul(Function):
@@ -46,7 +47,7 @@ class MatMul(Function):
 
 def matmul(a, b) -> Tensor:
     a = as_tensor(a)
-    a, b = _tensors(a, b, "matmul")
+    a, b = operands(a, b, "matmul")
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul needs at least 1-d operands, got shapes {a.shape} and {b.shape}")
     k_a = a.shape[-1]

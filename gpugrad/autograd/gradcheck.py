@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy
 
-from . import autograd
-from .tensor import Tensor
+from ..tensor import Tensor
+from . import engine
 
 MAX_COORDINATES = 256  # above this many elements an input is checked by projections
 PROJECTIONS = 16
@@ -64,7 +64,7 @@ def gradcheck(
     diff_outs = [(o, w) for o, w in zip(outs, xp_weights) if o.requires_grad]
     if not diff_outs:
         raise AssertionError("gradcheck: no output depends on the inputs through the graph")
-    analytic = autograd.grad(
+    analytic = engine.grad(
         [o for o, _ in diff_outs],
         [ins[i] for i in checked],
         grad_outputs=[w for _, w in diff_outs],
@@ -97,7 +97,8 @@ def gradcheck(
                 raise AssertionError(
                     f"gradcheck failed for input {i} (shape {x.shape}) along {where}: "
                     f"numerical {numeric:.8g}, analytic {exact:.8g}, "
-                    f"difference {abs(numeric - exact):.3g} > atol {atol} + rtol {rtol} * |numerical|"
+                    f"difference {abs(numeric - exact):.3g} > "
+                    f"atol {atol} + rtol {rtol} * |numerical|"
                 )
     return True
 
@@ -116,7 +117,7 @@ def gradgradcheck(
     def first_derivative(*xs):
         outs = _as_outputs(fn(*xs))
         ws = [o.device.xp.asarray(u, dtype=o.dtype) for o, u in zip(outs, weights)]
-        grads = autograd.grad(
+        grads = engine.grad(
             outs, [xs[i] for i in checked], grad_outputs=ws, create_graph=True, allow_unused=True
         )
         return tuple(g for g in grads if g is not None)

@@ -1,4 +1,4 @@
-"""The tape: Function nodes, sequence numbers, and the backward engine.
+"""The engine: Function nodes, sequence numbers, and the backward pass.
 
 How to write an op (the contract every file in ``gpugrad/ops`` follows)
 -----------------------------------------------------------------------
@@ -38,19 +38,27 @@ nodes in decreasing sequence order from a heap, iteratively.
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import itertools
 import weakref
 
-from . import backend
+import numpy
 
-_Tensor = None  # set by tensor.py (autograd sits below tensor in the layering)
-_graph_namespace = None  # set by ops/namespace.py
+from .. import backend
+from . import grad_mode
+
+# The engine sits below the Tensor class and the ops in the layering; both are handed to
+# it once, by gpugrad/__init__.py, through setup().
+_Tensor = None  # the Tensor class: outputs of Functions are made with Tensor._from_op
+_graph_namespace = None  # gpugrad.ops.namespace: backward formulas under create_graph
 _counter = itertools.count()
 
-grad_enabled = True
-anomaly_enabled = False
+
+def setup(tensor_type, graph_namespace) -> None:
+    """Give the engine the Tensor class and the namespace of recorded backward formulas."""
+    global _Tensor, _graph_namespace
+    _Tensor, _graph_namespace = tensor_type, graph_namespace
+
 
 RELEASED_MESSAGE = (
     "Trying to backward through the graph a second time (or to use saved values after "
@@ -97,7 +105,7 @@ class Function:
 
     def __call__(self, *inputs):
         """Run forward on Tensors; record the node if any input requires grad."""
-        record = grad_enabled
+        record = grad_mode.grad_enabled
         if record:
             needs = tuple([t.requires_grad for t in inputs])
             record = True in needs
@@ -106,7 +114,7 @@ class Function:
             self.needs_grad = (False,) * len(inputs)
         y = self.forward(*[t.data for t in inputs])
         out = _Tensor._from_op(y)
-        if anomaly_enabled:
+        if grad_mode.anomaly_enabled:
             _check_finite(y, f"the forward of {self.name}")
         if record:
             self.seq = next(_counter)
@@ -258,7 +266,6 @@ def run_backward(
     With ``inputs`` (a sequence of Tensors): return their gradients (None if unused and
     ``allow_unused``), leaving ``.grad`` untouched.
     """
-    global grad_enabled
     graph = create_graph
     if graph:
         ns = _graph_namespace
@@ -314,8 +321,7 @@ def run_backward(
         else:
             slot[0] += g  # in place: only into a buffer we allocated
 
-    previous_mode = grad_enabled
-    grad_enabled = graph
+    previous_mode = grad_mode.set_grad_enabled_flag(graph)
     heappush, heappop = heapq.heappush, heapq.heappop
     try:
         for t, g in zip(roots, root_grads):
@@ -345,7 +351,7 @@ def run_backward(
                     continue
                 if gx.shape != t.shape:
                     gx = ns.sum_to(gx, t.shape)
-                if anomaly_enabled:
+                if grad_mode.anomaly_enabled:
                     _check_finite(
                         gx.data if graph else gx,
                         f"the backward of {node.name} (created at sequence {node.seq})",
@@ -367,7 +373,7 @@ def run_backward(
             if not retain_graph:
                 node._release()
     finally:
-        grad_enabled = previous_mode
+        grad_mode.set_grad_enabled_flag(previous_mode)
 
     if inputs is None:
         return None
@@ -391,8 +397,6 @@ def grad(
     of each output (needed for outputs with more than one element).  With
     ``create_graph=True`` the returned gradients are themselves differentiable.
     """
-    from .tensor import _seed_gradient
-
     single = isinstance(outputs, _Tensor)
     outputs = [outputs] if single else list(outputs)
     inputs_seq = [inputs] if isinstance(inputs, _Tensor) else list(inputs)
@@ -405,7 +409,7 @@ def grad(
     for k, t in enumerate(inputs_seq):
         if not t.requires_grad:
             raise RuntimeError(f"input {k} of gg.grad does not require grad")
-    seeds = [_seed_gradient(o, g, create_graph) for o, g in zip(outputs, grad_outputs)]
+    seeds = [seed_gradient(o, g, create_graph) for o, g in zip(outputs, grad_outputs)]
     if retain_graph is None:
         retain_graph = create_graph
     return run_backward(
@@ -418,42 +422,35 @@ def grad(
     )
 
 
-# -- grad mode and anomaly mode -------------------------------------------------------
-class _ModeSwitch(contextlib.ContextDecorator):
-    """Sets a module-level flag of this module inside a ``with`` block (or a decorated
-    function) and restores the previous value on the way out."""
-
-    flag: str
-    value: bool
-
-    def __enter__(self):
-        self._previous = globals()[self.flag]
-        globals()[self.flag] = self.value
-
-    def __exit__(self, *exc):
-        globals()[self.flag] = self._previous
-        return False
-
-
-class no_grad(_ModeSwitch):
-    """Context manager (and decorator): operations inside are not recorded."""
-
-    flag, value = "grad_enabled", False
-
-
-class enable_grad(_ModeSwitch):
-    """Context manager (and decorator): turn recording back on inside no_grad."""
-
-    flag, value = "grad_enabled", True
-
-
-def is_grad_enabled() -> bool:
-    return grad_enabled
-
-
-class detect_anomaly(_ModeSwitch):
-    """Inside, every forward output and backward gradient is checked for NaN/Inf, and
-    the first op that produced one is named in a FloatingPointError.  Slow: it reads
-    every array (and synchronizes the GPU)."""
-
-    flag, value = "anomaly_enabled", True
+def seed_gradient(t, grad, create_graph: bool):
+    """The upstream gradient that starts a backward from ``t``: ones for a one-element
+    ``t`` when ``grad`` is None; else ``grad`` (a Tensor, array or number) of t's shape,
+    dtype and device.  A Tensor under ``create_graph``, a raw array otherwise."""
+    xp = backend.get_array_module(t.data)
+    if grad is None:
+        if t.data.size != 1:
+            raise RuntimeError(
+                f"backward() without a gradient needs a one-element output; "
+                f"this one has shape {t.shape}: pass grad= of that shape"
+            )
+        g = _Tensor._from_op(xp.ones_like(t.data))
+    elif isinstance(grad, _Tensor):
+        g = grad
+    elif isinstance(grad, numpy.ndarray) or backend.is_cuda_array(grad):
+        g = _Tensor._from_op(backend.to_device(grad, t.device))  # keeps its dtype: checked
+    else:  # Python numbers and lists take the output's dtype
+        host = numpy.asarray(grad, dtype=t.dtype if t.dtype.kind == "f" else None)
+        g = _Tensor._from_op(backend.to_device(host, t.device))
+    if g.shape != t.shape:
+        raise ValueError(f"grad has shape {g.shape} but the output has shape {t.shape}")
+    if g.dtype != t.dtype:
+        raise TypeError(
+            f"backward: dtype mismatch: the output is {t.dtype}, its gradient {g.dtype}; "
+            f"convert one with .astype()"
+        )
+    if g.device != t.device:
+        raise RuntimeError(
+            f"backward: device mismatch: the output is on {t.device}, its gradient on "
+            f"{g.device}; move one with .to()"
+        )
+    return g if create_graph else g.data

@@ -1,0 +1,156 @@
+"""Factories: ``gg.tensor`` from Python data or arrays, ``as_tensor``, ``zeros``, ``ones``,
+``full``, ``empty``, the ``*_like`` forms and ``arange``.  Random factories are in
+``random.py``.  Python floats become the default float dtype (float32), Python ints int64.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy
+
+from . import backend
+from .tensor import Tensor, default_float
+
+__all__ = [
+    "arange",
+    "as_tensor",
+    "empty",
+    "full",
+    "full_like",
+    "ones",
+    "ones_like",
+    "tensor",
+    "unwrap",
+    "zeros",
+    "zeros_like",
+]
+
+
+def unwrap(v):
+    """The raw array of a Tensor; anything else unchanged.  (Not getattr(v, "data"):
+    NumPy arrays have a .data too, a memoryview.)"""
+    return v.data if isinstance(v, Tensor) else v
+
+
+def _infer_dtype(data, dtype):
+    if dtype is not None:
+        return numpy.dtype(dtype)
+    if isinstance(data, (bool, numpy.ndarray, numpy.generic)):
+        return None  # arrays and NumPy scalars keep their dtype
+    if isinstance(data, numbers.Integral):
+        return numpy.dtype(numpy.int64)
+    if isinstance(data, numbers.Real):
+        return default_float
+    if isinstance(data, (list, tuple)):
+        a = numpy.asarray(data)
+        if a.dtype.kind == "f":
+            return default_float
+        if a.dtype.kind in "iu":
+            return numpy.dtype(numpy.int64)
+    return None
+
+
+def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Build a Tensor from a Python scalar, a (nested) list, a NumPy or CuPy array or a Tensor.
+
+    Python floats become float32, Python ints int64; arrays keep their dtype unless
+    ``dtype`` is given.  The data is copied.  ``device`` defaults to the array's own device
+    for CuPy arrays and to :func:`gpugrad.default_device` otherwise.
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    if backend.is_cuda_array(data):
+        dev = backend.device_of(data) if device is None else backend.device(device)
+        arr = data if dtype is None else data.astype(dtype)
+        arr = backend.to_device(arr, dev)
+        if arr is data:
+            arr = arr.copy()
+    else:
+        dev = backend.default_device() if device is None else backend.device(device)
+        dt = _infer_dtype(data, dtype)
+        try:
+            host = numpy.array(data, dtype=dt)
+        except (ValueError, TypeError) as e:
+            raise TypeError(f"cannot make a tensor from {type(data).__name__}: {e}") from None
+        if host.dtype == object:
+            raise TypeError(f"cannot make a tensor from {type(data).__name__}: it is not numeric")
+        arr = backend.to_device(host, dev)
+    return Tensor(arr, requires_grad=requires_grad)
+
+
+def as_tensor(value, like: Tensor | None = None) -> Tensor:
+    """``value`` as a Tensor without copying when possible; Python scalars and lists take
+    the dtype and device of ``like``."""
+    if isinstance(value, Tensor):
+        return value
+    if like is None:
+        return tensor(value)
+    dev = like.device
+    if isinstance(value, (numbers.Number, list, tuple)):
+        host = numpy.asarray(value, dtype=like.dtype if like.dtype.kind == "f" else None)
+        return Tensor._from_op(backend.to_device(host, dev))
+    if isinstance(value, numpy.ndarray) or backend.is_cuda_array(value):
+        return Tensor._from_op(backend.to_device(value, dev))
+    raise TypeError(f"expected a Tensor, a number or an array, got {type(value).__name__}")
+
+
+def build(fill, shape, dtype, device, requires_grad) -> Tensor:
+    """A Tensor of ``shape`` (ints, or one tuple) made by ``fill(xp, shape, dtype)`` on
+    ``device``; the dtype defaults to the default float."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    for n in shape:
+        if not isinstance(n, numbers.Integral) or n < 0:
+            raise ValueError(f"shape must be non-negative integers, got {shape}")
+    dev = backend.device(device)
+    dt = default_float if dtype is None else numpy.dtype(dtype)
+    return Tensor(fill(dev.xp, tuple(shape), dt), requires_grad=requires_grad)
+
+
+def zeros(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return build(lambda xp, s, dt: xp.zeros(s, dt), shape, dtype, device, requires_grad)
+
+
+def ones(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return build(lambda xp, s, dt: xp.ones(s, dt), shape, dtype, device, requires_grad)
+
+
+def empty(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return build(lambda xp, s, dt: xp.empty(s, dt), shape, dtype, device, requires_grad)
+
+
+def full(shape, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(shape)
+    return build(lambda xp, s, dt: xp.full(s, fill_value, dt), shape, dtype, device, requires_grad)
+
+
+def _like(fill, t: Tensor, dtype, device, requires_grad):
+    dev = t.device if device is None else backend.device(device)
+    dt = t.dtype if dtype is None else numpy.dtype(dtype)
+    return Tensor(fill(dev.xp, t.shape, dt), requires_grad=requires_grad)
+
+
+def zeros_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _like(lambda xp, s, dt: xp.zeros(s, dt), t, dtype, device, requires_grad)
+
+
+def ones_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _like(lambda xp, s, dt: xp.ones(s, dt), t, dtype, device, requires_grad)
+
+
+def full_like(t, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _like(lambda xp, s, dt: xp.full(s, fill_value, dt), t, dtype, device, requires_grad)
+
+
+def arange(start, stop=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
+    if stop is None:
+        start, stop = 0, start
+    ints = all(isinstance(v, numbers.Integral) for v in (start, stop, step))
+    dt = (
+        numpy.dtype(dtype)
+        if dtype is not None
+        else (numpy.dtype(numpy.int64) if ints else default_float)
+    )
+    dev = backend.device(device)
+    return Tensor(dev.xp.arange(start, stop, step, dtype=dt), requires_grad=requires_grad)

@@ -1,0 +1,82 @@
+"""The normalizing family: ``softmax``, ``log_softmax`` and ``logsumexp``, each computed
+stably (the maximum is taken out before exp) with its backward from the saved output."""
+
+from __future__ import annotations
+
+from .. import backend
+from ..autograd import Function
+from ..creation import as_tensor
+from ..tensor import Tensor
+from .reduce import Reduction
+
+__all__ = ["log_softmax", "logsumexp", "softmax"]
+
+
+class SoftmaxFunction(Function):
+    save_output = True
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        y = x - x.max(axis=self.axis, keepdims=True)
+        xp.exp(y, out=y)
+        y /= y.sum(axis=self.axis, keepdims=True)
+        return y
+
+    def backward(self, ns, gy, y):
+        return y * (gy - ns.sum(gy * y, axis=self.axis, keepdims=True))
+
+
+class LogSoftmaxFunction(Function):
+    save_output = True
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        m = x.max(axis=self.axis, keepdims=True)
+        y = x - m
+        y -= xp.log(xp.exp(y).sum(axis=self.axis, keepdims=True))
+        return y
+
+    def backward(self, ns, gy, y):
+        return gy - ns.exp(y) * ns.sum(gy, axis=self.axis, keepdims=True)
+
+
+def softmax(x, axis: int = -1) -> Tensor:
+    return SoftmaxFunction(axis)(as_tensor(x))
+
+
+def log_softmax(x, axis: int = -1) -> Tensor:
+    return LogSoftmaxFunction(axis)(as_tensor(x))
+
+
+class LogSumExp(Reduction):
+    """log(sum(exp(x))) computed stably: the maximum is taken out before exp."""
+
+    save_inputs = (0,)
+    save_output = True
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        axes = self._setup(x)
+        m = x.max(axis=axes, keepdims=True) if x.size else xp.zeros(self.kept_shape, x.dtype)
+        m = xp.where(xp.isfinite(m), m, 0)  # rows of -inf stay -inf, not NaN
+        s = xp.exp(x - m).sum(axis=axes, keepdims=True)
+        y = xp.log(s) + m
+        return (
+            y
+            if self.keepdims
+            else y.reshape(tuple(n for i, n in enumerate(x.shape) if i not in self.axes))
+        )
+
+    def backward(self, ns, gy, x, y):
+        yk = ns.reshape(y, self.kept_shape)
+        return ns.reshape(gy, self.kept_shape) * ns.exp(x - yk)
+
+
+def logsumexp(x, axis=None, keepdims=False) -> Tensor:
+    return LogSumExp(axis, keepdims)(as_tensor(x))

@@ -1,0 +1,48 @@
+"""``where(cond, a, b)``: elements of a where cond holds, of b elsewhere; the gradient is
+routed the same way."""
+
+from __future__ import annotations
+
+import numpy
+
+from .. import backend
+from ..autograd import Function
+from ..creation import as_tensor
+from ..tensor import Tensor
+from .arithmetic import check_same_all
+from .shape import broadcast_to
+
+
+class Where(Function):
+    """where(cond, a, b): the gradient goes to a where cond holds, to b elsewhere."""
+
+    def __init__(self, cond):
+        self.cond = cond
+
+    def forward(self, a, b):
+        return backend.get_array_module(a).where(self.cond, a, b)
+
+    def backward(self, ns, gy):
+        need_a, need_b = self.needs_grad
+        return (
+            ns.where(self.cond, gy, 0) if need_a else None,
+            ns.where(self.cond, 0, gy) if need_b else None,
+        )
+
+
+def where(cond, a, b) -> Tensor:
+    """Elements of ``a`` where ``cond`` holds, of ``b`` elsewhere (cond: bool Tensor or array)."""
+    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
+    if like is None:
+        like = as_tensor(a)
+    a = as_tensor(a, like=like)
+    b = as_tensor(b, like=like)
+    check_same_all([a, b], "where")
+    c = cond.data if isinstance(cond, Tensor) else cond
+    if not hasattr(c, "dtype"):
+        c = numpy.asarray(c)
+    c = backend.to_device(c, like.device)
+    if c.dtype != bool:
+        raise TypeError(f"where: the condition must be boolean, got {c.dtype}")
+    shape = numpy.broadcast_shapes(c.shape, a.shape, b.shape)
+    return Where(c)(broadcast_to(a, shape), broadcast_to(b, shape))

@@ -1,0 +1,100 @@
+"""Random numbers: one generator per device, seeded by ``gg.manual_seed``, its state
+(``get_rng_state`` / ``set_rng_state``), and the random factories ``randn`` and ``rand``.
+
+Every random draw in gpugrad (the factories, dropout masks, ``nn.init``) goes through
+:func:`sample_uniform` or :func:`sample_normal`, so that the choice of generator and of
+sampling precision is made in one place.  NumPy's and CuPy's global generators are never
+touched.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy
+
+from . import backend
+from .creation import build
+from .tensor import Tensor
+
+__all__ = ["get_rng_state", "manual_seed", "rand", "randn", "set_rng_state"]
+
+_generators: dict = {}  # Device -> generator (numpy Generator / cupy RandomState)
+_seed = None
+
+
+def manual_seed(seed: int) -> None:
+    """Seed every device's random generator (gpugrad's own; NumPy's global one is untouched)."""
+    global _seed
+    if not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    _seed = int(seed)
+    _generators.clear()
+
+
+def generator(dev: backend.Device):
+    """The random generator of a device (created from the manual seed, if any)."""
+    g = _generators.get(dev)
+    if g is None:
+        if dev.kind == "cpu":
+            g = numpy.random.default_rng(_seed)
+        else:
+            g = dev.xp.random.RandomState(_seed)
+        _generators[dev] = g
+    return g
+
+
+def get_rng_state(device="cpu") -> dict:
+    """The state of ``device``'s generator, as a JSON-serializable dict (CPU only)."""
+    dev = backend.device(device)
+    if dev.kind != "cpu":
+        raise NotImplementedError(f"get_rng_state supports the cpu generator, not {dev}'s")
+    return generator(dev).bit_generator.state
+
+
+def set_rng_state(state: dict, device="cpu") -> None:
+    """Restore a state returned by :func:`get_rng_state` (CPU only)."""
+    dev = backend.device(device)
+    if dev.kind != "cpu":
+        raise NotImplementedError(f"set_rng_state supports the cpu generator, not {dev}'s")
+    g = numpy.random.default_rng()
+    try:
+        g.bit_generator.state = state
+    except (TypeError, ValueError, KeyError) as e:
+        raise ValueError(f"set_rng_state: not a state from get_rng_state ({e})") from None
+    _generators[dev] = g
+
+
+def _sample_dtype(dtype):
+    """Samples are drawn in the requested precision, but never below float32."""
+    dtype = numpy.dtype(dtype)
+    return dtype if dtype.itemsize >= 4 else numpy.dtype(numpy.float32)
+
+
+def sample_uniform(dev: backend.Device, shape, dtype=numpy.float64):
+    """An array of ``dtype`` on ``dev`` with uniform samples in [0, 1)."""
+    g = generator(dev)
+    sample_dtype = _sample_dtype(dtype)
+    if dev.kind == "cpu":
+        out = g.random(shape, dtype=sample_dtype)
+    else:
+        out = g.random_sample(size=shape, dtype=sample_dtype)
+    return out.astype(dtype, copy=False)
+
+
+def sample_normal(dev: backend.Device, shape, dtype=numpy.float64):
+    """An array of ``dtype`` on ``dev`` with standard normal samples."""
+    out = generator(dev).standard_normal(shape, dtype=_sample_dtype(dtype))
+    return out.astype(dtype, copy=False)
+
+
+def randn(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Standard normal samples of ``shape`` (default dtype float32)."""
+    dev = backend.device(device)
+    return build(lambda xp, s, dt: sample_normal(dev, s, dt), shape, dtype, dev, requires_grad)
+
+
+def rand(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Uniform samples in [0, 1) of ``shape`` (default dtype float32)."""
+    dev = backend.device(device)
+    return build(lambda xp, s, dt: sample_uniform(dev, s, dt), shape, dtype, dev, requires_grad)
