@@ -19,7 +19,7 @@ Subclass :class:`Function` and write ``forward`` and ``backward`` side by side::
   (sigmoid, tanh, relu keep their *output*).  They are passed to ``backward`` after ``gy``,
   inputs first, in order, then the output.
 * ``backward`` is written ONCE and runs at two speeds.  In an ordinary backward, ``gy`` and
-  the saved values are raw arrays and ``ns`` is a :class:`RawNamespace` over numpy/cupy: no
+  the saved values are raw arrays and ``ns`` is a ``raw_namespace.RawNamespace`` over numpy/cupy: no
   Tensor is built.  With ``create_graph=True`` they are Tensors, ``ns`` is the gpugrad
   namespace (``gpugrad.ops.namespace``) and grad mode is on, so the backward is recorded.
   Use operators and ``ns.<fn>`` only: ``exp log sqrt tanh abs sign where maximum minimum
@@ -46,6 +46,7 @@ import numpy
 
 from .. import backend
 from . import grad_mode
+from .raw_namespace import raw_namespace
 
 # The engine sits below the Tensor class and the ops in the layering; both are handed to
 # it once, by gpugrad/__init__.py, through setup().
@@ -176,84 +177,11 @@ def _check_finite(a, where: str):
         raise FloatingPointError(f"anomaly detected: {where} produced NaN or Inf")
 
 
-# -- the namespace of the fast mode -------------------------------------------------
-class RawNamespace:
-    """Array functions for backward formulas on raw numpy/cupy arrays."""
-
-    graph = False
-
-    def __init__(self, xp):
-        self.xp = xp
-        for fn in (
-            "exp",
-            "log",
-            "sqrt",
-            "tanh",
-            "abs",
-            "sign",
-            "where",
-            "maximum",
-            "minimum",
-            "broadcast_to",
-            "reshape",
-            "transpose",
-            "swapaxes",
-            "expand_dims",
-            "matmul",
-            "zeros_like",
-        ):
-            setattr(self, fn, getattr(xp, fn))
-
-    def sum(self, x, axis=None, keepdims=False):
-        return x.sum(axis=axis, keepdims=keepdims)
-
-    def sum_to(self, x, shape):
-        """Sum ``x`` over the axes broadcasting added or stretched, down to ``shape``."""
-        return sum_to_array(x, shape)
-
-    def getitem(self, x, index):
-        return x[index]
-
-    @staticmethod
-    def apply(fn, *args):
-        fn.needs_grad = (False,) * len(args)
-        return fn.forward(*args)
-
-
 def _base(a):
     """The array that owns ``a``'s memory."""
     while a.base is not None and hasattr(a.base, "base"):
         a = a.base
     return a
-
-
-def broadcast_axes(from_shape, to_shape) -> tuple:
-    """The axes a sum must reduce to undo broadcasting ``to_shape`` up to ``from_shape``:
-    the leading ones broadcasting added and those it stretched from length 1."""
-    lead = len(from_shape) - len(to_shape)
-    return tuple(range(lead)) + tuple(
-        i + lead for i, n in enumerate(to_shape) if n == 1 and from_shape[i + lead] != 1
-    )
-
-
-def sum_to_array(x, shape):
-    """Sum ``x`` down to ``shape`` (the raw-array form; namespace.sum_to is the recorded one)."""
-    shape = tuple(shape)
-    if x.shape == shape:
-        return x
-    axes = broadcast_axes(x.shape, shape)
-    y = x.sum(axis=axes, keepdims=True) if axes else x
-    return y.reshape(shape) if y.ndim != len(shape) else y
-
-
-_raw_namespaces: dict = {}
-
-
-def raw_namespace(xp) -> RawNamespace:
-    ns = _raw_namespaces.get(xp)
-    if ns is None:
-        ns = _raw_namespaces[xp] = RawNamespace(xp)
-    return ns
 
 
 # -- the engine ----------------------------------------------------------------------

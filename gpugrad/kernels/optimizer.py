@@ -43,6 +43,22 @@ def _gradient(p, grad):
     return as_contiguous(grad, p.dtype, "gradient")
 
 
+def _doubles(*values) -> tuple:
+    return tuple(numpy.float64(v) for v in values)
+
+
+def _flags(*values) -> tuple:
+    return tuple(numpy.int32(bool(v)) for v in values)
+
+
+def _launch(kernel, arrays, scalars):
+    """Launch ``kernel`` over the parameter ``arrays[0]``: the arrays, its size, then the
+    scalars (already typed as the C signature wants: see _doubles and _flags)."""
+    p = arrays[0]
+    if p.size:
+        kernel(p.dtype)(grid(p.size), (THREADS,), (*arrays, numpy.int64(p.size), *scalars))
+
+
 def sgd_update(
     p, grad, buf, *, lr, momentum=0.0, nesterov=False, weight_decay=0.0, first_step=False
 ):
@@ -53,22 +69,11 @@ def sgd_update(
         raise ValueError("sgd_update with momentum needs a momentum buffer")
     _check_state(p, ("momentum buffer", buf))
     grad = _gradient(p, grad)
-    if p.size:
-        _sgd(p.dtype)(
-            grid(p.size),
-            (THREADS,),
-            (
-                p,
-                grad,
-                buf if buf is not None else p,
-                numpy.int64(p.size),
-                numpy.float64(lr),
-                numpy.float64(momentum),
-                numpy.float64(weight_decay),
-                numpy.int32(bool(nesterov)),
-                numpy.int32(bool(first_step)),
-            ),
-        )
+    _launch(
+        _sgd,
+        (p, grad, buf if buf is not None else p),  # buf is not read without momentum
+        _doubles(lr, momentum, weight_decay) + _flags(nesterov, first_step),
+    )
 
 
 def adam_update(
@@ -93,23 +98,10 @@ def adam_update(
         raise ValueError("adam_update needs both moment buffers")
     _check_state(p, ("first moment", m), ("second moment", v))
     grad = _gradient(p, grad)
-    if p.size:
-        _adam(p.dtype)(
-            grid(p.size),
-            (THREADS,),
-            (
-                p,
-                grad,
-                m,
-                v,
-                numpy.int64(p.size),
-                numpy.float64(lr),
-                numpy.float64(beta1),
-                numpy.float64(beta2),
-                numpy.float64(eps),
-                numpy.float64(weight_decay),
-                numpy.int32(bool(decoupled)),
-                numpy.float64(bias_correction1),
-                numpy.float64(bias_correction2),
-            ),
-        )
+    _launch(
+        _adam,
+        (p, grad, m, v),
+        _doubles(lr, beta1, beta2, eps, weight_decay)
+        + _flags(decoupled)
+        + _doubles(bias_correction1, bias_correction2),
+    )

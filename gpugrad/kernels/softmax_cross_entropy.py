@@ -11,18 +11,8 @@ from __future__ import annotations
 
 import numpy
 
-from ._build import (
-    THREADS,
-    Kernel,
-    _cupy,
-    as_contiguous,
-    blocks_cap,
-    check_flag,
-    check_float,
-    contiguous,
-    defer_flag,
-    grid,
-)
+from . import _build
+from ._build import THREADS, Kernel, as_contiguous, check_float, contiguous
 
 FILE = "softmax_cross_entropy.cu"
 _forward = Kernel(FILE, "softmax_cross_entropy_forward")
@@ -34,7 +24,7 @@ def _checked(logits, labels):
     check_float(logits, "logits")
     if logits.ndim != 2:
         raise ValueError(f"logits must be (N, C), got shape {logits.shape}")
-    if not isinstance(labels, _cupy().ndarray) or labels.dtype.kind not in "iu":
+    if not isinstance(labels, _build._cupy().ndarray) or labels.dtype.kind not in "iu":
         raise TypeError(
             f"labels must be a cupy integer array, got "
             f"{getattr(labels, 'dtype', type(labels).__name__)}"
@@ -52,7 +42,7 @@ def forward(logits, labels):
     every dtype (a float32 lse of logits ~1000 would be off by ~1e-4 in each probability),
     flag an int32 device array (1,) set to 1 when a label lies outside [0, C) (that row's
     loss is NaN)."""
-    cupy = _cupy()
+    cupy = _build._cupy()
     logits, labels = _checked(logits, labels)
     rows, cols = logits.shape
     loss = cupy.empty(rows, dtype=logits.dtype)
@@ -60,7 +50,7 @@ def forward(logits, labels):
     flag = cupy.zeros(1, dtype=numpy.int32)
     if rows:
         warps = THREADS // 32  # one warp per row
-        blocks = int(min(-(-rows // warps), blocks_cap()))
+        blocks = int(min(-(-rows // warps), _build.blocks_cap()))
         _forward(logits.dtype)(
             (blocks,),
             (THREADS,),
@@ -73,7 +63,7 @@ def backward(logits, lse, labels, gy_rows):
     """gx (N, C) = (softmax(logits) - onehot(labels)) · gy_rows[:, None], one pass.
     gy_rows is the per-row upstream gradient (N,) (or a scalar): 1/N for a mean, 1 for a
     sum, the upstream of each row for no reduction."""
-    cupy = _cupy()
+    cupy = _build._cupy()
     logits, labels = _checked(logits, labels)
     rows, cols = logits.shape
     lse = as_contiguous(lse, numpy.float64, "log-sum-exp", (rows,))
@@ -83,7 +73,7 @@ def backward(logits, lse, labels, gy_rows):
     gx = cupy.empty_like(logits)
     if logits.size:
         _backward(logits.dtype)(
-            grid(logits.size),
+            _build.grid(logits.size),
             (THREADS,),
             (logits, lse, labels, gy, gx, numpy.int64(rows), numpy.int64(cols)),
         )
@@ -100,9 +90,9 @@ def label_message(num_classes: int) -> str:
 def check_label_flag(flag, num_classes: int) -> None:
     """Raise ValueError "label out of range [0, C)" if the flag of :func:`forward` is set.
     Reads one int: this synchronizes."""
-    check_flag(flag, label_message(num_classes))
+    _build.check_flag(flag, label_message(num_classes))
 
 
 def defer_label_check(flag, num_classes: int) -> None:
     """Check the flag of :func:`forward` at the next host read (``Tensor.item()``)."""
-    defer_flag(flag, label_message(num_classes), num_classes)
+    _build.defer_flag(flag, label_message(num_classes), num_classes)

@@ -32,6 +32,7 @@ from .. import backend, kernels
 from ..autograd import Function
 from ..creation import as_tensor, unwrap
 from ..tensor import Tensor
+from .arithmetic import check_same
 from .select import select
 
 
@@ -242,16 +243,22 @@ def spec_of(name: str) -> ActivationSpec:
 
 
 # -- the Functions ------------------------------------------------------------------------------
-class Activation(Function):
-    """y = act(x), elementwise, for the record ``spec`` and parameter ``p``; saves y."""
+class ActivationNode(Function):
+    """A node of activation ``spec`` with parameter ``p``; ``template`` shows it in explain."""
 
-    save_output = True
+    template = "{}"
 
     def __init__(self, spec: ActivationSpec, p: float = 0.0):
         self.spec, self.p = spec, p
 
     def label(self) -> str:
-        return self.spec.name
+        return self.template.format(self.spec.name)
+
+
+class Activation(ActivationNode):
+    """y = act(x), elementwise; saves y."""
+
+    save_output = True
 
     def forward(self, x):
         if backend.is_cuda_array(x):
@@ -262,17 +269,12 @@ class Activation(Function):
         return ns.apply(ActivationGrad(self.spec, self.p), y, gy)
 
 
-class ActivationGrad(Function):
+class ActivationGrad(ActivationNode):
     """gx = gy · local(y): the backward of an activation, one fused pass, itself
     differentiable (in y and in gy)."""
 
+    template = "{}'"
     save_inputs = (0, 1)
-
-    def __init__(self, spec: ActivationSpec, p: float = 0.0):
-        self.spec, self.p = spec, p
-
-    def label(self) -> str:
-        return f"{self.spec.name}'"
 
     def forward(self, y, gy):
         if backend.is_cuda_array(y):
@@ -289,18 +291,13 @@ class ActivationGrad(Function):
         return g_y, g_gy
 
 
-class BiasActivation(Function):
+class BiasActivation(ActivationNode):
     """y = act(x + b) with x (..., C) and b (C,) broadcast along the last axis; saves y.
     One pass each way on the GPU (the backward also sums the bias gradient); on the CPU
     the activation runs in place on the x + b buffer."""
 
+    template = "bias_{}"
     save_output = True
-
-    def __init__(self, spec: ActivationSpec, p: float = 0.0):
-        self.spec, self.p = spec, p
-
-    def label(self) -> str:
-        return f"bias_{self.spec.name}"
 
     def forward(self, x, b):
         if backend.is_cuda_array(x):
@@ -360,8 +357,6 @@ def softplus(x) -> Tensor:
 def bias_activation(x, b, name: str, p=None) -> Tensor:
     """act(x + b) for x (..., C) and b (C,), fused into one kernel each way on the GPU.
     ``name`` is a key of :data:`ACTIVATIONS`; ``p`` its parameter (default if None)."""
-    from .arithmetic import check_same
-
     spec = spec_of(name)
     x = as_tensor(x)
     b = as_tensor(b, like=x)

@@ -7,6 +7,7 @@ copy happens on a GPU).
 
 from __future__ import annotations
 
+import math
 import numbers
 
 from .. import backend
@@ -136,14 +137,22 @@ class Neg(Function):
         return -gy
 
 
-class AddConst(Function):
-    """x + c for a Python number c."""
+class ConstOp(Function):
+    """An op of a Tensor x and a Python number c; ``template`` shows it in ``explain``."""
 
-    def label(self) -> str:
-        return f"+ {self.c:g}"
+    template = "{c:g}"
 
     def __init__(self, c):
         self.c = c
+
+    def label(self) -> str:
+        return self.template.format(c=self.c)
+
+
+class AddConst(ConstOp):
+    """x + c."""
+
+    template = "+ {c:g}"
 
     def forward(self, x):
         return x + self.c
@@ -152,14 +161,10 @@ class AddConst(Function):
         return gy
 
 
-class MulConst(Function):
-    """x * c for a Python number c."""
+class MulConst(ConstOp):
+    """x * c."""
 
-    def label(self) -> str:
-        return f"* {self.c:g}"
-
-    def __init__(self, c):
-        self.c = c
+    template = "* {c:g}"
 
     def forward(self, x):
         return x * self.c
@@ -168,14 +173,10 @@ class MulConst(Function):
         return gy * self.c
 
 
-class DivConst(Function):
-    """x / c for a Python number c."""
+class DivConst(ConstOp):
+    """x / c."""
 
-    def label(self) -> str:
-        return f"/ {self.c:g}"
-
-    def __init__(self, c):
-        self.c = c
+    template = "/ {c:g}"
 
     def forward(self, x):
         return x / self.c
@@ -184,14 +185,10 @@ class DivConst(Function):
         return gy / self.c
 
 
-class RSubConst(Function):
-    """c - x for a Python number c."""
+class RSubConst(ConstOp):
+    """c - x."""
 
-    def label(self) -> str:
-        return f"{self.c:g} -"
-
-    def __init__(self, c):
-        self.c = c
+    template = "{c:g} -"
 
     def forward(self, x):
         return self.c - x
@@ -200,16 +197,11 @@ class RSubConst(Function):
         return -gy
 
 
-class RDivConst(Function):
-    """c / x for a Python number c."""
+class RDivConst(ConstOp):
+    """c / x."""
 
-    def label(self) -> str:
-        return f"{self.c:g} /"
-
+    template = "{c:g} /"
     save_inputs = (0,)
-
-    def __init__(self, c):
-        self.c = c
 
     def forward(self, x):
         return self.c / x
@@ -218,102 +210,86 @@ class RDivConst(Function):
         return -gy * self.c / (x * x)
 
 
-class PowConst(Function):
-    """x ** p for a Python number p."""
+class PowConst(ConstOp):
+    """x ** c."""
 
-    def label(self) -> str:
-        return f"** {self.p:g}"
-
+    template = "** {c:g}"
     save_inputs = (0,)
 
-    def __init__(self, p):
-        self.p = p
-
     def forward(self, x):
-        return x**self.p
+        return x**self.c
 
     def backward(self, ns, gy, x):
-        p = self.p
-        if p == 2:
+        if self.c == 2:
             return gy * 2 * x
-        return gy * p * x ** (p - 1)
+        return gy * self.c * x ** (self.c - 1)
 
 
-class RPowConst(Function):
-    """c ** x for a Python number c > 0."""
+class RPowConst(ConstOp):
+    """c ** x for c > 0."""
 
-    def label(self) -> str:
-        return f"{self.c:g} **"
-
+    template = "{c:g} **"
     save_output = True
-
-    def __init__(self, c):
-        self.c = c
 
     def forward(self, x):
         return self.c**x
 
     def backward(self, ns, gy, y):
-        import math
-
         return gy * y * math.log(self.c)
 
 
 # -- the lowercase functions behind the operators ------------------------------------
-def add(a, b):
+def _binary(a, b, name: str, tensor_op, const_op):
+    """``tensor_op()(a, b)``, or ``const_op(b)(a)`` when b is a Python number (no array made
+    for it, and the backward needs no gradient for it)."""
     if _is_scalar(b):
-        return AddConst(b)(a)
-    return Add()(*operands(a, b, "add"))
+        return const_op(b)(a)
+    return tensor_op()(*operands(a, b, name))
+
+
+def _reflected(a, b, name: str, tensor_op, const_op):
+    """b (op) a, for the reflected operators (``2 - x``, ``[1, 2] / x``)."""
+    if _is_scalar(b):
+        return const_op(b)(a)
+    a, b = operands(a, b, name)
+    return tensor_op()(b, a)
+
+
+def add(a, b):
+    return _binary(a, b, "add", Add, AddConst)
 
 
 def sub(a, b):
-    if _is_scalar(b):
-        return AddConst(-b)(a)
-    return Sub()(*operands(a, b, "sub"))
+    return _binary(a, b, "sub", Sub, lambda c: AddConst(-c))
 
 
 def rsub(a, b):
     """b - a."""
-    if _is_scalar(b):
-        return RSubConst(b)(a)
-    a, b = operands(a, b, "sub")
-    return Sub()(b, a)
+    return _reflected(a, b, "sub", Sub, RSubConst)
 
 
 def mul(a, b):
-    if _is_scalar(b):
-        return MulConst(b)(a)
-    return Mul()(*operands(a, b, "mul"))
+    return _binary(a, b, "mul", Mul, MulConst)
 
 
 def div(a, b):
-    if _is_scalar(b):
-        return DivConst(b)(a)
-    return Div()(*operands(a, b, "div"))
+    return _binary(a, b, "div", Div, DivConst)
 
 
 def rdiv(a, b):
     """b / a."""
-    if _is_scalar(b):
-        return RDivConst(b)(a)
-    a, b = operands(a, b, "div")
-    return Div()(b, a)
+    return _reflected(a, b, "div", Div, RDivConst)
 
 
 def pow(a, b):
-    if _is_scalar(b):
-        return PowConst(b)(a)
-    return Pow()(*operands(a, b, "pow"))
+    return _binary(a, b, "pow", Pow, PowConst)
 
 
 def rpow(a, b):
     """b ** a."""
-    if _is_scalar(b):
-        if b <= 0:
-            raise ValueError(f"c ** x needs c > 0 to be differentiable, got c={b}")
-        return RPowConst(b)(a)
-    a, b = operands(a, b, "pow")
-    return Pow()(b, a)
+    if _is_scalar(b) and b <= 0:
+        raise ValueError(f"c ** x needs c > 0 to be differentiable, got c={b}")
+    return _reflected(a, b, "pow", Pow, RPowConst)
 
 
 def neg(a):

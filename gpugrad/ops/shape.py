@@ -26,11 +26,12 @@ def view_of(out: Tensor, base: Tensor) -> Tensor:
 
 
 class Reshape(Function):
-    def __init__(self, shape):
-        self.shape = shape
+    """x with ``shape`` (the same elements, in C order); the gradient gets x's shape back."""
+
+    def __init__(self, shape, in_shape):
+        self.shape, self.in_shape = shape, in_shape
 
     def forward(self, x):
-        self.in_shape = x.shape
         return x.reshape(self.shape)
 
     def backward(self, ns, gy):
@@ -70,7 +71,7 @@ def reshape(x, shape) -> Tensor:
     if shape == x.shape:
         return x
     try:
-        out = Reshape(shape)(x)
+        out = Reshape(shape, x.shape)(x)
     except ValueError:
         raise ValueError(
             f"cannot reshape a tensor of shape {x.shape} ({x.size} elements) into shape {shape}"

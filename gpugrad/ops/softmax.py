@@ -12,11 +12,17 @@ from .reduce import Reduction
 __all__ = ["log_softmax", "logsumexp", "softmax"]
 
 
-class SoftmaxFunction(Function):
+class AlongAxis(Function):
+    """A normalization along ``axis`` whose backward needs only its output."""
+
     save_output = True
 
     def __init__(self, axis):
         self.axis = axis
+
+
+class SoftmaxFunction(AlongAxis):
+    """exp(x - max) / sum(exp(x - max)); gradient y · (gy - sum(gy · y))."""
 
     def forward(self, x):
         xp = backend.get_array_module(x)
@@ -29,11 +35,8 @@ class SoftmaxFunction(Function):
         return y * (gy - ns.sum(gy * y, axis=self.axis, keepdims=True))
 
 
-class LogSoftmaxFunction(Function):
-    save_output = True
-
-    def __init__(self, axis):
-        self.axis = axis
+class LogSoftmaxFunction(AlongAxis):
+    """x - logsumexp(x); gradient gy - exp(y) · sum(gy)."""
 
     def forward(self, x):
         xp = backend.get_array_module(x)
