@@ -2,20 +2,12 @@
 
 from . import init
 from .activation import ELU, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh
-from .layers import (
-    AvgPool2d,
-    BatchNorm1d,
-    BatchNorm2d,
-    Conv2d,
-    CrossEntropyLoss,
-    Dropout,
-    Flatten,
-    L1Loss,
-    Linear,
-    Maxout,
-    MaxPool2d,
-    MSELoss,
-    MultiMarginLoss,
-)
+from .batch_norm import BatchNorm1d, BatchNorm2d
+from .conv import Conv2d
+from .dropout import Dropout
+from .flatten import Flatten
+from .linear import Linear, Maxout
+from .loss import CrossEntropyLoss, L1Loss, MSELoss, MultiMarginLoss
 from .module import Module, Parameter, Sequential
 from .penalties import elastic_net_penalty, l1_penalty, l2_penalty
+from .pooling import AvgPool2d, MaxPool2d
