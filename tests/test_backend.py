@@ -1,4 +1,5 @@
-"""Device selection, transfers, the array-module switch and `python -m gpugrad info`."""
+"""Devices (gpugrad/backend.py): parsing, the default device and the environment, nested
+`with` blocks, the array-module switch, transfers.  `python -m gpugrad info`: test_cli.py."""
 
 import os
 import subprocess
@@ -112,58 +113,3 @@ def test_transfers_round_trip(device):
     (back * 3).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [[3.0, 3.0]])
     assert x.to(device) is x
-
-
-def test_info_command_reports_device_and_reason():
-    r = subprocess.run(
-        [sys.executable, "-m", "gpugrad", "info"], capture_output=True, text=True, timeout=120
-    )
-    assert r.returncode == 0, r.stderr
-    assert "gpugrad" in r.stdout and "numpy" in r.stdout
-    line = next(l for l in r.stdout.splitlines() if l.startswith("device"))
-    assert "(" in line and ")" in line  # the reason is given
-
-
-def test_unknown_command_exits_2():
-    r = subprocess.run(
-        [sys.executable, "-m", "gpugrad", "frobnicate"], capture_output=True, text=True, timeout=120
-    )
-    assert r.returncode == 2 and "unknown command" in r.stderr
-
-
-def test_factories(device):
-    gg.manual_seed(3)
-    a = gg.randn(2, 3, device=device)
-    gg.manual_seed(3)
-    b = gg.randn(2, 3, device=device)
-    np.testing.assert_array_equal(a.numpy(), b.numpy())
-    assert a.dtype == np.float32 and a.shape == (2, 3)
-    r = gg.rand(1000, device=device).numpy()
-    assert r.min() >= 0 and r.max() < 1
-    assert gg.zeros((2, 2), device=device).numpy().sum() == 0
-    assert gg.ones(3, dtype="float64", device=device).dtype == np.float64
-    assert gg.full((2,), 7.0, device=device).numpy().tolist() == [7.0, 7.0]
-    assert gg.arange(4, device=device).numpy().tolist() == [0, 1, 2, 3]
-    assert gg.arange(0, 1, 0.5, device=device).dtype == np.float32
-    z = gg.zeros_like(a)
-    assert z.shape == a.shape and z.device == a.device
-    assert gg.ones_like(a).numpy().sum() == 6
-    with pytest.raises(ValueError, match="non-negative"):
-        gg.zeros(-1)
-
-
-def test_tensor_construction_and_conversion(device):
-    t = gg.tensor([[1, 2], [3, 4]], device=device)
-    assert t.dtype == np.int64 and t.ndim == 2 and t.size == 4 and len(t) == 2
-    assert gg.tensor(2.5, device=device).dtype == np.float32
-    assert gg.tensor(np.zeros(2, np.float64), device=device).dtype == np.float64
-    assert gg.tensor([1.0], dtype="float16", device=device).dtype == np.float16
-    assert t.tolist() == [[1, 2], [3, 4]]
-    assert gg.tensor([3.5], device=device).item() == 3.5
-    with pytest.raises(ValueError, match="one element"):
-        t.item()
-    with pytest.raises(TypeError):
-        gg.tensor(["a", object()])
-    assert "tensor(" in repr(gg.tensor([1.0], requires_grad=True))
-    f = t.astype("float32")
-    assert f.dtype == np.float32

@@ -342,7 +342,7 @@ def test_bad_files_raise_value_error_naming_the_problem(saved, tmp_path):
 def test_every_single_bit_flip_is_caught(saved, tmp_path):
     """Flip one bit at every byte of a small file (length field, header, data): each
     variant must raise ValueError, never load wrong values or crash otherwise."""
-    path, raw, _ = saved
+    _, raw, _ = saved
     bad = tmp_path / "flipped.ggt"
     for bit in (0x01, 0x20, 0x80):
         for i in range(len(raw)):

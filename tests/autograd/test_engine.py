@@ -1,5 +1,7 @@
-"""The engine: the notes' worked examples, the tape's order, memory, retain_graph,
-gg.grad, grad modes, in-place version checks, anomaly detection and error paths."""
+"""The engine (gpugrad/autograd/engine.py): the notes' worked examples, the copy gate, the
+tape's order and memory, retain_graph, backward's seed gradient, gg.grad, higher-order
+gradients (create_graph) and its errors.  Grad modes: test_grad_mode.py; in-place ops and
+version counters: tests/ops/test_inplace.py."""
 
 import gc
 import weakref
@@ -136,6 +138,11 @@ def test_non_scalar_backward_needs_grad(device):
         (x * 2).backward(gg.tensor([1.0], device=device))
 
 
+def test_backward_on_tensor_without_grad_raises(device):
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        gg.tensor([1.0], device=device).sum().backward()
+
+
 def test_leaf_gradients_never_share_memory(device):
     a = gg.tensor([1.0, 2.0], device=device, requires_grad=True)
     b = gg.tensor([3.0, 4.0], device=device, requires_grad=True)
@@ -144,6 +151,7 @@ def test_leaf_gradients_never_share_memory(device):
     np.testing.assert_array_equal(b.grad.numpy(), [1.0, 1.0])
 
 
+# -- gg.grad and higher-order gradients ----------------------------------------------------
 def test_grad_function_leaves_dot_grad_alone(device):
     x = gg.tensor([1.0, 2.0], device=device, requires_grad=True)
     w = gg.tensor([3.0, 4.0], device=device, requires_grad=True)
@@ -166,151 +174,41 @@ def test_grad_of_intermediate_tensor(device):
     np.testing.assert_allclose(gx.numpy(), [18.0, 36.0])
 
 
-def test_no_grad_and_enable_grad(device):
-    x = gg.tensor([1.0], device=device, requires_grad=True)
-    with gg.no_grad():
-        assert not gg.is_grad_enabled()
-        y = x * 2
-        with gg.enable_grad():
-            z = x * 2
-    assert gg.is_grad_enabled()
-    assert not y.requires_grad and y.creator is None
-    assert z.requires_grad
+def test_hessian_vector_product_matches_torch(device):
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((4, 4))
+    w0 = rng.standard_normal(4)
+    v = rng.standard_normal(4)
 
-    @gg.no_grad()
-    def f(t):
-        return t * 2
+    def f(lib, w, A):
+        h = A @ w
+        return (h.tanh() * h).sum() + (w * w * w).sum()
 
-    assert not f(x).requires_grad
-
-
-def test_detach_cuts_the_graph(device):
-    x = gg.tensor([1.0], device=device, requires_grad=True)
-    d = (x * 2).detach()
-    assert not d.requires_grad and d.creator is None
+    w = gg.tensor(w0, device=device, requires_grad=True)
+    (g,) = gg.grad(f(gg, w, gg.tensor(A, device=device)), w, create_graph=True)
+    (hv,) = gg.grad((g * gg.tensor(v, device=device)).sum(), w)
+    tw = torch.tensor(w0, requires_grad=True)
+    (tg,) = torch.autograd.grad(f(torch, tw, torch.tensor(A)), tw, create_graph=True)
+    (thv,) = torch.autograd.grad((tg * torch.tensor(v)).sum(), tw)
+    np.testing.assert_allclose(hv.numpy(), thv.numpy(), rtol=1e-10)
 
 
-# -- in-place operations and version counters ------------------------------------------------
-def test_inplace_on_saved_output_raises(device):
-    x = gg.tensor([0.5, -1.0], device=device, requires_grad=True)
-    y = x.exp()  # Exp saves its output
-    z = y.sum()
-    y += 1
-    with pytest.raises(RuntimeError, match="in-place"):
-        z.backward()
-
-
-def test_inplace_on_saved_input_raises(device):
-    x = gg.tensor([0.5, -1.0], device=device, requires_grad=True)
-    h = x * 1.0
-    y = (h * h).sum()  # Mul saves h
-    h[0] = 3.0
-    with pytest.raises(RuntimeError, match="in-place"):
-        y.backward()
-
-
-def test_inplace_on_leaf_requiring_grad_raises(device):
-    x = gg.tensor([1.0], device=device, requires_grad=True)
-    with pytest.raises(RuntimeError, match="leaf"):
-        x += 1
-    with gg.no_grad():
-        x += 1  # allowed: it is how optimizers update parameters
-    assert x.numpy()[0] == 2.0 and x._version[0] == 1
-
-
-def test_inplace_history_matches_torch(device):
-    host = np.array([0.3, -0.7, 1.2])
-    x = gg.tensor(host, device=device, requires_grad=True)
-    h = x * 2.0
-    h += x  # Add saves nothing: fine
-    h *= 3.0
-    h[1] = x[0] * 5.0
-    h.sum().backward()
-    t = torch.tensor(host, requires_grad=True)
-    th = t * 2.0
-    th += t
-    th *= 3.0
-    th[1] = t[0] * 5.0
-    th.sum().backward()
-    np.testing.assert_allclose(h.numpy(), th.detach().numpy())
-    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy())
-
-
-def test_inplace_through_a_view_bumps_the_base(device):
-    x = gg.tensor([[1.0, 2.0], [3.0, 4.0]], device=device, requires_grad=True)
-    h = x.exp()
-    y = h.sum()
-    row = h[0]  # a view sharing h's version counter
-    with gg.no_grad():
-        row += 1
-    with pytest.raises(RuntimeError, match="in-place"):
-        y.backward()
-
-
-def test_setitem_without_grad_writes_in_place(device):
-    x = gg.zeros(3, device=device)
-    data = x.data
-    x[1] = 5.0
-    x[gg.tensor([0, 2], device=device)] = gg.tensor([1.0, 2.0], device=device)
-    assert x.data is data
-    np.testing.assert_array_equal(x.numpy(), [1.0, 5.0, 2.0])
-
-
-# -- anomaly mode ---------------------------------------------------------------------
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the NaN/Inf is the point
-def test_detect_anomaly_names_forward_op(device):
-    x = gg.tensor([-1.0, 1.0], device=device, requires_grad=True)
-    with gg.detect_anomaly(), pytest.raises(FloatingPointError, match="Log"):
-        x.log()
-
-
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the NaN/Inf is the point
-def test_detect_anomaly_names_backward_op(device):
-    x = gg.tensor([0.0, 1.0], device=device, requires_grad=True)
-    with gg.detect_anomaly():
-        y = x.sqrt().sum()  # sqrt(0) = 0 is fine; its gradient is inf
-        with pytest.raises(FloatingPointError, match="backward of Sqrt"):
-            y.backward()
-
-
-# -- error paths ----------------------------------------------------------------------
-def test_dtype_mismatch_names_both_sides(device):
-    a = gg.tensor([1.0], dtype="float32", device=device)
-    b = gg.tensor([1.0], dtype="float64", device=device)
-    with pytest.raises(TypeError, match="float32.*float64"):
-        a + b
-    with pytest.raises(TypeError, match="float64.*float32"):
-        b @ a
-
-
-def test_device_mismatch_names_both_sides(device):
-    if device.kind != "cuda":
-        pytest.skip("needs a GPU to have two devices")
-    a = gg.tensor([1.0], device="cpu")
-    b = gg.tensor([1.0], device=device)
-    with pytest.raises(RuntimeError, match="cpu.*cuda:0"):
-        a + b
-
-
-def test_integer_tensor_cannot_require_grad(device):
-    with pytest.raises(TypeError, match="floating"):
-        gg.tensor([1, 2], device=device, requires_grad=True)
-    with pytest.raises(TypeError, match="int64"):
-        gg.arange(3, device=device).requires_grad_()
-
-
-def test_shape_errors_are_clear(device):
-    a = gg.zeros(2, 3, device=device)
-    with pytest.raises(ValueError, match=r"\(2, 3\).*\(4, 2\)"):
-        a @ gg.zeros(4, 2, device=device)
-    with pytest.raises(ValueError, match="reshape"):
-        a.reshape(4, 2)
-    with pytest.raises(ValueError, match="axis 3"):
-        a.sum(axis=3)
-    with pytest.raises(ValueError):
-        a + gg.zeros(4, device=device)
-
-
-def test_backward_on_tensor_without_grad_raises(device):
-    with pytest.raises(RuntimeError, match="does not require grad"):
-        gg.tensor([1.0], device=device).sum().backward()
+@pytest.mark.parametrize(
+    "name,fn",
+    [
+        ("mul_div", lambda a, b: (a * b / (b * b + 1)).sum()),
+        ("exp_log", lambda a, b: (a.exp() * b.abs().log()).sum()),
+        (
+            "reduce",
+            lambda a, b: (a.max(axis=1) * b.mean(axis=1)).sum() + gg.logsumexp(a * b, axis=0).sum(),
+        ),
+        ("matmul", lambda a, b: ((a @ b.T).tanh() ** 2).sum()),
+        ("shape", lambda a, b: (gg.concatenate([a, b], axis=0)[1:3].T.reshape(-1) ** 3).sum()),
+        ("var_sigmoid", lambda a, b: (a.var(axis=0) * b.sigmoid().sum(axis=0)).sum()),
+    ],
+)
+def test_gradgradcheck_of_compositions(name, fn, device):
+    rng = np.random.default_rng(2)
+    a = gg.tensor(rng.uniform(0.5, 1.5, (3, 4)), device=device, requires_grad=True)
+    b = gg.tensor(rng.uniform(0.5, 1.5, (3, 4)), device=device, requires_grad=True)
+    assert gg.gradgradcheck(fn, [a, b])

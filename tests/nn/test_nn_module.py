@@ -1,8 +1,6 @@
-"""Modules: registration, state dicts, default initialisation, layers as modules, penalties,
-losses; and that a failed load leaves a model as it was.  Optimizers are tested in
-test_optim.py, the file format in test_io.py."""
-
-import math
+"""Modules (gpugrad/nn/module.py): registration, children, train/eval, zero_grad, repr,
+state dicts; a load_state_dict that checks every entry before it assigns any, and a failed
+load from a bad file that leaves the model as it was (the file format: tests/test_io.py)."""
 
 import numpy as np
 import pytest
@@ -11,7 +9,6 @@ import gpugrad as gg
 from gpugrad import nn
 
 
-# -- modules ----------------------------------------------------------------------------
 def test_module_registration_and_state_dict(device):
     m = nn.Sequential(
         nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3)
@@ -54,53 +51,6 @@ def test_load_state_dict_checks_everything_first(device):
     b.load_state_dict(a.state_dict())
     for p, q in zip(a.parameters(), b.parameters()):
         np.testing.assert_array_equal(p.numpy(), q.numpy())
-
-
-def test_default_init_matches_torch_bounds():
-    gg.manual_seed(0)
-    lin = nn.Linear(100, 50)
-    bound = 1 / math.sqrt(100)
-    w = lin.weight.numpy()
-    assert np.abs(w).max() <= bound and np.abs(w).max() > 0.9 * bound
-    assert abs(w.std() - bound / math.sqrt(3)) < 0.05 * bound
-    conv = nn.Conv2d(3, 8, 5)
-    assert np.abs(conv.weight.numpy()).max() <= 1 / math.sqrt(75)
-    assert np.abs(conv.bias.numpy()).max() <= 1 / math.sqrt(75)
-    t = gg.zeros(64, 32)
-    nn.init.kaiming_normal_(t, nonlinearity="relu")
-    assert abs(t.numpy().std() - math.sqrt(2 / 32)) < 0.02
-    nn.init.xavier_uniform_(t)
-    assert np.abs(t.numpy()).max() <= math.sqrt(6 / 96)
-    nn.init.zeros_(t)
-    assert not t.numpy().any()
-
-
-def test_maxout_and_dropout_modules(device):
-    m = nn.Maxout(4, 3, pieces=2).to(device)
-    assert m(gg.randn(5, 4, device=device)).shape == (5, 3)
-    d = nn.Dropout(0.5)
-    x = gg.ones(10, device=device)
-    d.eval()
-    assert d(x) is x
-
-
-def test_penalties(device):
-    w = gg.tensor([1.0, -2.0], device=device, requires_grad=True)
-    v = gg.tensor([[3.0]], device=device, requires_grad=True)
-    assert nn.l1_penalty([w, v]).item() == 6.0
-    assert nn.l2_penalty([w, v]).item() == 14.0
-    e = nn.elastic_net_penalty([w, v], l1=0.5, l2=0.1)
-    assert e.item() == pytest.approx(3.0 + 1.4)
-    e.backward()
-    np.testing.assert_allclose(w.grad.numpy(), [0.5 + 0.2, -0.5 - 0.4])
-
-
-def test_module_losses(device):
-    logits = gg.randn(4, 3, device=device)
-    labels = gg.tensor([0, 1, 2, 0], device=device)
-    assert nn.CrossEntropyLoss()(logits, labels).shape == ()
-    assert nn.MultiMarginLoss(reduction="none")(logits, labels).shape == (4,)
-    assert nn.MSELoss()(logits, logits).item() == 0
 
 
 # -- a failed load leaves the model as it was (file formats: tests/test_io.py) --------------

@@ -1,0 +1,83 @@
+"""max_pool2d and avg_pool2d (gpugrad/ops/pooling.py) against PyTorch: tiling and cropped
+images, overlapping windows and gaps; ties and NaNs; the max-pool gradient's own gradient."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+from opspec import OpSpec, cases, check_op
+
+import gpugrad as gg
+import gpugrad.functional as F
+
+
+def _max_pool(name, shape, *args):
+    return OpSpec(
+        name,
+        lambda x: F.max_pool2d(x, *args),
+        lambda x: TF.max_pool2d(x, *args),
+        [(shape,)],
+        distinct=True,
+    )
+
+
+def _avg_pool(name, shape, *args):
+    return OpSpec(
+        name, lambda x: F.avg_pool2d(x, *args), lambda x: TF.avg_pool2d(x, *args), [(shape,)]
+    )
+
+
+SPECS = [
+    _max_pool("max_pool2d", (2, 3, 6, 4), 2),
+    _max_pool("max_pool2d_stride", (1, 2, 7, 7), 3, 2),
+    _avg_pool("avg_pool2d", (2, 3, 6, 4), 2),
+    # windows that do not tile the image (the last row and column are dropped)
+    _max_pool("max_pool2d_crop", (1, 2, 7, 5), 2),
+    # stride > kernel: gaps between the windows, whose gradient is 0
+    _max_pool("max_pool2d_gaps", (1, 2, 6, 6), 2, 3),
+    _avg_pool("avg_pool2d_crop", (2, 1, 7, 8), 3),
+]
+
+
+@pytest.mark.parametrize("spec, dtype", cases(SPECS))
+def test_matches_torch(spec, dtype, device):
+    check_op(spec, device, dtype)
+
+
+def test_pool_ties_route_to_first(device):
+    x = gg.tensor(np.ones((1, 1, 2, 2)), device=device, requires_grad=True)
+    F.max_pool2d(x, 2).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy()[0, 0], [[1, 0], [0, 0]])
+
+
+@pytest.mark.parametrize(
+    "shape, k", [((2, 3, 6, 4), 2), ((1, 2, 7, 5), 2), ((2, 1, 9, 9), 3), ((2, 8, 40, 40), 2)]
+)  # the last: > 4096 outputs
+def test_max_pool_backward_is_differentiable_in_its_upstream(shape, k, device):
+    """The pooling gradient (a scatter of gy to each window's max) and its own gradient (a
+    gather) against torch's double backward, for tiling and cropped images, with ties."""
+    rng = np.random.default_rng(8)
+    x0 = rng.integers(0, 4, shape).astype(np.float64)  # ties in most windows
+    out_shape = shape[:2] + (shape[2] // k, shape[3] // k)
+    v0, u0 = rng.standard_normal(out_shape), rng.standard_normal(shape)
+    x = gg.tensor(x0, device=device, requires_grad=True)
+    v = gg.tensor(v0, device=device, requires_grad=True)
+    (gx,) = gg.grad(F.max_pool2d(x, k), [x], grad_outputs=[v], create_graph=True)
+    (gv,) = gg.grad((gx * gg.tensor(u0, device=device)).sum(), [v])
+    tx, tv = torch.tensor(x0, requires_grad=True), torch.tensor(v0, requires_grad=True)
+    (tgx,) = torch.autograd.grad(TF.max_pool2d(tx, k), [tx], grad_outputs=[tv], create_graph=True)
+    (tgv,) = torch.autograd.grad((tgx * torch.tensor(u0)).sum(), [tv])
+    np.testing.assert_array_equal(gx.numpy(), tgx.detach().numpy())
+    np.testing.assert_allclose(gv.numpy(), tgv.numpy(), rtol=1e-14)
+
+
+def test_max_pool_routes_the_gradient_to_a_nan(device):
+    x0 = np.arange(32, dtype=np.float64).reshape(1, 2, 4, 4)
+    x0[0, 0, 1, 1] = np.nan  # in the first window, not first
+    x = gg.tensor(x0, device=device, requires_grad=True)
+    y = F.max_pool2d(x, 2)
+    y.sum().backward()
+    tx = torch.tensor(x0, requires_grad=True)
+    TF.max_pool2d(tx, 2).sum().backward()
+    assert np.isnan(y.numpy()[0, 0, 0, 0])
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
