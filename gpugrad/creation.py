@@ -89,9 +89,9 @@ def as_tensor(value, like: Tensor | None = None) -> Tensor:
     dev = like.device
     if isinstance(value, (numbers.Number, list, tuple)):
         host = numpy.asarray(value, dtype=like.dtype if like.dtype.kind == "f" else None)
-        return Tensor._from_op(backend.to_device(host, dev))
+        return Tensor.wrap(backend.to_device(host, dev))
     if isinstance(value, numpy.ndarray) or backend.is_cuda_array(value):
-        return Tensor._from_op(backend.to_device(value, dev))
+        return Tensor.wrap(backend.to_device(value, dev))
     raise TypeError(f"expected a Tensor, a number or an array, got {type(value).__name__}")
 
 

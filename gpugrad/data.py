@@ -264,4 +264,4 @@ class DataLoader:
             index = order[start : start + self.batch_size]
             if self.drop_last and len(index) < self.batch_size:
                 break
-            yield Tensor._from_op(self.x[index]), Tensor._from_op(self.y[index])
+            yield Tensor.wrap(self.x[index]), Tensor.wrap(self.y[index])

@@ -235,5 +235,5 @@ class DataParallel:
             _all_reduce_array(flat, "mean")
             offset = 0
             for p in bucket:
-                p.grad = Tensor._from_op(flat[offset : offset + p.size].reshape(p.shape))
+                p.grad = Tensor.wrap(flat[offset : offset + p.size].reshape(p.shape))
                 offset += p.size

@@ -46,8 +46,10 @@ class Tensor:
             self.requires_grad_(True)
 
     @classmethod
-    def _from_op(cls, data):
-        """Fast path for results of ops: no checks, no conversion."""
+    def wrap(cls, data):
+        """A Tensor around the backend array ``data`` as it is: no copy, no check, no
+        conversion, outside the graph.  How ops return their results (the fast path);
+        :func:`gpugrad.tensor` is the checked, copying factory for users."""
         t = object.__new__(cls)
         t.data = data
         t.grad = None
@@ -143,7 +145,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """The same data, cut from the graph (shares memory and version counter)."""
-        t = Tensor._from_op(self.data)
+        t = Tensor.wrap(self.data)
         t._version = self._version
         return t
 

@@ -50,7 +50,7 @@ from .raw_namespace import raw_namespace
 
 # The engine sits below the Tensor class and the ops in the layering; both are handed to
 # it once, by gpugrad/__init__.py, through setup().
-_Tensor = None  # the Tensor class: outputs of Functions are made with Tensor._from_op
+_Tensor = None  # the Tensor class: outputs of Functions are made with Tensor.wrap
 _graph_namespace = None  # gpugrad.ops.namespace: backward formulas under create_graph
 _counter = itertools.count()
 
@@ -114,7 +114,7 @@ class Function:
         else:
             self.needs_grad = (False,) * len(inputs)
         y = self.forward(*[t.data for t in inputs])
-        out = _Tensor._from_op(y)
+        out = _Tensor.wrap(y)
         if grad_mode.anomaly_enabled:
             _check_finite(y, f"the forward of {self.name}")
         if record:
@@ -225,7 +225,7 @@ def run_backward(
             g = g.copy()  # contiguous, and ours alone (broadcast views are read-only)
             base = id(g)
         handed.add(base)
-        return _Tensor._from_op(g)
+        return _Tensor.wrap(g)
 
     def deliver(t, g):
         node = t.creator
@@ -237,7 +237,7 @@ def run_backward(
                 if t.grad is None:
                     t.grad = leaf_gradient(g)
                 else:
-                    t.grad = t.grad + g if graph else _Tensor._from_op(t.grad.data + g)
+                    t.grad = t.grad + g if graph else _Tensor.wrap(t.grad.data + g)
             return
         slot = pending.get(id(node))
         if slot is None:
@@ -312,7 +312,7 @@ def run_backward(
                 f"pass allow_unused=True to get None for it"
             )
         if r is not None and not graph:
-            results[k] = _Tensor._from_op(r)
+            results[k] = _Tensor.wrap(r)
     return tuple(results)
 
 
@@ -361,14 +361,14 @@ def seed_gradient(t, grad, create_graph: bool):
                 f"backward() without a gradient needs a one-element output; "
                 f"this one has shape {t.shape}: pass grad= of that shape"
             )
-        g = _Tensor._from_op(xp.ones_like(t.data))
+        g = _Tensor.wrap(xp.ones_like(t.data))
     elif isinstance(grad, _Tensor):
         g = grad
     elif isinstance(grad, numpy.ndarray) or backend.is_cuda_array(grad):
-        g = _Tensor._from_op(backend.to_device(grad, t.device))  # keeps its dtype: checked
+        g = _Tensor.wrap(backend.to_device(grad, t.device))  # keeps its dtype: checked
     else:  # Python numbers and lists take the output's dtype
         host = numpy.asarray(grad, dtype=t.dtype if t.dtype.kind == "f" else None)
-        g = _Tensor._from_op(backend.to_device(host, t.device))
+        g = _Tensor.wrap(backend.to_device(host, t.device))
     if g.shape != t.shape:
         raise ValueError(f"grad has shape {g.shape} but the output has shape {t.shape}")
     if g.dtype != t.dtype:

@@ -25,7 +25,7 @@ def _float64_inputs(inputs):
     ins = []
     for x in inputs:
         if isinstance(x, Tensor) and x.dtype.kind == "f":
-            t = Tensor._from_op(x.data.astype("float64"))
+            t = Tensor.wrap(x.data.astype("float64"))
             t.requires_grad = x.requires_grad
             ins.append(t)
         else:

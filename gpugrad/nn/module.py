@@ -98,7 +98,7 @@ class Module:
                 for t in registry.values():
                     t.data = backend.to_device(t.data, dev)
                     if t.grad is not None:
-                        t.grad = Tensor._from_op(backend.to_device(t.grad.data, dev))
+                        t.grad = Tensor.wrap(backend.to_device(t.grad.data, dev))
         return self
 
     def zero_grad(self):

@@ -304,7 +304,7 @@ def compare(a: Tensor, b, name: str) -> Tensor:
     elif not _is_scalar(b):
         b = as_tensor(b, like=a).data
     xp = backend.get_array_module(a.data)
-    return Tensor._from_op(getattr(xp, name)(a.data, b))
+    return Tensor.wrap(getattr(xp, name)(a.data, b))
 
 
 class Maximum(Function):

@@ -22,4 +22,4 @@ def dropout(x, p: float = 0.5, training: bool = True) -> Tensor:
         return x * 0.0
     keep = random.sample_uniform(x.device, x.shape, x.dtype)
     mask = ((keep >= p) / (1 - p)).astype(x.dtype)
-    return x * Tensor._from_op(mask)
+    return x * Tensor.wrap(mask)

@@ -25,7 +25,7 @@ def _check_leaf(t: Tensor, what: str):
 
 def _old_self(t: Tensor) -> Tensor:
     """A Tensor sharing t's buffer, version counter and history (t's value before the op)."""
-    old = Tensor._from_op(t.data)
+    old = Tensor.wrap(t.data)
     old._version = t._version
     old.creator = t.creator
     old.requires_grad = t.requires_grad

@@ -125,7 +125,7 @@ def astype(x: Tensor, dtype) -> Tensor:
         return x
     if x.requires_grad and dtype.kind != "f":
         # Casting to an integer type leaves the graph (as in PyTorch).
-        return Tensor._from_op(x.data.astype(dtype))
+        return Tensor.wrap(x.data.astype(dtype))
     return AsType(dtype)(x)
 
 

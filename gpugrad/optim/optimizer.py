@@ -123,9 +123,7 @@ class Optimizer:
                 p.grad = (
                     None
                     if set_to_none
-                    else Tensor._from_op(
-                        backend.get_array_module(p.grad.data).zeros_like(p.grad.data)
-                    )
+                    else Tensor.wrap(backend.get_array_module(p.grad.data).zeros_like(p.grad.data))
                 )
 
     def step(self, closure=None):
@@ -192,9 +190,7 @@ class Optimizer:
             for p in group["params"]:
                 s = self.state.get(id(p))
                 if s is not None:
-                    state[index] = {
-                        k: (v if k == "step" else Tensor._from_op(v)) for k, v in s.items()
-                    }
+                    state[index] = {k: (v if k == "step" else Tensor.wrap(v)) for k, v in s.items()}
                 ids.append(index)
                 index += 1
             groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": ids})
