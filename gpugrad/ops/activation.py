@@ -1,24 +1,20 @@
 """Activations: one registry record per activation, and the three Functions they share.
 
-Every activation here saves its OUTPUT (never its input): its local gradient is a function
-of y alone — sigmoid y(1-y), tanh 1-y², ReLU [y>0], leaky ReLU 1 or slope, ELU 1 or y+α,
-softplus 1-exp(-y) — so one array is kept instead of two.
-
 :data:`ACTIVATIONS` holds one :class:`ActivationSpec` per activation, as PyTorch's
 ``derivatives.yaml`` holds one entry per op: its name, its code in the CUDA enum
 ``GgActivation`` (``kernels/common.cuh``), its NumPy forward and backward, its local
-gradient and that gradient's derivative (for double backward), its parameter and the
-check on it.  The Functions, the public functions, the ``nn`` modules, the kernel launch
-arguments and the test cases are all derived from it: adding an activation is one record
-here, one ``case`` in ``common.cuh`` and nothing else.
+gradient and that gradient's derivative (for double backward), its parameter and the check
+on it.  The Functions, the public functions, the ``nn`` modules, the kernel launch
+arguments and the test cases are all derived from it.
 
-On CUDA, forward and backward are one fused kernel each (``gpugrad.kernels.activation``).
-On the CPU the NumPy twins do the same maths with ``out=`` on buffers they own and the
-stable forms (sigmoid takes exp of a non-positive number only; softplus is max(x, 0) +
-log1p(exp(-|x|))).  NaN passes through every forward.  The piecewise backwards SELECT (gy
-where y > 0) rather than multiply by a mask, so an infinite upstream gradient where a
-unit is off gives 0, as in PyTorch.  Shapes: an activation maps any shape to itself;
-bias + activation takes x (..., C) and b (C,).
+Every activation saves its OUTPUT, never its input: its local gradient is a function of y
+alone, so one array is kept instead of two.  On CUDA, forward and backward are one fused
+kernel each (``gpugrad.kernels.activation``).  On the CPU the NumPy twins do the same maths
+with ``out=`` on buffers they own and the stable forms (exp only of non-positive numbers).
+NaN passes through every forward.  The piecewise backwards SELECT (gy where y > 0) rather
+than multiply by a mask, so an infinite upstream where a unit is off gives 0, as in
+PyTorch.  An activation maps any shape to itself; bias + activation takes x (..., C) and
+b (C,).
 """
 
 from __future__ import annotations
@@ -193,40 +189,54 @@ def _elu_local_derivative(y, alpha, ns):
     return 1 - _on(y)
 
 
+_NONNEGATIVE = "(the backward reads the sign of the output)"
+
+# One record per activation, as derivatives.yaml has one entry per op.
 ACTIVATIONS = {
     spec.name: spec
     for spec in (
         ActivationSpec(
-            "sigmoid", 0, "1 / (1 + exp(-x)); local gradient y(1 - y)", _sigmoid,
-            _sigmoid_backward, lambda y, p, ns: y * (1 - y),
-            lambda y, p, ns: 1 - 2 * y, module="Sigmoid",
+            name="sigmoid", code=0, module="Sigmoid",
+            formula="1 / (1 + exp(-x)); local gradient y(1 - y)",
+            numpy_forward=_sigmoid, numpy_backward=_sigmoid_backward,
+            local_gradient=lambda y, p, ns: y * (1 - y),
+            local_gradient_derivative=lambda y, p, ns: 1 - 2 * y,
         ),
         ActivationSpec(
-            "tanh", 1, "tanh(x); local gradient 1 - y²", _tanh, _tanh_backward,
-            lambda y, p, ns: 1 - y * y, lambda y, p, ns: -2 * y, module="Tanh",
+            name="tanh", code=1, module="Tanh",
+            formula="tanh(x); local gradient 1 - y²",
+            numpy_forward=_tanh, numpy_backward=_tanh_backward,
+            local_gradient=lambda y, p, ns: 1 - y * y,
+            local_gradient_derivative=lambda y, p, ns: -2 * y,
         ),
         ActivationSpec(
-            "relu", 2, "max(x, 0), NaN passes; local gradient [y > 0] (0 at 0)", _relu,
-            _relu_backward, lambda y, p, ns: _on(y), module="ReLU",
+            name="relu", code=2, module="ReLU",
+            formula="max(x, 0), NaN passes; local gradient [y > 0] (0 at 0)",
+            numpy_forward=_relu, numpy_backward=_relu_backward,
+            local_gradient=lambda y, p, ns: _on(y),
         ),
         ActivationSpec(
-            "leaky_relu", 3, "x if x > 0 else negative_slope·x; local gradient 1 or slope",
-            _leaky_relu, _leaky_relu_backward, _leaky_relu_local,
-            param="negative_slope", default=0.01, module="LeakyReLU",
-            check=lambda p: None if p >= 0 else
-            "needs negative_slope >= 0 (the backward reads the sign of the output)",
+            name="leaky_relu", code=3, module="LeakyReLU",
+            formula="x if x > 0 else negative_slope·x; local gradient 1 or negative_slope",
+            numpy_forward=_leaky_relu, numpy_backward=_leaky_relu_backward,
+            local_gradient=_leaky_relu_local,
+            param="negative_slope", default=0.01,
+            check=lambda p: None if p >= 0 else f"needs negative_slope >= 0 {_NONNEGATIVE}",
         ),
         ActivationSpec(
-            "elu", 4, "x if x > 0 else alpha·(exp(x) - 1); local gradient 1 or y + alpha",
-            _elu, _elu_backward, _elu_local, _elu_local_derivative,
-            param="alpha", default=1.0, module="ELU",
-            check=lambda p: None if p > 0 else
-            "needs alpha > 0 (the backward reads the sign of the output)",
+            name="elu", code=4, module="ELU",
+            formula="x if x > 0 else alpha·(exp(x) - 1); local gradient 1 or y + alpha",
+            numpy_forward=_elu, numpy_backward=_elu_backward,
+            local_gradient=_elu_local, local_gradient_derivative=_elu_local_derivative,
+            param="alpha", default=1.0,
+            check=lambda p: None if p > 0 else f"needs alpha > 0 {_NONNEGATIVE}",
         ),
         ActivationSpec(
-            "softplus", 5, "log(1 + exp(x)), stable; local gradient 1 - exp(-y) = sigmoid(x)",
-            _softplus, _softplus_backward, lambda y, p, ns: 1 - ns.exp(-y),
-            lambda y, p, ns: ns.exp(-y), module="Softplus",
+            name="softplus", code=5, module="Softplus",
+            formula="log(1 + exp(x)), stable; local gradient 1 - exp(-y) = sigmoid(x)",
+            numpy_forward=_softplus, numpy_backward=_softplus_backward,
+            local_gradient=lambda y, p, ns: 1 - ns.exp(-y),
+            local_gradient_derivative=lambda y, p, ns: ns.exp(-y),
         ),
     )
 }  # fmt: skip
@@ -308,10 +318,9 @@ class BiasActivation(ActivationNode):
         need_x, need_b = self.needs_grad
         if not ns.graph and backend.is_cuda_array(y):
             gx, gb = kernels.activation.bias_backward(self.spec.code, y, gy, self.p)
-            return (gx if need_x else None), (gb if need_b else None)
-        gx = ns.apply(ActivationGrad(self.spec, self.p), y, gy)
-        # the engine sums the bias's share over the broadcast axes (sum_to)
-        return (gx if need_x else None), (gx if need_b else None)
+        else:  # gb = gx: the engine sums it over the broadcast axes (sum_to)
+            gx = gb = ns.apply(ActivationGrad(self.spec, self.p), y, gy)
+        return (gx if need_x else None), (gb if need_b else None)
 
 
 # -- the functions ------------------------------------------------------------------------------
@@ -381,15 +390,5 @@ def bias_sigmoid(x, b) -> Tensor:
     return bias_activation(x, b, "sigmoid")
 
 
-__all__ = [
-    "activate",
-    "bias_activation",
-    "bias_relu",
-    "bias_sigmoid",
-    "elu",
-    "leaky_relu",
-    "relu",
-    "sigmoid",
-    "softplus",
-    "tanh",
-]
+# The public functions: the four below and one per activation, named as in the registry.
+__all__ = ["activate", "bias_activation", "bias_relu", "bias_sigmoid", *ACTIVATIONS]  # noqa: PLE0604
