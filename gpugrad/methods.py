@@ -30,9 +30,7 @@ def _in_place(op):
 
 def _from_array(method):
     """A method answered by the raw array, outside the graph (argmax, any ...)."""
-    return lambda self, *args, **kwargs: Tensor.wrap(
-        getattr(self.data, method)(*args, **kwargs)
-    )
+    return lambda self, *args, **kwargs: Tensor.wrap(getattr(self.data, method)(*args, **kwargs))
 
 
 OPERATORS = {
