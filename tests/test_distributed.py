@@ -119,7 +119,8 @@ def test_nccl_world_size_one():
         pytest.skip(f"needs a CUDA device: {backend.cuda_unavailable_reason()}")
     code = (
         "import gpugrad as gg; from gpugrad import distributed as d; d.init(); "
-        "t = gg.ones(5, device='cuda'); d.all_reduce(t); print(t.tolist(), d._state['nccl'] is not None)"
+        "t = gg.ones(5, device='cuda'); d.all_reduce(t); "
+        "print(t.tolist(), d._state['nccl'] is not None)"
     )
     r = subprocess.run(
         [sys.executable, "-c", code],

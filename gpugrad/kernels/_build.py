@@ -70,7 +70,9 @@ def module_source(file: str) -> str:
 
 
 # -- compiling ------------------------------------------------------------------------------
-def _cupy():
+def cupy_module():
+    """The cupy module, imported at the first launch (the CPU-side tests put a stand-in
+    here that runs the kernels compiled with g++)."""
     import cupy
 
     return cupy
@@ -85,7 +87,7 @@ class Kernel:
         KERNELS.setdefault(file, []).append(name)
 
     def __call__(self, dtype):
-        cupy = _cupy()
+        cupy = cupy_module()
         device = cupy.cuda.runtime.getDevice()  # a module is loaded per device
         full_name = f"{self.name}_{SUFFIX[numpy.dtype(dtype)]}"
         fn = _functions.get((device, full_name))
@@ -102,7 +104,7 @@ class Kernel:
 def blocks_cap() -> int:
     """32 blocks of 256 threads per SM: four full waves, after which the grid-stride loop
     gives each thread more elements instead of launching more blocks."""
-    cupy = _cupy()
+    cupy = cupy_module()
     device = cupy.cuda.runtime.getDevice()
     cap = _max_blocks.get(device)
     if cap is None:
@@ -119,7 +121,7 @@ def grid(n: int) -> tuple:
 # -- argument checks ------------------------------------------------------------------------
 def check_float(a, what: str = "input"):
     """``a`` must be a cupy array of float16, float32 or float64 (TypeError naming it)."""
-    cupy = _cupy()
+    cupy = cupy_module()
     if not isinstance(a, cupy.ndarray):
         raise TypeError(f"gpugrad kernels take cupy arrays; the {what} is a {type(a).__name__}")
     if a.dtype not in SUFFIX:
@@ -134,13 +136,13 @@ def compute_dtype(a):
 
 
 def contiguous(a):
-    return a if a.flags.c_contiguous else _cupy().ascontiguousarray(a)
+    return a if a.flags.c_contiguous else cupy_module().ascontiguousarray(a)
 
 
 def as_contiguous(a, dtype, what: str, shape=None):
     """``a`` (a cupy array) as a contiguous array of ``dtype``, broadcast to ``shape`` if
     given; copied only when needed."""
-    cupy = _cupy()
+    cupy = cupy_module()
     if not isinstance(a, cupy.ndarray):
         raise TypeError(f"gpugrad kernels take cupy arrays; the {what} is a {type(a).__name__}")
     if shape is not None and a.shape != tuple(shape):
@@ -162,7 +164,7 @@ def defer_flag(flag, message: str, key=None) -> None:
     if pending is None:
         _pending_flags[(message, key)] = flag
     else:
-        _cupy().maximum(pending, flag, out=pending)
+        cupy_module().maximum(pending, flag, out=pending)
 
 
 def check_flag(flag, message: str) -> None:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import numpy
 
+from . import _build
 from ._build import (
     THREADS,
     Kernel,
-    _cupy,
     as_contiguous,
     blocks_cap,
     check_float,
@@ -38,7 +38,7 @@ def forward(code: int, x, p: float = 0.0):
     """y = act(x), any shape, one pass.  Returns a new C-contiguous array like x."""
     check_float(x)
     x = contiguous(x)
-    y = _cupy().empty_like(x)
+    y = _build.cupy_module().empty_like(x)
     if x.size:
         _forward(x.dtype)(
             grid(x.size),
@@ -54,7 +54,7 @@ def backward(code: int, y, gy, p: float = 0.0):
     check_float(y)
     y = contiguous(y)
     gy = as_contiguous(gy, y.dtype, "upstream gradient", y.shape)
-    gx = _cupy().empty_like(y)
+    gx = _build.cupy_module().empty_like(y)
     if y.size:
         _backward(y.dtype)(
             grid(y.size),
@@ -67,7 +67,7 @@ def backward(code: int, y, gy, p: float = 0.0):
 def _column_reduce(code: int, y, gy, gx, p: float):
     """Column sums (cols,) of the (rows, cols) view of y (code < 0), or of the activation
     backward of (y, gy), which is also written to gx (code >= 0).  All contiguous."""
-    cupy = _cupy()
+    cupy = _build.cupy_module()
     cols = y.shape[-1] if y.ndim else 1
     rows = y.size // cols if cols else 0
     out = cupy.empty(cols, dtype=y.dtype)
@@ -113,7 +113,7 @@ def bias_forward(code: int, x, b, p: float = 0.0):
             f"bias of shape {b.shape} does not match the last axis of x with shape {x.shape}"
         )
     x, b = contiguous(x), as_contiguous(b, x.dtype, "bias")
-    y = _cupy().empty_like(x)
+    y = _build.cupy_module().empty_like(x)
     if x.size:
         _bias_forward(x.dtype)(
             grid(x.size),
@@ -139,6 +139,6 @@ def bias_backward(code: int, y, gy, p: float = 0.0):
         raise ValueError("bias_activation_backward needs y of shape (..., C), got a 0-d array")
     y = contiguous(y)
     gy = as_contiguous(gy, y.dtype, "upstream gradient", y.shape)
-    gx = _cupy().empty_like(y)
+    gx = _build.cupy_module().empty_like(y)
     gb = _column_reduce(code, y, gy, gx, p)
     return gx, gb

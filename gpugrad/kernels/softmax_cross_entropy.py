@@ -24,7 +24,7 @@ def _checked(logits, labels):
     check_float(logits, "logits")
     if logits.ndim != 2:
         raise ValueError(f"logits must be (N, C), got shape {logits.shape}")
-    if not isinstance(labels, _build._cupy().ndarray) or labels.dtype.kind not in "iu":
+    if not isinstance(labels, _build.cupy_module().ndarray) or labels.dtype.kind not in "iu":
         raise TypeError(
             f"labels must be a cupy integer array, got "
             f"{getattr(labels, 'dtype', type(labels).__name__)}"
@@ -42,7 +42,7 @@ def forward(logits, labels):
     every dtype (a float32 lse of logits ~1000 would be off by ~1e-4 in each probability),
     flag an int32 device array (1,) set to 1 when a label lies outside [0, C) (that row's
     loss is NaN)."""
-    cupy = _build._cupy()
+    cupy = _build.cupy_module()
     logits, labels = _checked(logits, labels)
     rows, cols = logits.shape
     loss = cupy.empty(rows, dtype=logits.dtype)
@@ -63,7 +63,7 @@ def backward(logits, lse, labels, gy_rows):
     """gx (N, C) = (softmax(logits) - onehot(labels)) · gy_rows[:, None], one pass.
     gy_rows is the per-row upstream gradient (N,) (or a scalar): 1/N for a mean, 1 for a
     sum, the upstream of each row for no reduction."""
-    cupy = _build._cupy()
+    cupy = _build.cupy_module()
     logits, labels = _checked(logits, labels)
     rows, cols = logits.shape
     lse = as_contiguous(lse, numpy.float64, "log-sum-exp", (rows,))

@@ -15,7 +15,6 @@ with ``kernel_cases.on_kernels`` or ``on_gpu``):
 """
 
 import ctypes
-import importlib
 import shutil
 import subprocess
 import types
@@ -146,12 +145,6 @@ def emulated_cupy(library, launches: list):
     )
 
 
-def launcher_modules() -> list:
-    """gpugrad.kernels._build and the launcher module of every .cu file."""
-    stems = (Path(file).stem for file in kernels.KERNELS)
-    return [_build, *(importlib.import_module(f"gpugrad.kernels.{stem}") for stem in stems)]
-
-
 # -- what a test body runs on ------------------------------------------------------------------
 class Implementation:
     """The kernels behind gpugrad.kernels, on arrays of ``xp``.  ``tol`` maps a dtype to the
@@ -219,9 +212,7 @@ def impl(request):
         emulated = Implementation("emulated", np, "host")
         emulated.launches = []
         fake = emulated_cupy(library, emulated.launches)
-        for module in launcher_modules():
-            if hasattr(module, "_cupy"):
-                monkeypatch.setattr(module, "_cupy", lambda: fake)
+        monkeypatch.setattr(_build, "cupy_module", lambda: fake)
         for cache in ("_modules", "_functions", "_max_blocks", "_pending_flags"):
             monkeypatch.setattr(_build, cache, {})
         return emulated
