@@ -2,7 +2,7 @@
 //
 // Everything above the "device only" line is a __host__ __device__ inline function (GG_HD):
 // the very same formulas compile with NVRTC for the GPU and with g++ for a CPU test that
-// compares them with NumPy and PyTorch (tests/test_kernels_host.py).
+// compares them with NumPy and PyTorch (tests/kernels/, tests/kernels/cpp/).
 // C is the compute type: float for float16/float32 storage, double for float64.
 #pragma once
 
@@ -30,60 +30,82 @@ GG_HD double gg_abs(double x) { return fabs(x); }
 GG_HD float gg_sqrt(float x) { return sqrtf(x); }
 GG_HD double gg_sqrt(double x) { return sqrt(x); }
 
-// -- activations: forward(x), and backward from the OUTPUT y and the upstream gy ---------
-// The codes are gpugrad.kernels.ACTIVATIONS.
+// -- activations ------------------------------------------------------------------------------
+// One struct per activation: forward(x, p), and backward(y, gy, p) = gy · dy/dx computed from
+// the OUTPUT y, never from x.  p is the activation's parameter (the slope of leaky ReLU, alpha
+// of ELU; unused by the others); leaky ReLU needs slope >= 0 and ELU alpha > 0, so that the
+// sign of y is the sign of x.  The piecewise backwards SELECT rather than multiply by a 0/1
+// mask, so that an infinite or NaN gy where the unit is off gives 0 (as PyTorch's
+// threshold_backward), not inf·0 = NaN; a NaN y (ReLU passes NaN) is "off": y > 0 is false.
+// The codes are those of the registry, ACTIVATIONS in gpugrad/ops/activation.py (a test
+// compares them).  Adding an activation: its struct, its code, its line in GG_ACTIVATIONS.
 enum GgActivation { GG_SIGMOID = 0, GG_TANH = 1, GG_RELU = 2, GG_LEAKY_RELU = 3, GG_ELU = 4, GG_SOFTPLUS = 5 };
 
-// sigmoid: exp of a non-positive number only, so it never overflows.
-template <typename C> GG_HD C gg_sigmoid(C x) {
-    C e = gg_exp(-gg_abs(x));            // in [0, 1]
-    C r = C(1) / (C(1) + e);             // sigmoid(|x|)
-    return x >= C(0) ? r : e * r;        // sigmoid(-|x|) = e / (1 + e); NaN stays NaN
-}
-template <typename C> GG_HD C gg_relu(C x) { return (x > C(0) || x != x) ? x : C(0); }  // NaN passes
-template <typename C> GG_HD C gg_leaky_relu(C x, C slope) { return x > C(0) ? x : x * slope; }
-template <typename C> GG_HD C gg_elu(C x, C alpha) { return x > C(0) ? x : alpha * gg_expm1(x); }
-// softplus = max(x, 0) + log1p(exp(-|x|)): stable for any x.
-template <typename C> GG_HD C gg_softplus(C x) {
-    C m = x > C(0) ? x : C(0);
-    return (x != x) ? x : m + gg_log1p(gg_exp(-gg_abs(x)));
-}
+struct GgSigmoid {  // exp of a non-positive number only, so it never overflows
+    template <typename C> static GG_HD C forward(C x, C) {
+        C e = gg_exp(-gg_abs(x));            // in [0, 1]
+        C r = C(1) / (C(1) + e);             // sigmoid(|x|)
+        return x >= C(0) ? r : e * r;        // sigmoid(-|x|) = e / (1 + e); NaN stays NaN
+    }
+    template <typename C> static GG_HD C backward(C y, C gy, C) { return gy * (y * (C(1) - y)); }
+};
 
-// p is the activation's parameter: the slope of leaky ReLU, alpha of ELU, unused otherwise.
+struct GgTanh {
+    template <typename C> static GG_HD C forward(C x, C) { return gg_tanh(x); }
+    template <typename C> static GG_HD C backward(C y, C gy, C) { return gy * (C(1) - y * y); }
+};
+
+struct GgRelu {  // NaN passes through
+    template <typename C> static GG_HD C forward(C x, C) { return (x > C(0) || x != x) ? x : C(0); }
+    template <typename C> static GG_HD C backward(C y, C gy, C) { return y > C(0) ? gy : C(0); }
+};
+
+struct GgLeakyRelu {
+    template <typename C> static GG_HD C forward(C x, C slope) { return x > C(0) ? x : x * slope; }
+    template <typename C> static GG_HD C backward(C y, C gy, C slope) {
+        return y > C(0) ? gy : gy * slope;
+    }
+};
+
+struct GgElu {  // α·eˣ = y + α for x <= 0
+    template <typename C> static GG_HD C forward(C x, C alpha) {
+        return x > C(0) ? x : alpha * gg_expm1(x);
+    }
+    template <typename C> static GG_HD C backward(C y, C gy, C alpha) {
+        return y > C(0) ? gy : gy * (y + alpha);
+    }
+};
+
+struct GgSoftplus {  // max(x, 0) + log1p(exp(-|x|)): stable for any x; dy/dx = 1 - exp(-y)
+    template <typename C> static GG_HD C forward(C x, C) {
+        C m = x > C(0) ? x : C(0);
+        return (x != x) ? x : m + gg_log1p(gg_exp(-gg_abs(x)));
+    }
+    template <typename C> static GG_HD C backward(C y, C gy, C) { return gy * -gg_expm1(-y); }
+};
+
+#define GG_ACTIVATIONS(X)                                                                     \
+    X(GG_SIGMOID, GgSigmoid) X(GG_TANH, GgTanh) X(GG_RELU, GgRelu)                            \
+    X(GG_LEAKY_RELU, GgLeakyRelu) X(GG_ELU, GgElu) X(GG_SOFTPLUS, GgSoftplus)
+
+// The kernels take the code at run time and dispatch here (the branch is the same for every
+// element of a launch, so it costs no divergence).  An unknown code gives NaN, never another
+// activation's values.
 template <typename C> GG_HD C gg_activation(int act, C x, C p) {
     switch (act) {
-        case GG_SIGMOID: return gg_sigmoid(x);
-        case GG_TANH: return gg_tanh(x);
-        case GG_RELU: return gg_relu(x);
-        case GG_LEAKY_RELU: return gg_leaky_relu(x, p);
-        case GG_ELU: return gg_elu(x, p);
-        default: return gg_softplus(x);
+#define GG_FORWARD_CASE(CODE, A) case CODE: return A::forward(x, p);
+        GG_ACTIVATIONS(GG_FORWARD_CASE)
+#undef GG_FORWARD_CASE
+        default: return C(0) / C(0);
     }
 }
 
-// dy/dx from y alone: sigmoid y(1-y); tanh 1-y²; relu [y>0]; leaky 1 or slope; elu 1 or
-// y+α (α·eˣ = y+α for x <= 0); softplus 1-exp(-y) = -expm1(-y) (= sigmoid(x)).  Leaky ReLU
-// needs slope >= 0 and ELU α > 0 so that the sign of y is the sign of x.
-template <typename C> GG_HD C gg_local_gradient(int act, C y, C p) {
-    switch (act) {
-        case GG_SIGMOID: return y * (C(1) - y);
-        case GG_TANH: return C(1) - y * y;
-        case GG_RELU: return y > C(0) ? C(1) : C(0);
-        case GG_LEAKY_RELU: return y > C(0) ? C(1) : p;
-        case GG_ELU: return y > C(0) ? C(1) : y + p;
-        default: return -gg_expm1(-y);
-    }
-}
-
-// gx = gy · dy/dx.  The piecewise ones SELECT rather than multiply by a 0/1 mask, so that
-// an infinite or NaN gy where the unit is off gives 0 (as PyTorch's threshold_backward),
-// not inf·0 = NaN.  A NaN y (ReLU passes NaN) is "off": y > 0 is false.
 template <typename C> GG_HD C gg_activation_backward(int act, C y, C gy, C p) {
     switch (act) {
-        case GG_RELU: return y > C(0) ? gy : C(0);
-        case GG_LEAKY_RELU: return y > C(0) ? gy : gy * p;
-        case GG_ELU: return y > C(0) ? gy : gy * (y + p);
-        default: return gy * gg_local_gradient(act, y, p);
+#define GG_BACKWARD_CASE(CODE, A) case CODE: return A::backward(y, gy, p);
+        GG_ACTIVATIONS(GG_BACKWARD_CASE)
+#undef GG_BACKWARD_CASE
+        default: return C(0) / C(0);
     }
 }
 

@@ -5,6 +5,16 @@ broadcasting is undone.  Under ``create_graph=True`` the formula gets
 
 from __future__ import annotations
 
+import numpy
+
+
+def sum_array(x, axis=None, keepdims=False):
+    """``x.sum(axis, keepdims)``, accumulated in float32 for float16 (as PyTorch and CuPy
+    do): a float16 running sum over a few thousand rows would lose whole units."""
+    if x.dtype == numpy.float16:
+        return x.sum(axis=axis, keepdims=keepdims, dtype=numpy.float32).astype(numpy.float16)
+    return x.sum(axis=axis, keepdims=keepdims)
+
 
 def broadcast_axes(from_shape, to_shape) -> tuple:
     """The axes a sum must reduce to undo broadcasting ``to_shape`` up to ``from_shape``:
@@ -21,7 +31,7 @@ def sum_to_array(x, shape):
     if x.shape == shape:
         return x
     axes = broadcast_axes(x.shape, shape)
-    y = x.sum(axis=axes, keepdims=True) if axes else x
+    y = sum_array(x, axes, keepdims=True) if axes else x
     return y.reshape(shape) if y.ndim != len(shape) else y
 
 
@@ -63,7 +73,7 @@ class RawNamespace:
             setattr(self, fn, getattr(xp, fn))
 
     def sum(self, x, axis=None, keepdims=False):
-        return x.sum(axis=axis, keepdims=keepdims)
+        return sum_array(x, axis, keepdims)
 
     def sum_to(self, x, shape):
         """Sum ``x`` over the axes broadcasting added or stretched, down to ``shape``."""

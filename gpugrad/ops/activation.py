@@ -147,7 +147,8 @@ def _elu(x, alpha, out):
 
 def _elu_backward(y, gy, alpha):
     off = numpy.add(y, alpha)  # α·eˣ = y + α where x <= 0
-    off *= gy
+    with numpy.errstate(over="ignore"):  # huge y·gy overflows only where select drops it
+        off *= gy
     return select(y > 0, gy, off)
 
 

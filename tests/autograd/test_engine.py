@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import gpugrad as gg
+import gpugrad.functional as F
 
 
 # -- the notes' worked examples -----------------------------------------------------------
@@ -212,3 +213,18 @@ def test_gradgradcheck_of_compositions(name, fn, device):
     a = gg.tensor(rng.uniform(0.5, 1.5, (3, 4)), device=device, requires_grad=True)
     b = gg.tensor(rng.uniform(0.5, 1.5, (3, 4)), device=device, requires_grad=True)
     assert gg.gradgradcheck(fn, [a, b])
+
+
+@pytest.mark.parametrize("how", ["broadcast", "sum"])
+def test_float16_gradients_are_accumulated_in_float32(how):
+    """Undoing a broadcast over many rows (a bias gradient), or a sum's backward chain,
+    accumulates float16 in float32 as torch does; a float16 running sum over 1500 rows
+    would be off by whole units."""
+    rng = np.random.default_rng(0)
+    gy = rng.uniform(0, 1, (1500, 3)).astype(np.float16)
+    b = gg.tensor(np.zeros(3, np.float16), requires_grad=True)
+    x = gg.tensor(np.zeros((1500, 3), np.float16))
+    y = x + b if how == "broadcast" else F.linear(x, gg.zeros(3, 3, dtype="float16"), b)
+    y.backward(gg.tensor(gy))
+    expected = gy.astype(np.float64).sum(axis=0)
+    np.testing.assert_allclose(b.grad.numpy().astype(np.float64), expected, rtol=1e-3)

@@ -280,6 +280,18 @@ def test_bad_inputs_raise_before_launching(impl):
     assert not impl.launches
 
 
+@on_kernels
+def test_an_unknown_activation_code_gives_nan_not_another_activation(impl):
+    """The kernels' dispatch has no fallback case: a code outside the registry's gives NaN
+    in every direction instead of, say, softplus."""
+    unknown = max(spec.code for spec in ACTIVATIONS.values()) + 1
+    x = impl.xp.linspace(-2, 2, 7).astype(np.float32)
+    assert np.isnan(impl.asnumpy(kernels.activation.forward(unknown, x))).all()
+    assert np.isnan(impl.asnumpy(kernels.activation.backward(unknown, x, x))).all()
+    gx, gb = kernels.activation.bias_backward(unknown, x.reshape(7, 1), x.reshape(7, 1))
+    assert np.isnan(impl.asnumpy(gx)).all() and np.isnan(impl.asnumpy(gb)).all()
+
+
 @pytest.mark.parametrize(
     "n, cols, start, stride",
     [
