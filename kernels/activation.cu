@@ -5,6 +5,85 @@
 // All arrays are C-contiguous; x and y are (rows, cols) row-major with n = rows·cols.
 #include "common.cuh"
 
+// -- activations ------------------------------------------------------------------------------
+// One struct per activation: forward(x, p), and backward(y, gy, p) = gy · dy/dx computed from
+// the OUTPUT y, never from x.  p is the activation's parameter (the slope of leaky ReLU, alpha
+// of ELU; unused by the others); leaky ReLU needs slope >= 0 and ELU alpha > 0, so that the
+// sign of y is the sign of x.  The piecewise backwards SELECT rather than multiply by a 0/1
+// mask, so that an infinite or NaN gy where the unit is off gives 0 (as PyTorch's
+// threshold_backward), not inf·0 = NaN; a NaN y (ReLU passes NaN) is "off": y > 0 is false.
+// The codes are those of the registry, ACTIVATIONS in gpugrad/ops/activation.py (a test
+// compares them).  Adding an activation: its code, its struct, its line in GG_ACTIVATIONS.
+enum GgActivation { GG_SIGMOID = 0, GG_TANH = 1, GG_RELU = 2, GG_LEAKY_RELU = 3, GG_ELU = 4, GG_SOFTPLUS = 5 };
+
+struct GgSigmoid {  // exp of a non-positive number only, so it never overflows
+    template <typename C> static GG_HD C forward(C x, C) {
+        C e = gg_exp(-gg_abs(x));            // in [0, 1]
+        C r = C(1) / (C(1) + e);             // sigmoid(|x|)
+        return x >= C(0) ? r : e * r;        // sigmoid(-|x|) = e / (1 + e); NaN stays NaN
+    }
+    template <typename C> static GG_HD C backward(C y, C gy, C) { return gy * (y * (C(1) - y)); }
+};
+
+struct GgTanh {
+    template <typename C> static GG_HD C forward(C x, C) { return gg_tanh(x); }
+    template <typename C> static GG_HD C backward(C y, C gy, C) { return gy * (C(1) - y * y); }
+};
+
+struct GgRelu {  // NaN passes through
+    template <typename C> static GG_HD C forward(C x, C) { return (x > C(0) || x != x) ? x : C(0); }
+    template <typename C> static GG_HD C backward(C y, C gy, C) { return y > C(0) ? gy : C(0); }
+};
+
+struct GgLeakyRelu {
+    template <typename C> static GG_HD C forward(C x, C slope) { return x > C(0) ? x : x * slope; }
+    template <typename C> static GG_HD C backward(C y, C gy, C slope) {
+        return y > C(0) ? gy : gy * slope;
+    }
+};
+
+struct GgElu {  // α·eˣ = y + α for x <= 0
+    template <typename C> static GG_HD C forward(C x, C alpha) {
+        return x > C(0) ? x : alpha * gg_expm1(x);
+    }
+    template <typename C> static GG_HD C backward(C y, C gy, C alpha) {
+        return y > C(0) ? gy : gy * (y + alpha);
+    }
+};
+
+struct GgSoftplus {  // max(x, 0) + log1p(exp(-|x|)): stable for any x; dy/dx = 1 - exp(-y)
+    template <typename C> static GG_HD C forward(C x, C) {
+        C m = x > C(0) ? x : C(0);
+        return (x != x) ? x : m + gg_log1p(gg_exp(-gg_abs(x)));
+    }
+    template <typename C> static GG_HD C backward(C y, C gy, C) { return gy * -gg_expm1(-y); }
+};
+
+#define GG_ACTIVATIONS(X)                                                                     \
+    X(GG_SIGMOID, GgSigmoid) X(GG_TANH, GgTanh) X(GG_RELU, GgRelu)                            \
+    X(GG_LEAKY_RELU, GgLeakyRelu) X(GG_ELU, GgElu) X(GG_SOFTPLUS, GgSoftplus)
+
+// The kernels take the code at run time and dispatch here (the branch is the same for every
+// element of a launch, so it costs no divergence).  An unknown code gives NaN, never another
+// activation's values.
+template <typename C> GG_HD C gg_activation(int act, C x, C p) {
+    switch (act) {
+#define GG_FORWARD_CASE(CODE, A) case CODE: return A::forward(x, p);
+        GG_ACTIVATIONS(GG_FORWARD_CASE)
+#undef GG_FORWARD_CASE
+        default: return C(0) / C(0);
+    }
+}
+
+template <typename C> GG_HD C gg_activation_backward(int act, C y, C gy, C p) {
+    switch (act) {
+#define GG_BACKWARD_CASE(CODE, A) case CODE: return A::backward(y, gy, p);
+        GG_ACTIVATIONS(GG_BACKWARD_CASE)
+#undef GG_BACKWARD_CASE
+        default: return C(0) / C(0);
+    }
+}
+
 template <typename T, typename C>
 __device__ void activation_forward(int act, const T* x, T* y, long long n, double p) {
     GG_GRID_STRIDE(i, n) { gg_store(y, i, gg_activation<C>(act, gg_load(x, i), (C)p)); }

@@ -1,7 +1,7 @@
 """Launchers of ``kernels/activation.cu``: activations forward and backward, bias +
 activation, and the deterministic column sum behind the bias gradient.
 
-``code`` is an activation's code in the ``GgActivation`` enum of ``common.cuh``, taken from
+``code`` is an activation's code in the ``GgActivation`` enum of ``activation.cu``, taken from
 its record in ``gpugrad.ops.activation.ACTIVATIONS``; ``p`` is its one parameter (the slope
 of leaky ReLU, alpha of ELU; ignored by the others), already checked there.  Every launcher
 takes and returns CuPy arrays: the output has the input's dtype (float16 computed in

@@ -2,7 +2,7 @@
 
 :data:`ACTIVATIONS` holds one :class:`ActivationSpec` per activation, as PyTorch's
 ``derivatives.yaml`` holds one entry per op: its name, its code in the CUDA enum
-``GgActivation`` (``kernels/common.cuh``), its NumPy forward and backward, its local
+``GgActivation`` (``kernels/activation.cu``), its NumPy forward and backward, its local
 gradient and that gradient's derivative (for double backward), its parameter and the check
 on it.  The Functions, the public functions, the ``nn`` modules, the kernel launch
 arguments and the test cases are all derived from it.
@@ -45,7 +45,7 @@ class ActivationSpec:
     """
 
     name: str
-    code: int  # the GgActivation enum value in kernels/common.cuh
+    code: int  # the GgActivation enum value in kernels/activation.cu
     formula: str
     numpy_forward: Callable
     numpy_backward: Callable

@@ -31,9 +31,9 @@ def _random(rng, shape, dtype, scale=4.0) -> np.ndarray:
 
 
 def test_kernel_enum_matches_the_registry():
-    """``enum GgActivation`` in common.cuh names every record (GG_LEAKY_RELU for
+    """``enum GgActivation`` in activation.cu names every record (GG_LEAKY_RELU for
     "leaky_relu") with its code."""
-    header = kernels.header_sources()["common.cuh"]
+    header = kernels.kernel_sources()["activation.cu"]
     (body,) = re.findall(r"enum\s+GgActivation\s*\{([^}]*)\}", header)
     enum, code = {}, -1
     for entry in filter(None, (e.strip() for e in body.split(","))):
