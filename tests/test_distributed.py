@@ -30,11 +30,24 @@ def _mpi_ready():
 pytestmark = pytest.mark.skipif(_mpi_ready() is not None, reason=str(_mpi_ready()))
 
 
+ROOT_MPI = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+
+
+def run_python(code: str, **env):
+    """``python -c code`` without mpiexec (a world of one), MPI allowed to run as root."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **ROOT_MPI, **env},
+    )
+
+
 def run_mpi(args, n=2, timeout=180, extra_env=None):
     env = {
         **os.environ,
-        "OMPI_ALLOW_RUN_AS_ROOT": "1",
-        "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+        **ROOT_MPI,
         "GPUGRAD_DEVICE": "cpu",
         "OMP_NUM_THREADS": "1",
         "OPENBLAS_NUM_THREADS": "1",
@@ -96,18 +109,7 @@ def test_single_process_api_without_mpiexec():
         "import gpugrad as gg; from gpugrad import distributed as d; print(d.init()); "
         "t = gg.ones(3); d.all_reduce(t, 'mean'); print(t.tolist())"
     )
-    r = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={
-            **os.environ,
-            "GPUGRAD_DEVICE": "cpu",
-            "OMPI_ALLOW_RUN_AS_ROOT": "1",
-            "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-        },
-    )
+    r = run_python(code, GPUGRAD_DEVICE="cpu")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split("\n")[:2] == ["(0, 1)", "[1.0, 1.0, 1.0]"]
 
@@ -122,12 +124,6 @@ def test_nccl_world_size_one():
         "t = gg.ones(5, device='cuda'); d.all_reduce(t); "
         "print(t.tolist(), d._state['nccl'] is not None)"
     )
-    r = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"},
-    )
+    r = run_python(code)
     assert r.returncode == 0, r.stderr
     assert "[1.0, 1.0, 1.0, 1.0, 1.0] True" in r.stdout
