@@ -31,6 +31,7 @@ from .creation import (
     zeros,
     zeros_like,
 )
+from .dtypes import float16, float32, float64, int64
 from .ops import namespace
 from .ops.activation import relu, sigmoid, tanh
 from .ops.arithmetic import maximum, minimum
@@ -59,11 +60,6 @@ autograd.engine.setup(Tensor, namespace)
 methods.bind(Tensor)
 
 __version__ = "0.1.0"
-
-float16 = "float16"
-float32 = "float32"
-float64 = "float64"
-int64 = "int64"
 
 from . import functional, nn  # noqa: E402
 from .explain import explain  # noqa: E402  (the function; the module is gpugrad.explain)

@@ -10,7 +10,8 @@ import numbers
 import numpy
 
 from . import backend
-from .tensor import Tensor, default_float
+from .dtypes import default_float
+from .tensor import Tensor
 
 __all__ = [
     "arange",

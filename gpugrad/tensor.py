@@ -12,10 +12,9 @@ import numpy
 
 from . import backend
 from .autograd import engine
+from .dtypes import default_float
 
-__all__ = ["Tensor", "default_float"]
-
-default_float = numpy.dtype(numpy.float32)
+__all__ = ["Tensor"]
 
 
 class Tensor:
