@@ -22,8 +22,7 @@ SIZES = [2**10, 2**14, 2**18, 2**20, 2**22]
 def worker(quick: bool):
     import gpugrad as gg
     import gpugrad.functional as F
-    from gpugrad import data, nn, optim
-    from gpugrad import distributed as dist
+    from gpugrad import data, distributed as dist, nn, optim
 
     rank, world = dist.init()
     out = {"world_size": world, "allreduce": []}

@@ -1,9 +1,10 @@
 """gpugrad: tape-based automatic differentiation on NumPy (CPU) and CuPy (GPU).
 
-import gpugrad as gg
-x = gg.tensor([1.0, 2.0], requires_grad=True)
-(x * x).sum().backward()
-x.grad            # tensor([2., 4.])
+>>> import gpugrad as gg
+>>> x = gg.tensor([1.0, 2.0], requires_grad=True)
+>>> (x * x).sum().backward()
+>>> x.grad
+tensor([2., 4.])
 
 This file only re-exports the public API, after the one setup step below.
 """
@@ -32,7 +33,7 @@ from .creation import (
     zeros_like,
 )
 from .dtypes import float16, float32, float64, int64
-from .ops import namespace
+from .ops import namespace as _graph_namespace
 from .ops.activation import relu, sigmoid, tanh
 from .ops.arithmetic import maximum, minimum
 from .ops.concatenate import concatenate, stack
@@ -56,7 +57,7 @@ from .tensor import Tensor
 
 # The one setup step: the engine sits below Tensor and the ops, so it is handed the Tensor
 # class and the namespace of recorded backward formulas here; Tensor gets its operators.
-autograd.engine.setup(Tensor, namespace)
+autograd.engine.setup(Tensor, _graph_namespace)
 methods.bind(Tensor)
 
 __version__ = "0.1.0"

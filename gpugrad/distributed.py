@@ -28,6 +28,7 @@ import time
 import numpy
 
 from . import backend
+from .autograd import increment_version
 from .tensor import Tensor
 
 __all__ = [
@@ -161,7 +162,7 @@ def _all_reduce_array(a, op: str):
 def all_reduce(tensor: Tensor, op: str = "sum") -> Tensor:
     """Reduce ``tensor`` over all ranks, in place (like torch.distributed.all_reduce)."""
     _all_reduce_array(tensor.data, op)
-    tensor._version[0] += 1
+    increment_version(tensor)
     return tensor
 
 
@@ -189,7 +190,7 @@ def broadcast_parameters(module_or_params, root: int = 0) -> None:
             _wait(state["comm"].Ibcast(host, root=root), "broadcast")
             if host is not a:
                 a.set(host)
-        t._version[0] += 1
+        increment_version(t)
 
 
 class DataParallel:

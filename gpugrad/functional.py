@@ -6,32 +6,14 @@ it; this module only gathers them.
 
 from .ops import (
     activation as _activation,
-)
-from .ops import (
     batch_norm as _batch_norm,
-)
-from .ops import (
     conv as _conv,
-)
-from .ops import (
     dropout as _dropout,
-)
-from .ops import (
     linear as _linear,
-)
-from .ops import (
     loss as _loss,
-)
-from .ops import (
     maxout as _maxout,
-)
-from .ops import (
     pooling as _pooling,
-)
-from .ops import (
     softmax as _softmax,
-)
-from .ops import (
     softmax_cross_entropy as _softmax_cross_entropy,
 )
 from .ops.activation import *  # noqa: F403

@@ -20,6 +20,41 @@ def _shape_args(args):
     return args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
 
 
+def reshape(self, *shape_):
+    """This tensor with another shape: ``x.reshape(2, 3)`` or ``x.reshape((2, -1))``."""
+    return shape.reshape(self, _shape_args(shape_))
+
+
+def transpose(self, *axes):
+    """Axes permuted (``x.transpose(1, 0, 2)``); all reversed when none are given."""
+    return shape.transpose(self, _shape_args(axes) or None)
+
+
+def to(self, device):
+    """This tensor on ``device`` (itself if already there); differentiable."""
+    return unary.to_device(self, backend.device(device))
+
+
+def cpu(self):
+    """This tensor on the CPU (itself if already there)."""
+    return to(self, "cpu")
+
+
+def cuda(self, index: int = 0):
+    """This tensor on CUDA device ``index``."""
+    return to(self, f"cuda:{index}")
+
+
+def clip_(self, min=None, max=None):
+    """Clip in place to [min, max]."""
+    return inplace.apply(self, lambda t, _: unary.clip(t, min, max), None)
+
+
+def zero_(self):
+    """Fill with zeros in place."""
+    return inplace.fill(self, 0)
+
+
 def _compare(name):
     return lambda self, other: arithmetic.compare(self, other, name)
 
@@ -68,11 +103,9 @@ IN_PLACE = {  # each writes the tensor's buffer and bumps its version counter
     "sub_": _in_place(arithmetic.sub),
     "mul_": _in_place(arithmetic.mul),
     "div_": _in_place(arithmetic.div),
-    "clip_": lambda self, min=None, max=None: inplace.apply(
-        self, lambda t, _: unary.clip(t, min, max), None
-    ),
+    "clip_": clip_,
     "fill_": inplace.fill,
-    "zero_": lambda self: inplace.fill(self, 0),
+    "zero_": zero_,
 }
 
 METHODS = {
@@ -95,16 +128,16 @@ METHODS = {
     "argmin": _from_array("argmin"),
     "any": _from_array("any"),
     "all": _from_array("all"),
-    "reshape": lambda self, *shape_: shape.reshape(self, _shape_args(shape_)),
-    "transpose": lambda self, *axes: shape.transpose(self, _shape_args(axes) or None),
+    "reshape": reshape,
+    "transpose": transpose,
     "flatten": shape.flatten,
     "squeeze": shape.squeeze,
     "unsqueeze": shape.unsqueeze,
     "broadcast_to": shape.broadcast_to,
     "astype": unary.astype,
-    "to": lambda self, dev: unary.to_device(self, backend.device(dev)),
-    "cpu": lambda self: unary.to_device(self, backend.device("cpu")),
-    "cuda": lambda self, index=0: unary.to_device(self, backend.device(f"cuda:{index}")),
+    "to": to,
+    "cpu": cpu,
+    "cuda": cuda,
 }
 
 PROPERTIES = {"T": shape.transpose}

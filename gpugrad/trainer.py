@@ -18,11 +18,10 @@ import time
 
 import numpy
 
-from . import backend, data, nn, optim
-from . import functional as F
+from . import backend, data, functional as F, nn, optim
 from .autograd import no_grad
-from .io import write_atomically
-from .io import write_json as _write_json
+from .cli import parse_args
+from .io import write_atomically, write_json as _write_json
 from .random import get_rng_state, manual_seed, set_rng_state
 
 CHECKPOINT = "model.ggt"
@@ -326,11 +325,9 @@ def run(args) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as e:  # argparse already printed its one-line usage error
-        return 0 if e.code == 0 else 2
+    args = parse_args(build_parser(), argv)
+    if isinstance(args, int):  # --help, or argparse printed its one-line usage error
+        return args
     try:
         run(args)
     except UsageError as e:

@@ -35,7 +35,7 @@ GG_HD double gg_sqrt(double x) { return sqrt(x); }
 // result is m + log(s).  exp only ever sees a non-positive argument.  Equal maxima scale by
 // exactly 1, so rows with +inf or all -inf give +inf / -inf (not inf - inf = NaN); a NaN
 // value never becomes the max but makes s NaN, so NaN propagates.  The result is a double
-// (see gg_xent_grad).
+// (see gg_xent_grad in softmax_cross_entropy.cu).
 template <typename C> GG_HD C gg_lse_scale(C mi, C m) { return mi == m ? C(1) : gg_exp(mi - m); }
 template <typename C> GG_HD void gg_lse_merge(C& m, C& s, C m2, C s2) {
     C mm = m2 > m ? m2 : m;
@@ -43,47 +43,7 @@ template <typename C> GG_HD void gg_lse_merge(C& m, C& s, C m2, C s2) {
     m = mm;
 }
 template <typename C> GG_HD void gg_lse_push(C& m, C& s, C x) { gg_lse_merge(m, s, x, C(1)); }
-
-// d(lse(x) - x[label])/dx_c · gy = (softmax(x)_c - [c == label]) · gy, where softmax is
-// exp(x - lse).  lse is kept in double for every dtype: with logits of magnitude ~1000 a
-// float lse would carry an error of |lse|·2⁻²⁴ into every probability.
-template <typename C> GG_HD C gg_xent_grad(C x, double lse, bool is_label, C gy) {
-    return (gg_exp((C)((double)x - lse)) - (is_label ? C(1) : C(0))) * gy;
-}
 template <typename C> GG_HD double gg_lse_finish(C m, C s) { return (double)m + log((double)s); }
-
-// -- optimizer steps, PyTorch's update rules (torch.optim.SGD / Adam / AdamW) -------------
-// SGD, dampening 0:  g = grad + wd·w;  buf = momentum·buf + g (buf = g on the first step);
-// g = g + momentum·buf if nesterov else buf;  w -= lr·g.  Returns the new w; buf is only
-// touched when momentum != 0.
-template <typename C> GG_HD C gg_sgd_step(C w, C grad, C& buf, C lr, C momentum, C wd,
-                                          bool nesterov, bool first_step) {
-    C g = wd != C(0) ? grad + wd * w : grad;     // as PyTorch: no 0·inf = NaN when wd is 0
-    if (momentum != C(0)) {
-        buf = first_step ? g : momentum * buf + g;
-        g = nesterov ? g + momentum * buf : buf;
-    }
-    return w - lr * g;
-}
-
-// torch.lerp's two-sided form (exact at both ends): a + w·(b - a).
-template <typename C> GG_HD C gg_lerp(C a, C b, C w) {
-    return w < C(0.5) ? a + w * (b - a) : b - (b - a) * (C(1) - w);
-}
-
-// Adam: g = grad + wd·w;  AdamW (decoupled): w *= decay (= 1 - lr·wd) instead.
-// m = lerp(m, g, 1-β1);  v = β2·v + (1-β2)·g²;  w -= step_size · m / (sqrt(v)/sqrt(bc2) + eps)
-// with step_size = lr / bc1 and the bias corrections bc = 1 - β^t computed on the host.
-template <typename C> GG_HD C gg_adam_step(C w, C grad, C& m, C& v, C one_minus_b1, C b2,
-                                           C one_minus_b2, C eps, C wd, bool decoupled, C decay,
-                                           C step_size, C bc2_sqrt) {
-    C g = grad;
-    if (decoupled) w *= decay;
-    else if (wd != C(0)) g += wd * w;
-    m = gg_lerp(m, g, one_minus_b1);
-    v = v * b2 + one_minus_b2 * g * g;
-    return w - step_size * (m / (gg_sqrt(v) / bc2_sqrt + eps));
-}
 
 // -- row/column of a flat index, advanced by a fixed stride without a division per step ----
 // (r, c) of i + stride, given (r, c) of i, with stride = dr·cols + dc and 0 <= dc < cols.

@@ -7,6 +7,13 @@
 // makes that row's loss NaN, instead of reading out of bounds.
 #include "common.cuh"
 
+// d(lse(x) - x[label])/dx_c · gy = (softmax(x)_c - [c == label]) · gy, where softmax is
+// exp(x - lse).  lse is kept in double for every dtype: with logits of magnitude ~1000 a
+// float lse would carry an error of |lse|·2⁻²⁴ into every probability.
+template <typename C> GG_HD C gg_xent_grad(C x, double lse, bool is_label, C gy) {
+    return (gg_exp((C)((double)x - lse)) - (is_label ? C(1) : C(0))) * gy;
+}
+
 template <typename T, typename C>
 __device__ void softmax_cross_entropy_forward(const T* logits, const long long* labels, T* loss,
                                               double* lse_out, int* flag, long long rows,

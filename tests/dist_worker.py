@@ -13,8 +13,7 @@ import numpy as np
 
 import gpugrad as gg
 import gpugrad.functional as F
-from gpugrad import distributed as dist
-from gpugrad import nn, optim
+from gpugrad import distributed as dist, nn, optim
 
 
 def make_model():

@@ -115,3 +115,19 @@ def test_only_backend_and_kernels_import_cupy():
     # indexing's scatter-add is cupyx's, and the NCCL communicator is cupy.cuda.nccl.
     allowed |= {"gpugrad/cli.py", "gpugrad/ops/indexing.py", "gpugrad/distributed.py"}
     assert importers <= allowed, sorted(importers - allowed)
+
+
+def test_both_backward_namespaces_offer_the_same_names():
+    """A backward formula runs on raw arrays or, under create_graph, on Tensors: every name
+    it may call exists in both namespaces."""
+    import numpy
+
+    from gpugrad.autograd import raw_namespace
+    from gpugrad.ops import namespace
+
+    raw = raw_namespace(numpy)
+    assert all(hasattr(namespace, name) and hasattr(raw, name) for name in namespace.__all__)
+    public = {n for n in vars(raw) if not n.startswith("_")} | {
+        n for n in vars(type(raw)) if not n.startswith("_")
+    }
+    assert public - {"xp", "graph"} <= set(namespace.__all__)

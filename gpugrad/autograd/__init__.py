@@ -10,9 +10,13 @@ How to write an op is told in ``engine``'s docstring.
 """
 
 from . import engine, grad_mode
-from .engine import Function, grad, run_backward, seed_gradient
+from .engine import Function, grad, increment_version, run_backward, seed_gradient
 from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad
-
-# gradcheck works on Tensors: tensor.py needs only engine and grad_mode, imported above.
 from .gradcheck import gradcheck, gradgradcheck
-from .raw_namespace import broadcast_axes, raw_namespace, sum_to_array
+from .raw_namespace import (
+    RawNamespace,
+    broadcast_axes,
+    raw_namespace,
+    sum_array,
+    sum_to_array,
+)

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import numbers
 import weakref
 
 import numpy
@@ -55,10 +56,22 @@ _graph_namespace = None  # gpugrad.ops.namespace: backward formulas under create
 _counter = itertools.count()
 
 
-def setup(tensor_type, graph_namespace) -> None:
+def tensor_type():
+    """The Tensor class handed to :func:`setup` (gradcheck builds its float64 copies with it)."""
+    return _Tensor
+
+
+def increment_version(t) -> None:
+    """Record that ``t``'s data was changed in place (PyTorch's
+    ``torch.autograd.graph.increment_version``): a backward that saved the old value
+    raises instead of using the new one.  Every in-place write outside the ops calls it."""
+    t._version[0] += 1
+
+
+def setup(tensor_class, graph_namespace) -> None:
     """Give the engine the Tensor class and the namespace of recorded backward formulas."""
     global _Tensor, _graph_namespace
-    _Tensor, _graph_namespace = tensor_type, graph_namespace
+    _Tensor, _graph_namespace = tensor_class, graph_namespace
 
 
 RELEASED_MESSAGE = (
@@ -366,19 +379,21 @@ def seed_gradient(t, grad, create_graph: bool):
         g = grad
     elif isinstance(grad, numpy.ndarray) or backend.is_cuda_array(grad):
         g = _Tensor.wrap(backend.to_device(grad, t.device))  # keeps its dtype: checked
-    else:  # Python numbers and lists take the output's dtype
+    elif isinstance(grad, (numbers.Number, list, tuple)):  # these take the output's dtype
         host = numpy.asarray(grad, dtype=t.dtype if t.dtype.kind == "f" else None)
         g = _Tensor.wrap(backend.to_device(host, t.device))
+    else:
+        raise TypeError(f"expected a Tensor, a number or an array, got {type(grad).__name__}")
     if g.shape != t.shape:
         raise ValueError(f"grad has shape {g.shape} but the output has shape {t.shape}")
     if g.dtype != t.dtype:
         raise TypeError(
-            f"backward: dtype mismatch: the output is {t.dtype}, its gradient {g.dtype}; "
-            f"convert one with .astype()"
+            f"backward: dtype mismatch: left operand is {t.dtype}, right operand is "
+            f"{g.dtype}; convert one with .astype()"
         )
     if g.device != t.device:
         raise RuntimeError(
-            f"backward: device mismatch: the output is on {t.device}, its gradient on "
+            f"backward: device mismatch: left operand is on {t.device}, right operand is on "
             f"{g.device}; move one with .to()"
         )
     return g if create_graph else g.data

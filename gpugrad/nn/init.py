@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import math
 
-from ..autograd import no_grad
-from ..random import generator
+from ..autograd import increment_version, no_grad
+from ..random import sample_normal, sample_uniform
 from ..tensor import Tensor
 
 
@@ -38,27 +38,25 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
 
 
 def uniform_(t: Tensor, low: float, high: float) -> Tensor:
-    dev = t.device
-    g = generator(dev)
-    sample = g.random(t.shape) if dev.kind == "cpu" else g.random_sample(size=t.shape)
+    sample = sample_uniform(t.device, t.shape)  # float64 draws, then t's dtype
     with no_grad():
         t.data[...] = (sample * (high - low) + low).astype(t.dtype)
-        t._version[0] += 1
+        increment_version(t)
     return t
 
 
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
-    g = generator(t.device)
+    sample = sample_normal(t.device, t.shape)
     with no_grad():
-        t.data[...] = (g.standard_normal(t.shape) * std + mean).astype(t.dtype)
-        t._version[0] += 1
+        t.data[...] = (sample * std + mean).astype(t.dtype)
+        increment_version(t)
     return t
 
 
 def zeros_(t: Tensor) -> Tensor:
     with no_grad():
         t.data[...] = 0
-        t._version[0] += 1
+        increment_version(t)
     return t
 
 

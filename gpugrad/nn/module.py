@@ -7,7 +7,7 @@ from collections import OrderedDict
 import numpy
 
 from .. import backend
-from ..autograd import no_grad
+from ..autograd import increment_version, no_grad
 from ..tensor import Tensor
 
 
@@ -144,7 +144,7 @@ class Module:
         with no_grad():
             for target, array in prepared:
                 target.data[...] = array
-                target._version[0] += 1
+                increment_version(target)
         return missing, unexpected
 
     # -- calling ----------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""Differentiable operations, one file per family; forward and backward side by side.
+"""Differentiable operations, one module per op or small family, named after it: forward,
+backward and the NumPy twin side by side.
 
-See the docstring of ``gpugrad.autograd`` for the contract a Function follows.
+The contract a Function follows is the docstring of ``gpugrad.autograd.engine``;
+``docs/writing-an-op.md`` says where each op is.
 """

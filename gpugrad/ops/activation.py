@@ -34,14 +34,12 @@ from .select import select
 
 @dataclass(frozen=True)
 class ActivationSpec:
-    """Everything about one activation.
-
-    ``numpy_forward(x, p, out)`` maps a 1-d NumPy array (``out`` is None or x itself, when
-    x may be overwritten); ``numpy_backward(y, gy, p)`` returns gx = gy · act'(x) from the
-    output y, in a new buffer; ``local_gradient(y, p, ns)`` is dy/dx from y (arrays, or
-    Tensors through the namespace ``ns``), ``local_gradient_derivative`` its derivative in
-    y (None where it is zero).  ``param`` is PyTorch's keyword for the one parameter
-    (None if there is none), ``check(p)`` an error message for a bad value, or None.
+    """Everything about one activation.  ``numpy_forward(x, p, out)`` maps a 1-d NumPy
+    array (``out``: None, or x itself when x may be overwritten); ``numpy_backward(y, gy,
+    p)`` gives gx = gy · act'(x) from the output y in a new buffer; ``local_gradient(y, p,
+    ns)`` is dy/dx from y (arrays, or Tensors through the namespace ``ns``) and
+    ``local_gradient_derivative`` its derivative in y (None where it is zero).  ``param`` is
+    PyTorch's keyword for the one parameter (None if none); ``check(p)`` an error, or None.
     """
 
     name: str
@@ -190,7 +188,7 @@ def _elu_local_derivative(y, alpha, ns):
     return 1 - _on(y)
 
 
-_NONNEGATIVE = "(the backward reads the sign of the output)"
+_NONNEGATIVE = "(its backward reads the sign of the output)"
 
 # One record per activation, as derivatives.yaml has one entry per op.
 ACTIVATIONS = {
@@ -245,12 +243,9 @@ ACTIVATIONS = {
 
 def spec_of(name: str) -> ActivationSpec:
     """The record of activation ``name``; ValueError naming the known ones otherwise."""
-    try:
-        return ACTIVATIONS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown activation {name!r}: expected one of {sorted(ACTIVATIONS)}"
-        ) from None
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}: expected one of {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]
 
 
 # -- the Functions ------------------------------------------------------------------------------
@@ -267,9 +262,13 @@ class ActivationNode(Function):
 
 
 class Activation(ActivationNode):
-    """y = act(x), elementwise; saves y."""
+    """y = act(x), elementwise; saves y.  Named after its activation (ReLU, Sigmoid ...)."""
 
     save_output = True
+
+    @property
+    def name(self) -> str:
+        return self.spec.module
 
     def forward(self, x):
         if backend.is_cuda_array(x):
@@ -364,21 +363,27 @@ def softplus(x) -> Tensor:
     return activate("softplus", x)
 
 
-def bias_activation(x, b, name: str, p=None) -> Tensor:
+def bias_activation(x, b, kind: str, **params) -> Tensor:
     """act(x + b) for x (..., C) and b (C,), fused into one kernel each way on the GPU.
-    ``name`` is a key of :data:`ACTIVATIONS`; ``p`` its parameter (default if None)."""
-    spec = spec_of(name)
+    ``kind`` is a key of :data:`ACTIVATIONS`; its parameter, if any, by PyTorch's keyword
+    (``negative_slope=`` for leaky_relu, ``alpha=`` for elu)."""
+    spec = spec_of(kind)
+    if set(params) - {spec.param}:
+        raise TypeError(
+            f"bias_{kind}: unexpected keyword {sorted(set(params) - {spec.param})}; "
+            f"{kind} takes {spec.param or 'no parameter'}"
+        )
     x = as_tensor(x)
     b = as_tensor(b, like=x)
-    check_same(x, b, f"bias_{name}")
+    check_same(x, b, f"bias_{kind}")
     if x.dtype.kind != "f":
-        raise TypeError(f"bias_{name} needs floating-point tensors, got {x.dtype}")
+        raise TypeError(f"bias_{kind} needs floating-point tensors, got {x.dtype}")
     if b.ndim != 1 or x.ndim < 1 or b.shape[0] != x.shape[-1]:
         raise ValueError(
-            f"bias_{name}: bias of shape {b.shape} does not match the last axis of "
+            f"bias_{kind}: bias of shape {b.shape} does not match the last axis of "
             f"x with shape {x.shape}"
         )
-    return BiasActivation(spec, spec.parameter(p))(x, b)
+    return BiasActivation(spec, spec.parameter(params.get(spec.param)))(x, b)
 
 
 def bias_relu(x, b) -> Tensor:

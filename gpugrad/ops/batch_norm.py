@@ -4,7 +4,7 @@ place, outside the graph."""
 
 from __future__ import annotations
 
-from ..autograd import no_grad
+from ..autograd import increment_version, no_grad
 from ..creation import as_tensor
 from ..tensor import Tensor
 from . import reduce, shape
@@ -50,8 +50,8 @@ def batch_norm(
                 running_mean.data += m * mean.data.reshape(-1)
                 running_var.data *= 1 - m
                 running_var.data += m * var.data.reshape(-1) * (count / (count - 1))
-                running_mean._version[0] += 1
-                running_var._version[0] += 1
+                increment_version(running_mean)
+                increment_version(running_var)
         y = centered / (var + eps).sqrt()
     else:
         if running_mean is None or running_var is None:

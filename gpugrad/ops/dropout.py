@@ -3,6 +3,8 @@ that eval mode is the identity.  The mask is drawn from gpugrad's generator of x
 
 from __future__ import annotations
 
+import numpy
+
 from .. import random
 from ..creation import as_tensor
 from ..tensor import Tensor
@@ -20,6 +22,9 @@ def dropout(x, p: float = 0.5, training: bool = True) -> Tensor:
         return x
     if p == 1:
         return x * 0.0
-    keep = random.sample_uniform(x.device, x.shape, x.dtype)
+    # float64 draws on the CPU, float32 on a GPU (where float64 is slow): the streams
+    # that a seed has always given
+    sample_dtype = numpy.float64 if x.device.kind == "cpu" else numpy.float32
+    keep = random.sample_uniform(x.device, x.shape, sample_dtype)
     mask = ((keep >= p) / (1 - p)).astype(x.dtype)
     return x * Tensor.wrap(mask)

@@ -9,7 +9,7 @@ the tensor's own buffer.
 
 from __future__ import annotations
 
-from ..autograd import grad_mode, no_grad
+from ..autograd import grad_mode, increment_version, no_grad
 from ..creation import as_tensor
 from ..tensor import Tensor
 from .indexing import SetItem, raw_index
@@ -42,7 +42,7 @@ def _write_back(t: Tensor, result: Tensor) -> Tensor:
         raise TypeError(f"in-place result has dtype {result.dtype}, the tensor {t.dtype}")
     if result.data is not t.data:
         t.data[...] = result.data
-    t._version[0] += 1
+    increment_version(t)
     if result.requires_grad:
         t.creator = result.creator
         t.requires_grad = True
@@ -68,7 +68,7 @@ def fill(t: Tensor, value) -> Tensor:
     if grad_mode.grad_enabled:
         _check_leaf(t, "fill_/zero_")
     t.data.fill(value)
-    t._version[0] += 1
+    increment_version(t)
     if t.creator is not None:  # a non-leaf: its values no longer depend on its history
         t.creator = None
         t.requires_grad = False
@@ -84,4 +84,4 @@ def setitem(t: Tensor, index, value) -> None:
         return
     v = value.data if isinstance(value, Tensor) else value
     t.data[index] = v
-    t._version[0] += 1
+    increment_version(t)

@@ -15,6 +15,7 @@ class LinearFunction(Function):
     """y = x @ W.T + b.  x: (..., in), W: (out, in), b: (out,) -> (..., out).
     One node instead of three (transpose, matmul, add): the hot path of every MLP."""
 
+    name, symbol = "Linear", "linear"  # as errors and explain show it
     save_inputs = (0, 1)
 
     def forward(self, x, W, b=None):

@@ -1,6 +1,6 @@
 """The namespace a backward formula receives under ``create_graph=True``.
 
-It offers the same names as ``autograd.RawNamespace`` but works on Tensors and records
+It offers the same names as ``autograd.raw_namespace.RawNamespace`` but works on Tensors and records
 what it does, so that a backward is itself differentiable (``grad(grad(f))``).
 """
 
@@ -17,7 +17,29 @@ from .matmul import matmul
 from .where import where
 
 graph = True  # backward formulas test ns.graph to choose a path
-__all__ = ["getitem", "matmul", "tanh", "where"]  # re-exported for backward formulas
+# What a backward formula may call as ns.<name> (the same names as RawNamespace's).
+__all__ = [
+    "abs",
+    "apply",
+    "broadcast_to",
+    "exp",
+    "expand_dims",
+    "getitem",
+    "log",
+    "matmul",
+    "maximum",
+    "minimum",
+    "reshape",
+    "sign",
+    "sqrt",
+    "sum",
+    "sum_to",
+    "swapaxes",
+    "tanh",
+    "transpose",
+    "where",
+    "zeros_like",
+]
 
 exp = unary.exp
 log = unary.log

@@ -12,7 +12,7 @@ import builtins
 import numpy
 
 from .. import backend
-from ..autograd import Function
+from ..autograd import Function, sum_array
 from ..creation import as_tensor
 from ..tensor import Tensor
 from .select import select
@@ -56,8 +56,10 @@ class Reduction(Function):
 
 
 class Sum(Reduction):
+    """Sum over the axes; float16 accumulates in float32, as in PyTorch."""
+
     def forward(self, x):
-        return x.sum(axis=self._setup(x), keepdims=self.keepdims)
+        return sum_array(x, self._setup(x), self.keepdims)
 
     def backward(self, ns, gy):
         return self._expand(ns, gy)

@@ -24,6 +24,8 @@ class AlongAxis(Function):
 class SoftmaxFunction(AlongAxis):
     """exp(x - max) / sum(exp(x - max)); gradient y · (gy - sum(gy · y))."""
 
+    name, symbol = "Softmax", "softmax"  # as errors and explain show it
+
     def forward(self, x):
         xp = backend.get_array_module(x)
         y = x - x.max(axis=self.axis, keepdims=True)
@@ -37,6 +39,8 @@ class SoftmaxFunction(AlongAxis):
 
 class LogSoftmaxFunction(AlongAxis):
     """x - logsumexp(x); gradient gy - exp(y) · sum(gy)."""
+
+    name, symbol = "LogSoftmax", "logsoftmax"
 
     def forward(self, x):
         xp = backend.get_array_module(x)

@@ -10,12 +10,12 @@ from .optimizer import Optimizer, check_real, scratch_like
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba) with PyTorch's bias corrections::
+    """Adam (Kingma & Ba) with PyTorch's bias corrections, per parameter p at step t:
 
-    g = grad + weight_decay·p               (Adam: L2 in the gradient)
-    p = p·(1 - lr·weight_decay)             (AdamW: decoupled, instead)
-    m = lerp(m, g, 1 - β1);  v = β2·v + (1 - β2)·g²
-    p = p - (lr / (1 - β1^t)) · m / (sqrt(v) / sqrt(1 - β2^t) + eps)
+    - g = grad + weight_decay·p (Adam: L2 in the gradient), or instead
+      p = p·(1 - lr·weight_decay) (AdamW: decoupled)
+    - m = lerp(m, g, 1 - β1);  v = β2·v + (1 - β2)·g²
+    - p = p - (lr / (1 - β1^t)) · m / (sqrt(v) / sqrt(1 - β2^t) + eps)
     """
 
     _state_names = ("exp_avg", "exp_avg_sq")

@@ -28,6 +28,7 @@ import numbers
 import numpy
 
 from .. import autograd, backend
+from ..autograd import increment_version
 from ..tensor import Tensor
 
 
@@ -144,7 +145,7 @@ class Optimizer:
                     self._update_cuda(group, p.data, g, state)
             else:
                 self._update_cpu(group, p.data, g, state)
-            p._version[0] += 1  # a graph that saved p's old value now refuses backward
+            increment_version(p)  # a graph that saved p's old value now refuses backward
         return loss
 
     @staticmethod

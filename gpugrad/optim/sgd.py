@@ -9,13 +9,12 @@ from .optimizer import Optimizer, check_real, scratch_like
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent, PyTorch's rule (dampening 0)::
+    """Stochastic gradient descent, PyTorch's rule (dampening 0), per parameter p:
 
-    g = grad + weight_decay·p
-    buf = g                      on the first step (momentum > 0)
-    buf = momentum·buf + g       afterwards
-    g = g + momentum·buf         (nesterov)   or   g = buf
-    p = p - lr·g
+    - g = grad + weight_decay·p
+    - buf = g on the first step (momentum > 0), buf = momentum·buf + g afterwards
+    - g = g + momentum·buf (nesterov), or g = buf
+    - p = p - lr·g
     """
 
     _state_names = ("momentum_buffer",)

@@ -228,3 +228,18 @@ def test_float16_gradients_are_accumulated_in_float32(how):
     y.backward(gg.tensor(gy))
     expected = gy.astype(np.float64).sum(axis=0)
     np.testing.assert_allclose(b.grad.numpy().astype(np.float64), expected, rtol=1e-3)
+
+
+def test_float16_sums_agree_forward_plain_and_recorded_backward():
+    """The forward sum, the ordinary backward and the create_graph backward of a float16
+    broadcast all accumulate in float32: the same numbers at both backward speeds, and
+    torch's forward."""
+    x0 = np.ones((4000, 3), np.float16)
+    np.testing.assert_array_equal(
+        gg.tensor(x0).sum(axis=0).numpy(), torch.from_numpy(x0).sum(dim=0).numpy()
+    )
+    b = gg.tensor(np.zeros(3, np.float16), requires_grad=True)
+    (plain,) = gg.grad((gg.tensor(x0) + b).sum(), [b])
+    (recorded,) = gg.grad((gg.tensor(x0) + b).sum(), [b], create_graph=True)
+    np.testing.assert_array_equal(plain.numpy(), recorded.numpy())
+    np.testing.assert_array_equal(plain.numpy(), [4000, 4000, 4000])

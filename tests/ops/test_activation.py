@@ -110,7 +110,7 @@ def _bias_function(case):
     named = getattr(F, f"bias_{case.name}", None)
     if named is not None:
         return named
-    return lambda x, b: activation.bias_activation(x, b, case.name, case.p)
+    return lambda x, b: activation.bias_activation(x, b, case.name, **case.kwargs)
 
 
 @pytest.mark.parametrize("shape", [(4, 3), (2, 3, 5), (1,), (0, 4)], ids=str)
@@ -176,5 +176,9 @@ def test_bad_arguments_raise_clear_errors():
         F.bias_relu(x, gg.tensor([1.0, 2.0, 3.0]).astype(np.float64))
     with pytest.raises(ValueError, match="unknown activation 'gelu'"):
         activation.bias_activation(x, gg.tensor([1.0, 2.0, 3.0]), "gelu")
+    with pytest.raises(
+        TypeError, match=r"unexpected keyword \['slope'\]; leaky_relu takes negative"
+    ):
+        activation.bias_activation(x, gg.tensor([1.0, 2.0, 3.0]), "leaky_relu", slope=0.1)
     with pytest.raises(ValueError, match="unknown activation 'gelu'"):
         activation.activate("gelu", x)

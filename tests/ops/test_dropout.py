@@ -20,3 +20,12 @@ def test_dropout_statistics_and_eval_identity(device):
     assert F.dropout(x, 0.3, training=False) is x
     with pytest.raises(ValueError):
         F.dropout(x, 1.5)
+
+
+def test_dropout_mask_is_the_seeded_generators_float64_draws_on_the_cpu():
+    """The mask keeps the elements whose uniform draw is >= p; on the CPU the draws are
+    float64 from gpugrad's generator, so a seed gives the same mask as it always has."""
+    gg.manual_seed(0)
+    y = F.dropout(gg.ones(12, device="cpu"), 0.5)
+    draws = np.random.default_rng(0).random(12)
+    np.testing.assert_array_equal(y.numpy(), (draws >= 0.5) * 2.0)
