@@ -12,6 +12,11 @@ from __future__ import annotations
 
 import operator
 
+from .. import functional as F
+from ..creation import tensor
+from ..ops.arithmetic import maximum, minimum
+from ..tensor import Tensor
+
 
 class ExprError(ValueError):
     """A problem with the expression or the variables: one line for the user."""
@@ -211,21 +216,17 @@ def variables_of(tree) -> list:
 
 
 def _is_tensor(v) -> bool:
-    return hasattr(v, "data")  # numbers from the expression are floats
+    return isinstance(v, Tensor)  # numbers from the expression are floats
 
 
 def evaluate(tree, values: dict, device=None):
     """Build the computation with float64 gpugrad tensors; returns (output, leaves), the
     leaves by variable name, each requiring grad and named after its variable."""
-    # Imported here: the library's core imports this package (gg.explain).
-    import gpugrad as gg
-    from gpugrad import functional as F
-
     leaves = {}
     for name in variables_of(tree):
         if name not in values:
             raise ExprError(f"missing value for variable {name!r} (give it with --vars {name}=...)")
-        t = gg.tensor(values[name], dtype="float64", device=device, requires_grad=True)
+        t = tensor(values[name], dtype="float64", device=device, requires_grad=True)
         t.name = name
         leaves[name] = t
 
@@ -245,15 +246,15 @@ def evaluate(tree, values: dict, device=None):
             return BINARY[n[1]](a, b)
         args = [ev(a) for a in n[2]]
         if not any(_is_tensor(a) for a in args):
-            args[0] = gg.tensor(args[0], dtype="float64", device=device)
+            args[0] = tensor(args[0], dtype="float64", device=device)
         like = next(a for a in args if _is_tensor(a))
         args = [
-            a if _is_tensor(a) else gg.tensor(a, dtype="float64", device=like.device) for a in args
+            a if _is_tensor(a) else tensor(a, dtype="float64", device=like.device) for a in args
         ]
         if n[1] == "max":
-            return gg.maximum(*args)
+            return maximum(*args)
         if n[1] == "min":
-            return gg.minimum(*args)
+            return minimum(*args)
         if n[1] in ("exp", "log"):
             return getattr(args[0], n[1])()
         return getattr(F, n[1])(args[0])
