@@ -33,7 +33,7 @@ from .creation import (
     zeros_like,
 )
 from .dtypes import float16, float32, float64, int64
-from .ops import namespace as _graph_namespace
+from .ops import namespace as _graph_namespace, view
 from .ops.activation import relu, sigmoid, tanh
 from .ops.arithmetic import maximum, minimum
 from .ops.concatenate import concatenate, stack
@@ -57,7 +57,7 @@ from .tensor import Tensor
 
 # The one setup step: the engine sits below Tensor and the ops, so it is handed the Tensor
 # class and the namespace of recorded backward formulas here; Tensor gets its operators.
-autograd.engine.setup(Tensor, _graph_namespace)
+autograd.engine.setup(Tensor, _graph_namespace, view.refresh)
 methods.bind(Tensor)
 
 __version__ = "0.1.0"

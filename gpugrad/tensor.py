@@ -12,6 +12,7 @@ import numpy
 
 from . import backend
 from .autograd import engine
+from .autograd.backward import seed_gradient
 from .dtypes import default_float
 
 __all__ = ["Tensor"]
@@ -20,12 +21,23 @@ __all__ = ["Tensor"]
 class Tensor:
     """An n-dimensional array on a device, with optional gradient tracking.
 
-    Attributes: ``data`` (numpy.ndarray or cupy.ndarray), ``grad`` (Tensor or None),
-    ``requires_grad``, ``creator`` (the Function that produced it, None for leaves).
+    Attributes: ``data`` (numpy.ndarray or cupy.ndarray; a 0-d tensor holds a 0-d array,
+    never a NumPy scalar), ``grad`` (Tensor or None), ``requires_grad``, ``creator`` (the
+    Function that produced it, None for leaves).  A view (``x[0]``, ``x.T`` ...) shares its
+    base's memory and version counter; ``_view`` says how it was taken (``ops/view.py``).
     Use :func:`gpugrad.tensor` to build one from Python data.
     """
 
-    __slots__ = ("__weakref__", "_version", "creator", "data", "grad", "name", "requires_grad")
+    __slots__ = (
+        "__weakref__",
+        "_version",
+        "_view",
+        "creator",
+        "data",
+        "grad",
+        "name",
+        "requires_grad",
+    )
     # Make NumPy defer to our reflected operators: np_array + tensor -> Tensor.__radd__.
     __array_ufunc__ = None
     __array_priority__ = 1000
@@ -39,6 +51,7 @@ class Tensor:
         self.grad = None
         self.creator = None
         self._version = [0]
+        self._view = None
         self.name = name
         self.requires_grad = False
         if requires_grad:
@@ -50,11 +63,13 @@ class Tensor:
         conversion, outside the graph.  How ops return their results (the fast path);
         :func:`gpugrad.tensor` is the checked, copying factory for users."""
         t = object.__new__(cls)
-        t.data = data
+        # NumPy turns 0-d results into scalars, which cannot be written in place
+        t.data = numpy.asarray(data) if isinstance(data, numpy.generic) else data
         t.grad = None
         t.requires_grad = False
         t.creator = None
         t._version = [0]
+        t._view = None
         t.name = None
         return t
 
@@ -170,7 +185,7 @@ class Tensor:
                 "backward() on a tensor that does not require grad (no input "
                 "of its computation had requires_grad=True)"
             )
-        seed = engine.seed_gradient(self, grad, create_graph)
+        seed = seed_gradient(self, grad, create_graph)
         engine.run_backward(
             [self], [seed], retain_graph=retain_graph or create_graph, create_graph=create_graph
         )

@@ -40,10 +40,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import numbers
 import weakref
-
-import numpy
 
 from .. import backend
 from . import grad_mode
@@ -53,6 +50,7 @@ from .raw_namespace import raw_namespace
 # it once, by gpugrad/__init__.py, through setup().
 _Tensor = None  # the Tensor class: outputs of Functions are made with Tensor.wrap
 _graph_namespace = None  # gpugrad.ops.namespace: backward formulas under create_graph
+_refresh_view = None  # gpugrad.ops.view.refresh: a view's history after its base changed
 _counter = itertools.count()
 
 
@@ -68,10 +66,24 @@ def increment_version(t) -> None:
     t._version[0] += 1
 
 
-def setup(tensor_class, graph_namespace) -> None:
-    """Give the engine the Tensor class and the namespace of recorded backward formulas."""
-    global _Tensor, _graph_namespace
-    _Tensor, _graph_namespace = tensor_class, graph_namespace
+def setup(tensor_class, graph_namespace, refresh_view) -> None:
+    """Give the engine the Tensor class, the namespace of recorded backward formulas and the
+    function that records a stale view's history again."""
+    global _Tensor, _graph_namespace, _refresh_view
+    _Tensor, _graph_namespace, _refresh_view = tensor_class, graph_namespace, refresh_view
+
+
+def edge(t):
+    """Where a gradient for ``t`` goes: the node that made it, the leaf itself when it is a
+    leaf that requires grad, or None.  A view whose base was written since its history was
+    recorded gets its history again first."""
+    view = t._view
+    if view is not None and view.version != t._version[0]:
+        _refresh_view(t)
+    c = t.creator
+    if c is not None:
+        return c
+    return t if t.requires_grad else None
 
 
 RELEASED_MESSAGE = (
@@ -94,6 +106,7 @@ class Function:
         "_versions",
         "inputs",
         "needs_grad",
+        "next_edges",
         "seq",
     )
     save_inputs: tuple = ()
@@ -121,6 +134,10 @@ class Function:
         """Run forward on Tensors; record the node if any input requires grad."""
         record = grad_mode.grad_enabled
         if record:
+            for t in inputs:
+                view = t._view
+                if view is not None and view.version != t._version[0]:
+                    _refresh_view(t)  # a stale view: its history first
             needs = tuple([t.requires_grad for t in inputs])
             record = True in needs
             self.needs_grad = needs
@@ -129,19 +146,26 @@ class Function:
         y = self.forward(*[t.data for t in inputs])
         out = _Tensor.wrap(y)
         if grad_mode.anomaly_enabled:
-            _check_finite(y, f"the forward of {self.name}")
+            _check_finite(out.data, f"the forward of {self.name}")
         if record:
-            self.seq = next(_counter)
-            self.inputs = inputs
-            if self.save_inputs:
-                self._versions = tuple([inputs[i]._version[0] for i in self.save_inputs])
-            if self.save_output:
-                self._out_data = y
-                self._out_version = out._version
-                self._out_ref = weakref.ref(out)
-            out.requires_grad = True
-            out.creator = self
+            self.record(inputs, out)
         return out
+
+    def record(self, inputs, out) -> None:
+        """Put this node on the tape as the creator of ``out`` (``needs_grad`` set): the
+        edges to its inputs' gradient functions are taken now, so an in-place op that later
+        gives an input a new history does not change where this node's gradients go."""
+        self.seq = next(_counter)
+        self.inputs = inputs
+        self.next_edges = tuple([t.creator or (t if t.requires_grad else None) for t in inputs])
+        if self.save_inputs:
+            self._versions = tuple([inputs[i]._version[0] for i in self.save_inputs])
+        if self.save_output:
+            self._out_data = out.data
+            self._out_version = out._version
+            self._out_ref = weakref.ref(out)
+        out.requires_grad = True
+        out.creator = self
 
     # -- used by the engine ------------------------------------------------------
     def saved_values(self, graph: bool) -> list:
@@ -179,6 +203,7 @@ class Function:
     def _release(self):
         """Drop everything backward needed, keeping the node as a marker."""
         self.inputs = None
+        self.next_edges = None
         self._out_data = None
         self._out_ref = None
         self.__dict__.clear()
@@ -217,8 +242,9 @@ def run_backward(
     wanted_leaves = {}
     if inputs is not None:
         for k, t in enumerate(inputs):
-            if t.creator is not None:
-                wanted_nodes.setdefault(id(t.creator), []).append(k)
+            e = edge(t)
+            if isinstance(e, Function):
+                wanted_nodes.setdefault(id(e), []).append(k)
             else:
                 wanted_leaves.setdefault(id(t), []).append(k)
         results = [None] * len(inputs)
@@ -240,9 +266,10 @@ def run_backward(
         handed.add(base)
         return _Tensor.wrap(g)
 
-    def deliver(t, g):
-        node = t.creator
-        if node is None:
+    def deliver(node, g):
+        """Hand ``g`` to an edge: a node (summed with what it already has) or a leaf."""
+        if not isinstance(node, Function):
+            t = node
             if inputs is not None:
                 for k in wanted_leaves.get(id(t), ()):
                     results[k] = g if results[k] is None else results[k] + g
@@ -266,12 +293,13 @@ def run_backward(
     heappush, heappop = heapq.heappush, heapq.heappop
     try:
         for t, g in zip(roots, root_grads):
-            if not t.requires_grad:
+            e = edge(t)
+            if e is None:
                 raise RuntimeError(
                     "element of the outputs does not require grad and has no "
                     "creator: nothing to differentiate"
                 )
-            deliver(t, g)
+            deliver(e, g)
         while heap:
             _, key, node = heappop(heap)
             gy = pending.pop(key)[0]
@@ -287,8 +315,8 @@ def run_backward(
                 gxs = node.backward(ns, gy)
             if type(gxs) is not tuple:
                 gxs = (gxs,)
-            for t, gx, need in zip(node_inputs, gxs, node.needs_grad):
-                if not need or gx is None:
+            for e, gx, t in zip(node.next_edges, gxs, node_inputs):
+                if e is None or gx is None:
                     continue
                 if gx.shape != t.shape:
                     gx = ns.sum_to(gx, t.shape)
@@ -297,15 +325,14 @@ def run_backward(
                         gx.data if graph else gx,
                         f"the backward of {node.name} (created at sequence {node.seq})",
                     )
-                creator = t.creator
-                if creator is None:
-                    deliver(t, gx)
+                if not isinstance(e, Function):
+                    deliver(e, gx)  # a leaf
                     continue
                 # The common case inline: a gradient for an inner node.
-                slot = pending.get(id(creator))
+                slot = pending.get(id(e))
                 if slot is None:
-                    pending[id(creator)] = [gx, False]
-                    heappush(heap, (-creator.seq, id(creator), creator))
+                    pending[id(e)] = [gx, False]
+                    heappush(heap, (-e.seq, id(e), e))
                 elif graph or not slot[1]:
                     slot[0] = slot[0] + gx  # a fresh buffer we own from now on
                     slot[1] = True
@@ -327,73 +354,3 @@ def run_backward(
         if r is not None and not graph:
             results[k] = _Tensor.wrap(r)
     return tuple(results)
-
-
-def grad(
-    outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False
-):
-    """Gradients of ``outputs`` with respect to ``inputs``, as a tuple of Tensors.
-
-    ``.grad`` of the inputs is not touched.  ``grad_outputs`` gives the upstream gradient
-    of each output (needed for outputs with more than one element).  With
-    ``create_graph=True`` the returned gradients are themselves differentiable.
-    """
-    single = isinstance(outputs, _Tensor)
-    outputs = [outputs] if single else list(outputs)
-    inputs_seq = [inputs] if isinstance(inputs, _Tensor) else list(inputs)
-    if grad_outputs is None:
-        grad_outputs = [None] * len(outputs)
-    elif isinstance(grad_outputs, _Tensor) or not isinstance(grad_outputs, (list, tuple)):
-        grad_outputs = [grad_outputs]
-    if len(grad_outputs) != len(outputs):
-        raise ValueError(f"got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
-    for k, t in enumerate(inputs_seq):
-        if not t.requires_grad:
-            raise RuntimeError(f"input {k} of gg.grad does not require grad")
-    seeds = [seed_gradient(o, g, create_graph) for o, g in zip(outputs, grad_outputs)]
-    if retain_graph is None:
-        retain_graph = create_graph
-    return run_backward(
-        outputs,
-        seeds,
-        retain_graph=retain_graph,
-        create_graph=create_graph,
-        inputs=inputs_seq,
-        allow_unused=allow_unused,
-    )
-
-
-def seed_gradient(t, grad, create_graph: bool):
-    """The upstream gradient that starts a backward from ``t``: ones for a one-element
-    ``t`` when ``grad`` is None; else ``grad`` (a Tensor, array or number) of t's shape,
-    dtype and device.  A Tensor under ``create_graph``, a raw array otherwise."""
-    xp = backend.get_array_module(t.data)
-    if grad is None:
-        if t.data.size != 1:
-            raise RuntimeError(
-                f"backward() without a gradient needs a one-element output; "
-                f"this one has shape {t.shape}: pass grad= of that shape"
-            )
-        g = _Tensor.wrap(xp.ones_like(t.data))
-    elif isinstance(grad, _Tensor):
-        g = grad
-    elif isinstance(grad, numpy.ndarray) or backend.is_cuda_array(grad):
-        g = _Tensor.wrap(backend.to_device(grad, t.device))  # keeps its dtype: checked
-    elif isinstance(grad, (numbers.Number, list, tuple)):  # these take the output's dtype
-        host = numpy.asarray(grad, dtype=t.dtype if t.dtype.kind == "f" else None)
-        g = _Tensor.wrap(backend.to_device(host, t.device))
-    else:
-        raise TypeError(f"expected a Tensor, a number or an array, got {type(grad).__name__}")
-    if g.shape != t.shape:
-        raise ValueError(f"grad has shape {g.shape} but the output has shape {t.shape}")
-    if g.dtype != t.dtype:
-        raise TypeError(
-            f"backward: dtype mismatch: left operand is {t.dtype}, right operand is "
-            f"{g.dtype}; convert one with .astype()"
-        )
-    if g.device != t.device:
-        raise RuntimeError(
-            f"backward: device mismatch: left operand is on {t.device}, right operand is on "
-            f"{g.device}; move one with .to()"
-        )
-    return g if create_graph else g.data

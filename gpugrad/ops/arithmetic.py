@@ -10,9 +10,12 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy
+
 from .. import backend
 from ..autograd import Function
 from ..creation import as_tensor
+from ..dtypes import default_float
 from ..tensor import Tensor
 
 
@@ -53,6 +56,11 @@ def operands(a: Tensor, b, op: str):
 
 
 _SCALAR_TYPES = (float, int)
+
+
+def _raw(v):
+    """The array of a Tensor (masks are constants in a backward), an array as it is."""
+    return v.data if isinstance(v, Tensor) else v
 
 
 def _is_scalar(v) -> bool:
@@ -121,9 +129,16 @@ class Pow(Function):
         return a**b
 
     def backward(self, ns, gy, a, b, y):
+        # PyTorch's masks: no gradient to a where b == 0 (a**0 is constant, even at a = 0),
+        # none to b where a == 0 and b >= 0 (0**b is 0 or 1 there, log(0) would say -inf)
         need_a, need_b = self.needs_grad
-        ga = gy * b * a ** (b - 1) if need_a else None
-        gb = gy * y * ns.log(a) if need_b else None
+        ga = gb = None
+        with numpy.errstate(divide="ignore", invalid="ignore"):  # the masked values
+            if need_a:
+                ga = ns.where(_raw(b) == 0, 0, gy * b * a ** (b - 1))
+            if need_b:
+                ra, rb = _raw(a), _raw(b)
+                gb = gy * ns.where((ra == 0) & (rb >= 0), 0, y * ns.log(a))
         return ga, gb
 
 
@@ -220,29 +235,54 @@ class PowConst(ConstOp):
         return x**self.c
 
     def backward(self, ns, gy, x):
+        if self.c == 0:  # x**0 is constant: zero gradient, even at x = 0 (as PyTorch)
+            return ns.zeros_like(x)
         if self.c == 2:
             return gy * 2 * x
-        return gy * self.c * x ** (self.c - 1)
+        with numpy.errstate(divide="ignore", invalid="ignore"):  # 0 ** negative: inf, as torch
+            return gy * self.c * x ** (self.c - 1)
 
 
 class RPowConst(ConstOp):
-    """c ** x for c > 0."""
+    """c ** x; the gradient y·log(c) is NaN for c < 0 and, for c = 0, 0 where x >= 0 (as
+    PyTorch)."""
 
     template = "{c:g} **"
+    save_inputs = (0,)
     save_output = True
 
     def forward(self, x):
+        if self.c == 0:  # 0 ** negative is inf, as PyTorch, without NumPy's warning
+            with numpy.errstate(divide="ignore"):
+                return self.c**x
         return self.c**x
 
-    def backward(self, ns, gy, y):
-        return gy * y * math.log(self.c)
+    def backward(self, ns, gy, x, y):
+        if self.c > 0:
+            return gy * y * math.log(self.c)
+        if self.c < 0:
+            return gy * y * math.nan
+        with numpy.errstate(invalid="ignore", divide="ignore"):
+            return gy * ns.where(_raw(x) >= 0, 0, y * -math.inf)
 
 
 # -- the lowercase functions behind the operators ------------------------------------
+def _with_scalar(a: Tensor, c, name: str):
+    """(a, c) as PyTorch combines a tensor with a Python or NumPy number: the number never
+    widens a's dtype (a NumPy float64 times a float32 tensor stays float32), and an integer
+    tensor meets a float, or is divided, in the default float dtype."""
+    if isinstance(c, numpy.generic):
+        c = c.item()  # NumPy scalars carry a dtype that NumPy would promote to
+    if a.data.dtype.kind in "biu" and (isinstance(c, float) or name == "div"):
+        a = Tensor.wrap(a.data.astype(default_float))  # integers never require grad
+    return a, c
+
+
 def _binary(a, b, name: str, tensor_op, const_op):
     """``tensor_op()(a, b)``, or ``const_op(b)(a)`` when b is a Python number (no array made
     for it, and the backward needs no gradient for it)."""
     if _is_scalar(b):
+        a, b = _with_scalar(a, b, name)
         return const_op(b)(a)
     return tensor_op()(*operands(a, b, name))
 
@@ -250,6 +290,7 @@ def _binary(a, b, name: str, tensor_op, const_op):
 def _reflected(a, b, name: str, tensor_op, const_op):
     """b (op) a, for the reflected operators (``2 - x``, ``[1, 2] / x``)."""
     if _is_scalar(b):
+        a, b = _with_scalar(a, b, name)
         return const_op(b)(a)
     a, b = operands(a, b, name)
     return tensor_op()(b, a)
@@ -287,8 +328,6 @@ def pow(a, b):
 
 def rpow(a, b):
     """b ** a."""
-    if _is_scalar(b) and b <= 0:
-        raise ValueError(f"c ** x needs c > 0 to be differentiable, got c={b}")
     return _reflected(a, b, "pow", Pow, RPowConst)
 
 

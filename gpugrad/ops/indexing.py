@@ -1,5 +1,5 @@
-"""Indexing: ``x[index]`` (basic and advanced), its scatter-add backward, and the
-out-of-place ``x[index] = v`` behind item assignment.
+"""Indexing: ``x[index]`` (basic and advanced) and its scatter-add backward.  Item
+assignment (``x[index] = v``) is an in-place write: ``inplace.setitem``.
 
 Basic indexing (ints, slices, None, Ellipsis) gives a view sharing the version counter of
 the tensor it views; advanced indexing (integer arrays, masks) copies.
@@ -14,7 +14,7 @@ import numpy
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
-from .shape import view_of
+from .view import IndexStep, make_view
 
 
 def _is_basic(index) -> bool:
@@ -74,28 +74,6 @@ class IndexAdd(Function):
         return ns.getitem(gy, self.index)
 
 
-class SetItem(Function):
-    """``x[index] = v`` out of place: the result's gradient flows to x outside ``index``
-    and to v inside it."""
-
-    def __init__(self, index):
-        self.index = index
-
-    def forward(self, x, v):
-        xp = backend.get_array_module(x)
-        y = x.copy()
-        y[self.index] = v
-        self.mask = xp.zeros(x.shape, dtype=bool)
-        self.mask[self.index] = True
-        return y
-
-    def backward(self, ns, gy):
-        need_x, need_v = self.needs_grad
-        gx = ns.where(self.mask, 0, gy) if need_x else None
-        gv = ns.getitem(gy, self.index) if need_v else None
-        return gx, gv
-
-
 def raw_index(index, like: Tensor):
     """Tensors and lists inside an index become arrays on the tensor's device."""
 
@@ -115,10 +93,16 @@ def raw_index(index, like: Tensor):
 
 def getitem(x: Tensor, index) -> Tensor:
     index = raw_index(index, x)
+    basic = _is_basic(index)
+    if basic and not any(p is Ellipsis for p in (index if isinstance(index, tuple) else (index,))):
+        # x[0] of a 1-d NumPy array is a scalar copy; x[0, ...] is the 0-d view PyTorch gives
+        index = (*index, Ellipsis) if isinstance(index, tuple) else (index, Ellipsis)
     try:
         out = GetItem(index)(x)
     except IndexError as e:
         raise IndexError(
             f"index {index!r} is invalid for a tensor of shape {x.shape}: {e}"
         ) from None
-    return view_of(out, x) if _is_basic(index) else out
+    if not basic:
+        return out  # advanced indexing copies
+    return make_view(out, x, IndexStep(lambda t: getitem(t, index), index))

@@ -1,38 +1,124 @@
-"""In-place operations: ``+=``, ``x[i] = v``, ``add_`` ... .
+"""In-place operations: ``+=``, ``x[i] = v``, ``add_``, ``fill_`` ..., with PyTorch's rules.
 
-The buffer is written in place and the tensor's version counter goes up, so a backward
-that saved the old value raises instead of computing a wrong gradient.  When the graph
-is being recorded, the tensor takes over the history of the out-of-place result: the op
-is recorded on a shallow copy carrying the old history, then the result is written into
-the tensor's own buffer.
+An in-place op computes its result out of place from a snapshot of the tensor (its value
+and history before the op; a copy of the value when the op's backward saved it, so that
+``h *= w`` can differentiate in w), writes the result into the tensor's buffer, bumps the
+version counter it shares with its views, and moves the tensor to a new history:
+
+* the tensor itself: the result's node becomes its creator;
+* a view (``h[0] *= 2``): its root base gets a :class:`SetView` node (PyTorch's
+  CopySlices) whose gradient flows to the base's old history outside the written region
+  and to the result inside it; the view's own history is recorded again from the base's
+  when it is next used (``view.refresh``).
+
+What was recorded before keeps its edges, so it backpropagates as it saw the values; a
+backward that needs an overwritten value raises.  A leaf that requires grad, or a view of
+one, refuses in-place ops while grad mode is on (do them under ``gg.no_grad()``).
 """
 
 from __future__ import annotations
 
-from ..autograd import grad_mode, increment_version, no_grad
+from .. import backend
+from ..autograd import Function, edge, grad_mode, increment_version, no_grad
 from ..creation import as_tensor
 from ..tensor import Tensor
-from .indexing import SetItem, raw_index
+from .indexing import raw_index
+from .view import IndexStep, assign_region, region
 
 
-def _check_leaf(t: Tensor, what: str):
-    if t.requires_grad and t.creator is None:
+class SetView(Function):
+    """The base after a write through the view ``steps``: the old base outside the region,
+    ``value`` (broadcast to the region) inside it.  Recorded over a write already done."""
+
+    def __init__(self, steps: tuple, value_shape: tuple):
+        self.steps, self.value_shape = steps, value_shape
+
+    def label(self) -> str:
+        return "set view"
+
+    def backward(self, ns, gy):
+        need_base, need_value = self.needs_grad
+        g_base = ns.apply(ZeroRegion(self.steps), gy) if need_base else None
+        g_value = None
+        if need_value and self.steps:
+            g_value = region(self.steps, gy, ns.graph)
+            # value may carry extra leading length-1 axes (x[0] = v of shape (1, n))
+            shape = self.value_shape
+            lead = len(shape) - g_value.ndim
+            if lead > 0 and all(n == 1 for n in shape[:lead]):
+                g_value = ns.reshape(ns.sum_to(g_value, shape[lead:]), shape)
+        elif need_value:
+            g_value = gy
+        return g_base, g_value
+
+
+class ZeroRegion(Function):
+    """g with the region ``steps`` zeroed (all of it when there are no steps); linear and its
+    own adjoint."""
+
+    def __init__(self, steps: tuple):
+        self.steps = steps
+
+    def forward(self, g):
+        if not self.steps:
+            return backend.get_array_module(g).zeros_like(g)
+        out = g.copy()
+        assign_region(self.steps, out, 0)
+        return out
+
+    def backward(self, ns, gg):
+        return ns.apply(ZeroRegion(self.steps), gg)
+
+
+# -- the write ------------------------------------------------------------------------------
+def _recording(t: Tensor, other) -> bool:
+    return grad_mode.grad_enabled and (
+        t.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
+    )
+
+
+def _check_writable(t: Tensor, what: str) -> None:
+    """Grad mode is on: a leaf that requires grad, or a view of one, must not change."""
+    base = t if t._view is None else t._view.base
+    if base.requires_grad and base.creator is None:
+        whose = "a leaf tensor" if base is t else "a view of a leaf tensor"
         raise RuntimeError(
-            f"{what} on a leaf tensor that requires grad would lose its "
-            f"gradient; do it inside `with gg.no_grad():` (or on .data)"
+            f"{what} on {whose} that requires grad would lose its gradient; do it inside "
+            f"`with gg.no_grad():` (or on .data)"
         )
 
 
-def _old_self(t: Tensor) -> Tensor:
-    """A Tensor sharing t's buffer, version counter and history (t's value before the op)."""
+def _snapshot(t: Tensor) -> Tensor:
+    """t's value and history now, as the input of the out-of-place op (own version)."""
     old = Tensor.wrap(t.data)
-    old._version = t._version
-    old.creator = t.creator
-    old.requires_grad = t.requires_grad
+    e = edge(t)  # a stale view's history is recorded again first
+    old.creator = e if isinstance(e, Function) else None
+    old.requires_grad = e is not None
     return old
 
 
-def _write_back(t: Tensor, result: Tensor) -> Tensor:
+def _rebase(t: Tensor, steps: tuple, value) -> None:
+    """Give t's root base its history after the write of ``value`` (a Tensor, or None for
+    a constant) into the region ``steps`` of t (no steps: all of t)."""
+    info = t._view
+    base, steps = (t, steps) if info is None else (info.base, info.steps + steps)
+    value_grad = value is not None and value.requires_grad
+    if not (value_grad or base.requires_grad):
+        return
+    if value_grad:
+        edge(value)  # a stale view (h[1] in h[1] += 1) gets its current history first
+    if not steps and value_grad and value.creator is not None:
+        base.creator, base.requires_grad = value.creator, True  # the result's node
+        return
+    node = SetView(steps, value.shape if value is not None else ())
+    old_base = _snapshot(base)
+    if value is None:
+        value = Tensor.wrap(old_base.data)  # a constant: no gradient flows to it
+    node.needs_grad = (old_base.requires_grad, value_grad)
+    node.record((old_base, value), base)
+
+
+def _write(t: Tensor, result: Tensor) -> Tensor:
     if result.shape != t.shape:
         raise ValueError(
             f"in-place result has shape {result.shape}, but the tensor has shape "
@@ -40,48 +126,56 @@ def _write_back(t: Tensor, result: Tensor) -> Tensor:
         )
     if result.dtype != t.dtype:
         raise TypeError(f"in-place result has dtype {result.dtype}, the tensor {t.dtype}")
+    if t._view is not None and any(s.read_only for s in t._view.steps):
+        raise RuntimeError(
+            "in-place operation on an expanded (broadcast) view: more than one element "
+            "refers to one memory location; clone() it first"
+        )
     if result.data is not t.data:
         t.data[...] = result.data
     increment_version(t)
-    if result.requires_grad:
-        t.creator = result.creator
-        t.requires_grad = True
     return t
 
 
-def _recording(t: Tensor, other) -> bool:
-    return grad_mode.grad_enabled and (
-        t.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
-    )
-
-
+# -- the in-place ops -----------------------------------------------------------------------
 def apply(t: Tensor, op, other) -> Tensor:
     """``t = op(t, other)`` written into t's buffer."""
-    if _recording(t, other):
-        _check_leaf(t, "an in-place operation")
-        return _write_back(t, op(_old_self(t), other))
-    with no_grad():
-        return _write_back(t, op(t, other))
+    if not _recording(t, other):
+        with no_grad():
+            return _write(t, op(t, other))
+    _check_writable(t, "an in-place operation")
+    old = _snapshot(t)
+    result = op(old, other)
+    node = result.creator
+    if node is not None and node.inputs and node.inputs[0] is old and 0 in node.save_inputs:
+        old.data = old.data.copy()  # what its backward reads, before the write below
+    _write(t, result)
+    _rebase(t, (), result)
+    return t
 
 
 def fill(t: Tensor, value) -> Tensor:
+    """``fill_``/``zero_``: every element becomes ``value``; the gradient to the old values
+    is zero, as PyTorch's FillBackward."""
     if grad_mode.grad_enabled:
-        _check_leaf(t, "fill_/zero_")
+        _check_writable(t, "fill_/zero_")
     t.data.fill(value)
     increment_version(t)
-    if t.creator is not None:  # a non-leaf: its values no longer depend on its history
-        t.creator = None
-        t.requires_grad = False
+    if grad_mode.grad_enabled:
+        _rebase(t, (), None)
     return t
 
 
 def setitem(t: Tensor, index, value) -> None:
+    """``t[index] = value``: the region of t is replaced (value broadcast to it)."""
     index = raw_index(index, t)
-    if _recording(t, value):
-        _check_leaf(t, "item assignment")
-        v = as_tensor(value, like=t)
-        _write_back(t, SetItem(index)(_old_self(t), v))
+    step = IndexStep(lambda x: x[index], index)
+    if not _recording(t, value):
+        step.assign(t.data, value.data if isinstance(value, Tensor) else value)
+        increment_version(t)
         return
-    v = value.data if isinstance(value, Tensor) else value
-    t.data[index] = v
+    _check_writable(t, "item assignment")
+    v = as_tensor(value, like=t)
+    step.assign(t.data, v.data)
     increment_version(t)
+    _rebase(t, (step,), v)

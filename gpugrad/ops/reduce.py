@@ -26,9 +26,10 @@ def normalize_axis(axis, ndim: int):
     out = []
     for a in axes:
         a = int(a)
-        if not -ndim <= a < builtins.max(ndim, 1):
+        if not builtins.min(-ndim, -1) <= a < builtins.max(ndim, 1):
             raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimension(s)")
-        out.append(a % ndim if ndim else 0)
+        if ndim:  # a 0-d tensor takes axis 0 or -1, as PyTorch, and reduces over nothing
+            out.append(a % ndim)
     if len(set(out)) != len(out):
         raise ValueError(f"repeated axis in {axis}")
     return tuple(sorted(out))
@@ -156,11 +157,16 @@ class Var(Reduction):
         self.ddof = ddof
 
     def forward(self, x):
-        return x.var(axis=self._setup(x), keepdims=self.keepdims, ddof=self.ddof)
+        axes = self._setup(x)
+        if self.count <= self.ddof:  # no degrees of freedom left: NaN, as PyTorch
+            shape = self.kept_shape if self.keepdims else x.sum(axis=axes).shape
+            return backend.get_array_module(x).full(shape, numpy.nan, x.dtype)
+        return x.var(axis=axes, keepdims=self.keepdims, ddof=self.ddof)
 
     def backward(self, ns, gy, x):
         mean = ns.sum(x, axis=self.axes, keepdims=True) / self.count
-        scale = 2.0 / (self.count - self.ddof)
+        dof = self.count - self.ddof
+        scale = 2.0 / dof if dof > 0 else numpy.nan
         return ns.reshape(gy, self.kept_shape) * (x - mean) * scale
 
 

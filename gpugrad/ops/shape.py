@@ -3,7 +3,7 @@ broadcast_to.  They move elements without changing them; the backward moves the 
 back the same way.
 
 Views (reshape without a copy, transpose, squeeze) share the version counter of the tensor
-they view, so an in-place change through either is seen by both (``view_of``).
+they view, so an in-place change through either is seen by both (``view.make_view``).
 """
 
 from __future__ import annotations
@@ -16,13 +16,7 @@ from .. import backend
 from ..autograd import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
-
-
-def view_of(out: Tensor, base: Tensor) -> Tensor:
-    """``out`` shares ``base``'s version counter when its array is a view."""
-    if out.data.base is not None:
-        out._version = base._version
-    return out
+from .view import ViewStep, make_view
 
 
 class Reshape(Function):
@@ -76,7 +70,7 @@ def reshape(x, shape) -> Tensor:
         raise ValueError(
             f"cannot reshape a tensor of shape {x.shape} ({x.size} elements) into shape {shape}"
         ) from None
-    return view_of(out, x)
+    return make_view(out, x, ViewStep(lambda t: reshape(t, shape), lambda a: a.reshape(shape)))
 
 
 def transpose(x, axes=None) -> Tensor:
@@ -85,7 +79,8 @@ def transpose(x, axes=None) -> Tensor:
         axes = tuple(int(a) % x.ndim for a in axes)
         if sorted(axes) != list(range(x.ndim)):
             raise ValueError(f"axes {axes} are not a permutation of the {x.ndim} axes")
-    return view_of(Transpose(axes)(x), x)
+    step = ViewStep(lambda t: transpose(t, axes), lambda a: a.transpose(axes))
+    return make_view(Transpose(axes)(x), x, step)
 
 
 def swapaxes(x, a: int, b: int) -> Tensor:
@@ -112,6 +107,10 @@ def squeeze(x, axis=None) -> Tensor:
     if axis is None:
         return reshape(x, tuple(n for n in x.shape if n != 1))
     axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+    if x.ndim == 0:  # squeeze(0) of a 0-d tensor is itself, as PyTorch
+        if any(a not in (0, -1) for a in axes):
+            raise ValueError(f"axis {axis} is out of range for squeeze of a 0-d tensor")
+        return x
     axes = {a % x.ndim for a in axes}
     for a in axes:
         if x.shape[a] != 1:
@@ -138,4 +137,8 @@ def broadcast_to(x, shape) -> Tensor:
             raise ValueError
     except ValueError:
         raise ValueError(f"cannot broadcast shape {x.shape} to {shape}") from None
-    return BroadcastTo(shape)(x)
+    xp_broadcast = backend.get_array_module(x.data).broadcast_to
+    step = ViewStep(
+        lambda t: broadcast_to(t, shape), lambda a: xp_broadcast(a, shape), read_only=True
+    )
+    return make_view(BroadcastTo(shape)(x), x, step)

@@ -1,0 +1,84 @@
+"""The entry points of a backward pass: the seed gradient of an output, and ``gg.grad``
+(gradients returned instead of accumulated).  ``Tensor.backward`` uses the seed too."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy
+
+from .. import backend
+from . import engine
+from .engine import run_backward
+
+
+def grad(
+    outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False
+):
+    """Gradients of ``outputs`` with respect to ``inputs``, as a tuple of Tensors.
+
+    ``.grad`` of the inputs is not touched.  ``grad_outputs`` gives the upstream gradient
+    of each output (needed for outputs with more than one element).  With
+    ``create_graph=True`` the returned gradients are themselves differentiable.
+    """
+    Tensor = engine.tensor_type()
+    single = isinstance(outputs, Tensor)
+    outputs = [outputs] if single else list(outputs)
+    inputs_seq = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor) or not isinstance(grad_outputs, (list, tuple)):
+        grad_outputs = [grad_outputs]
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
+    for k, t in enumerate(inputs_seq):
+        if not t.requires_grad:
+            raise RuntimeError(f"input {k} of gg.grad does not require grad")
+    seeds = [seed_gradient(o, g, create_graph) for o, g in zip(outputs, grad_outputs)]
+    if retain_graph is None:
+        retain_graph = create_graph
+    return run_backward(
+        outputs,
+        seeds,
+        retain_graph=retain_graph,
+        create_graph=create_graph,
+        inputs=inputs_seq,
+        allow_unused=allow_unused,
+    )
+
+
+def seed_gradient(t, grad, create_graph: bool):
+    """The upstream gradient that starts a backward from ``t``: ones for a one-element
+    ``t`` when ``grad`` is None; else ``grad`` (a Tensor, array or number) of t's shape,
+    dtype and device.  A Tensor under ``create_graph``, a raw array otherwise."""
+    Tensor = engine.tensor_type()
+    xp = backend.get_array_module(t.data)
+    if grad is None:
+        if t.data.size != 1:
+            raise RuntimeError(
+                f"backward() without a gradient needs a one-element output; "
+                f"this one has shape {t.shape}: pass grad= of that shape"
+            )
+        g = Tensor.wrap(xp.ones_like(t.data))
+    elif isinstance(grad, Tensor):
+        g = grad
+    elif isinstance(grad, numpy.ndarray) or backend.is_cuda_array(grad):
+        g = Tensor.wrap(backend.to_device(grad, t.device))  # keeps its dtype: checked
+    elif isinstance(grad, (numbers.Number, list, tuple)):  # these take the output's dtype
+        host = numpy.asarray(grad, dtype=t.dtype if t.dtype.kind == "f" else None)
+        g = Tensor.wrap(backend.to_device(host, t.device))
+    else:
+        raise TypeError(f"expected a Tensor, a number or an array, got {type(grad).__name__}")
+    if g.shape != t.shape:
+        raise ValueError(f"grad has shape {g.shape} but the output has shape {t.shape}")
+    if g.dtype != t.dtype:
+        raise TypeError(
+            f"backward: dtype mismatch: left operand is {t.dtype}, right operand is "
+            f"{g.dtype}; convert one with .astype()"
+        )
+    if g.device != t.device:
+        raise RuntimeError(
+            f"backward: device mismatch: left operand is on {t.device}, right operand is on "
+            f"{g.device}; move one with .to()"
+        )
+    return g if create_graph else g.data
