@@ -32,8 +32,12 @@ Subclass :class:`Function` and write ``forward`` and ``backward`` side by side::
   input's shape (``sum_to``), the one place broadcasting is undone.
 
 Call an op as ``Mul()(a, b)`` with Tensors.  Every Function recorded while grad mode is
-on takes the next value of a global sequence counter; ``backward`` runs the reachable
-nodes in decreasing sequence order from a heap, iteratively.
+on takes the next value of a global sequence counter and the EDGES to its inputs'
+gradient functions as they are at that moment (``next_edges``: the node that made each
+input, the input itself for a leaf that requires grad, or None), as PyTorch's
+``next_functions``; an in-place op that later gives an input a new history does not
+change them.  ``backward`` runs the reachable nodes in decreasing sequence order from a
+heap, iteratively, along those edges.
 """
 
 from __future__ import annotations
@@ -71,6 +75,13 @@ def setup(tensor_class, graph_namespace, refresh_view) -> None:
     function that records a stale view's history again."""
     global _Tensor, _graph_namespace, _refresh_view
     _Tensor, _graph_namespace, _refresh_view = tensor_class, graph_namespace, refresh_view
+
+
+def _fresh(t) -> bool:
+    """``t.requires_grad`` once a stale view (its base written since) got its history."""
+    if t._view.version != t._version[0]:
+        _refresh_view(t)
+    return t.requires_grad
 
 
 def edge(t):
@@ -132,23 +143,38 @@ class Function:
 
     def __call__(self, *inputs):
         """Run forward on Tensors; record the node if any input requires grad."""
+        # One and two inputs are spelled out: comprehensions cost more than the op's maths
+        # on small tensors.  (A view whose base was written since gets its history first.)
         record = grad_mode.grad_enabled
+        one = len(inputs) == 1
         if record:
-            for t in inputs:
-                view = t._view
-                if view is not None and view.version != t._version[0]:
-                    _refresh_view(t)  # a stale view: its history first
-            needs = tuple([t.requires_grad for t in inputs])
+            if one:
+                a = inputs[0]
+                needs = (a.requires_grad if a._view is None else _fresh(a),)
+            else:
+                needs = tuple([t.requires_grad if t._view is None else _fresh(t) for t in inputs])
             record = True in needs
             self.needs_grad = needs
         else:
             self.needs_grad = (False,) * len(inputs)
-        y = self.forward(*[t.data for t in inputs])
+        y = self.forward(inputs[0].data) if one else self.forward(*[t.data for t in inputs])
         out = _Tensor.wrap(y)
         if grad_mode.anomaly_enabled:
             _check_finite(out.data, f"the forward of {self.name}")
-        if record:
-            self.record(inputs, out)
+        if record:  # record(inputs, out), inlined: this is the hot path of every op
+            self.seq = next(_counter)
+            self.inputs = inputs
+            if one:
+                self.next_edges = (a.creator or (a if a.requires_grad else None),)
+            else:
+                self.next_edges = tuple(
+                    [t.creator or (t if t.requires_grad else None) for t in inputs]
+                )
+            if self.save_inputs:
+                self._versions = tuple([inputs[i]._version[0] for i in self.save_inputs])
+            if self.save_output:
+                self._out_data, self._out_version, self._out_ref = y, out._version, weakref.ref(out)
+            out.requires_grad, out.creator = True, self
         return out
 
     def record(self, inputs, out) -> None:

@@ -58,10 +58,12 @@ def _collect(output):
                 "backward, or backward with retain_graph=True"
             )
         nodes[id(node)] = node
-        for t in node.inputs:
-            if t.creator is not None:
-                produced.setdefault(id(t.creator), t)
-                stack.append(t.creator)
+        # the edges recorded with the node, not the inputs' current history (an in-place
+        # op since may have given an input a new one)
+        for t, e in zip(node.inputs, node.next_edges):
+            if isinstance(e, autograd.Function):
+                produced.setdefault(id(e), t)
+                stack.append(e)
     return nodes, produced
 
 
@@ -70,9 +72,9 @@ def _label_values(order, produced):
     forward order), how often each value is used, and the leaves in order of first use."""
     labels, uses, leaves = {}, {}, []
     for node in order:
-        for t in node.inputs:
+        for t, e in zip(node.inputs, node.next_edges):
             uses[id(t)] = uses.get(id(t), 0) + 1
-            if t.creator is None and id(t) not in labels:
+            if not isinstance(e, autograd.Function) and id(t) not in labels:
                 labels[id(t)] = t.name or f"in{len(leaves)}"
                 leaves.append(t)
     for k, node in enumerate(order):

@@ -281,6 +281,8 @@ def _with_scalar(a: Tensor, c, name: str):
 def _binary(a, b, name: str, tensor_op, const_op):
     """``tensor_op()(a, b)``, or ``const_op(b)(a)`` when b is a Python number (no array made
     for it, and the backward needs no gradient for it)."""
+    if type(b) is float and a.data.dtype.kind == "f":  # the common case, first
+        return const_op(b)(a)
     if _is_scalar(b):
         a, b = _with_scalar(a, b, name)
         return const_op(b)(a)
