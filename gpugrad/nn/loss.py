@@ -6,6 +6,8 @@ from __future__ import annotations
 from .. import functional as F
 from .module import Module
 
+__all__ = ["CrossEntropyLoss", "L1Loss", "MSELoss", "MultiMarginLoss"]
+
 
 class _Loss(Module):
     """``forward(input, target)`` is ``loss(input, target, reduction)``, where ``loss`` is the
