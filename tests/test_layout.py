@@ -10,7 +10,7 @@ import pytest
 
 import gpugrad as gg
 from gpugrad import nn
-from gpugrad.autograd import Function
+from gpugrad.autograd.engine import Function
 
 PACKAGE = Path(gg.__file__).resolve().parent
 SOURCES = sorted(PACKAGE.rglob("*.py"))

@@ -61,7 +61,7 @@ def _collect(output):
         # the edges recorded with the node, not the inputs' current history (an in-place
         # op since may have given an input a new one)
         for t, e in zip(node.inputs, node.next_edges):
-            if isinstance(e, autograd.Function):
+            if isinstance(e, autograd.engine.Function):
                 produced.setdefault(id(e), t)
                 stack.append(e)
     return nodes, produced
@@ -74,7 +74,7 @@ def _label_values(order, produced):
     for node in order:
         for t, e in zip(node.inputs, node.next_edges):
             uses[id(t)] = uses.get(id(t), 0) + 1
-            if not isinstance(e, autograd.Function) and id(t) not in labels:
+            if not isinstance(e, autograd.engine.Function) and id(t) not in labels:
                 labels[id(t)] = t.name or f"in{len(leaves)}"
                 leaves.append(t)
     for k, node in enumerate(order):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy
 
 from .. import backend, kernels
-from ..autograd import Function
+from ..autograd.engine import Function
 from ..creation import as_tensor, unwrap
 from ..tensor import Tensor
 from .arithmetic import check_same

@@ -13,7 +13,7 @@ import numbers
 import numpy
 
 from .. import backend
-from ..autograd import Function
+from ..autograd.engine import Function
 from ..creation import as_tensor
 from ..dtypes import default_float
 from ..tensor import Tensor

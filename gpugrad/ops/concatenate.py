@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy
 
 from .. import backend
-from ..autograd import Function
+from ..autograd.engine import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
 from .arithmetic import check_same_all

@@ -14,7 +14,7 @@ Each is the other's backward, so everything built on them is differentiable to a
 from __future__ import annotations
 
 from .. import backend
-from ..autograd import Function
+from ..autograd.engine import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
 

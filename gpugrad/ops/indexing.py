@@ -12,7 +12,7 @@ import numbers
 import numpy
 
 from .. import backend
-from ..autograd import Function
+from ..autograd.engine import Function
 from ..tensor import Tensor
 from .view import IndexStep, make_view
 

@@ -19,7 +19,8 @@ one, refuses in-place ops while grad mode is on (do them under ``gg.no_grad()``)
 from __future__ import annotations
 
 from .. import backend
-from ..autograd import Function, edge, grad_mode, increment_version, no_grad
+from ..autograd import edge, grad_mode, increment_version, no_grad
+from ..autograd.engine import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
 from .indexing import raw_index

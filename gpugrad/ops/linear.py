@@ -3,7 +3,7 @@ add) — the hot path of every MLP.  x: (..., in), W: (out, in), b: (out,) -> (.
 
 from __future__ import annotations
 
-from ..autograd import Function
+from ..autograd.engine import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
 from .arithmetic import check_same

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..autograd import Function
+from ..autograd.engine import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
 from .arithmetic import operands

@@ -10,7 +10,7 @@ PyTorch), a NaN counting as the maximum.
 from __future__ import annotations
 
 from .. import backend
-from ..autograd import Function
+from ..autograd.engine import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
 from . import reduce, shape

@@ -12,7 +12,8 @@ import builtins
 import numpy
 
 from .. import backend
-from ..autograd import Function, sum_array
+from ..autograd import sum_array
+from ..autograd.engine import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
 from .select import select

@@ -13,7 +13,7 @@ import numbers
 import numpy
 
 from .. import backend
-from ..autograd import Function
+from ..autograd.engine import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
 from .view import ViewStep, make_view

@@ -4,7 +4,7 @@ stably (the maximum is taken out before exp) with its backward from the saved ou
 from __future__ import annotations
 
 from .. import backend
-from ..autograd import Function
+from ..autograd.engine import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
 from .reduce import Reduction

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy
 
 from .. import backend, kernels
-from ..autograd import Function
+from ..autograd.engine import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
 from .loss import apply_reduction, check_reduction, class_indices

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy
 
 from .. import backend
-from ..autograd import Function
+from ..autograd.engine import Function
 from ..creation import as_tensor, unwrap
 from ..tensor import Tensor
 
