@@ -1,12 +1,19 @@
 """Adam and AdamW: one update rule, with the weight decay in the gradient (Adam) or applied
-to the parameter before the step (AdamW, ``decoupled``)."""
+to the parameter before the step (AdamW, ``decoupled``), and the AMSGrad variant."""
 
 from __future__ import annotations
 
-import numpy
-
 from .. import backend, kernels
-from .optimizer import Optimizer, check_real, scratch_like
+from .optimizer import (
+    Optimizer,
+    average_square_,
+    check_bool,
+    check_real,
+    decayed_gradient,
+    lerp_,
+    scratch_like,
+    state_buffer,
+)
 
 
 class Adam(Optimizer):
@@ -16,9 +23,17 @@ class Adam(Optimizer):
       p = p·(1 - lr·weight_decay) (AdamW: decoupled)
     - m = lerp(m, g, 1 - β1);  v = β2·v + (1 - β2)·g²
     - p = p - (lr / (1 - β1^t)) · m / (sqrt(v) / sqrt(1 - β2^t) + eps)
+
+    ``amsgrad=True`` (Reddi et al.) keeps ``max_exp_avg_sq = max(max_exp_avg_sq, v)`` and
+    divides by its root instead of v's.  On CUDA the fused Adam kernel has no AMSGrad: with
+    ``amsgrad=True`` the step runs as CuPy array operations (several launches per
+    parameter), the same operations in the same order as on the CPU.
+
+        opt = gg.optim.Adam(model.parameters(), lr=1e-3, amsgrad=True)
     """
 
-    _state_names = ("exp_avg", "exp_avg_sq")
+    _state_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    _added_hyper = ("amsgrad",)
     decoupled = False
 
     def __init__(
@@ -28,8 +43,10 @@ class Adam(Optimizer):
         betas=(0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0.0,
+        amsgrad: bool = False,
     ):
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+        hyper = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+        super().__init__(params, hyper)
 
     def _validate(self, hyper):
         hyper = super()._validate(hyper)
@@ -41,6 +58,7 @@ class Adam(Optimizer):
             check_real("betas[1]", betas[1], 0.0, 1.0, high_open=True),
         )
         hyper["eps"] = check_real("eps", hyper.get("eps", 1e-8))
+        hyper["amsgrad"] = check_bool("amsgrad", hyper.get("amsgrad", False))
         return hyper
 
     def _checked_state(self, index, entry, p):
@@ -51,55 +69,38 @@ class Adam(Optimizer):
             )
         return out
 
-    @staticmethod
-    def _moments(p, state, xp):
-        if "exp_avg" not in state:
-            state["exp_avg"] = xp.zeros(p.shape, p.dtype)
-            state["exp_avg_sq"] = xp.zeros(p.shape, p.dtype)
-        return state["exp_avg"], state["exp_avg_sq"]
-
     def _update_cpu(self, group, p, grad, state):
-        lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-        m, v = self._moments(p, state, numpy)
-        g = grad.astype(p.dtype, copy=False)
-        owned = False  # whether g is a temporary of ours
-        if wd != 0 and self.decoupled:
-            p *= 1 - lr * wd
-        elif wd != 0:
-            g = numpy.multiply(p, wd, out=scratch_like(p))  # grad + wd·p, a fresh array
-            g += grad
-            owned = True
-        # m = lerp(m, g, w) in torch's two-sided form (exact at both ends); the weight is
-        # rounded to the compute type first, as PyTorch does.
-        scratch = numpy.subtract(g, m, out=scratch_like(p))
-        w = p.dtype.type(1 - b1)
-        if abs(w) < 0.5:
-            scratch *= w
-            m += scratch
+        """The step as array operations in PyTorch's order: NumPy on the CPU, CuPy for
+        AMSGrad on CUDA."""
+        lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
+        xp = backend.get_array_module(p)
+        m, v = state_buffer(state, "exp_avg", p), state_buffer(state, "exp_avg_sq", p)
+        if group["weight_decay"] != 0 and self.decoupled:
+            p *= 1 - lr * group["weight_decay"]
+            g, owned = decayed_gradient(p, grad, 0.0)
         else:
-            scratch *= p.dtype.type(1) - w
-            numpy.subtract(g, scratch, out=m)
-        # v = β2·v + ((1 - β2)·g)·g   (addcmul's order)
-        numpy.multiply(g, 1 - b2, out=scratch)
-        scratch *= g
-        v *= b2
-        v += scratch
+            g, owned = decayed_gradient(p, grad, group["weight_decay"])
+        scratch = scratch_like(p)
+        lerp_(m, g, 1 - b1, scratch)
+        average_square_(v, b2, g, scratch)
         t = state["step"]
         step_size = lr / (1 - b1**t)
         bias_correction2_sqrt = (1 - b2**t) ** 0.5
-        denom = scratch  # g·g is no longer needed
-        numpy.sqrt(v, out=denom)
+        if group["amsgrad"]:
+            v = xp.maximum(v, state_buffer(state, "max_exp_avg_sq", p), out=state["max_exp_avg_sq"])
+        denom = xp.sqrt(v, out=scratch)
         denom /= bias_correction2_sqrt
         denom += eps
         # p = p + ((-step_size)·m) / denom   (addcdiv's order)
-        update = g if owned else scratch_like(p)
-        numpy.multiply(m, -step_size, out=update)
+        update = xp.multiply(m, -step_size, out=g if owned else scratch_like(p))
         update /= denom
         p += update
 
     def _update_cuda(self, group, p, g, state):
+        if group["amsgrad"]:  # the fused kernel has no AMSGrad: array operations
+            return self._update_cpu(group, p, g, state)
         (b1, b2), t = group["betas"], state["step"]
-        m, v = self._moments(p, state, backend.get_array_module(p))
+        m, v = state_buffer(state, "exp_avg", p), state_buffer(state, "exp_avg_sq", p)
         kernels.optimizer.adam_update(
             p,
             g,
@@ -124,5 +125,7 @@ class AdamW(Adam):
 
     # Adam's signature with PyTorch's AdamW default weight_decay=1e-2, the only difference;
     # restated (not **kwargs) so that help() and positional arguments work as in PyTorch.
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
-        super().__init__(params, lr, betas, eps, weight_decay)
+    def __init__(
+        self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False
+    ):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)

@@ -45,10 +45,63 @@ def check_real(name: str, value, low: float = 0.0, high: float = math.inf, high_
     return v
 
 
+def check_bool(name: str, value) -> bool:
+    """``value`` as a bool; ValueError naming it if it is not True or False."""
+    if not isinstance(value, (bool, numpy.bool_)):
+        raise ValueError(f"invalid {name}={value!r}: it must be True or False")
+    return bool(value)
+
+
 def scratch_like(p):
-    """A temporary of p's shape and dtype for ``out=`` (a ufunc without ``out=`` returns a
-    NumPy scalar, not an array, for 0-d inputs)."""
-    return numpy.empty(p.shape, p.dtype)
+    """A temporary of p's shape and dtype, on p's device, for ``out=`` (a NumPy ufunc
+    without ``out=`` returns a scalar, not an array, for 0-d inputs)."""
+    return backend.get_array_module(p).empty(p.shape, p.dtype)
+
+
+def hyper_parameters(arguments: dict) -> dict:
+    """A constructor's hyper-parameters from its ``locals()``: all but self and params."""
+    return {k: v for k, v in arguments.items() if k not in ("self", "params", "__class__")}
+
+
+def decayed_gradient(p, grad, weight_decay: float):
+    """``(g, owned)``: the gradient in p's dtype plus ``weight_decay·p`` (PyTorch's
+    ``grad.add(p, alpha=weight_decay)``) and whether g is a fresh array we may overwrite."""
+    g = grad.astype(p.dtype, copy=False)
+    if weight_decay == 0:
+        return g, False
+    out = backend.get_array_module(p).multiply(p, weight_decay, out=scratch_like(p))
+    out += g  # grad is never written: it may be shared
+    return out, True
+
+
+def lerp_(m, g, weight: float, scratch) -> None:
+    """``m = lerp(m, g, weight)`` in place, in PyTorch's two-sided form (exact at both ends),
+    the weight rounded to the compute type first as PyTorch does; scratch is overwritten."""
+    xp = backend.get_array_module(m)
+    xp.subtract(g, m, out=scratch)
+    w = m.dtype.type(weight)
+    if abs(w) < 0.5:
+        scratch *= w
+        m += scratch
+    else:
+        scratch *= m.dtype.type(1) - w
+        xp.subtract(g, scratch, out=m)
+
+
+def average_square_(avg, decay: float, g, scratch) -> None:
+    """``avg = decay·avg + ((1 - decay)·g)·g`` in place (``mul_`` then ``addcmul_``, in
+    PyTorch's order); scratch is overwritten."""
+    backend.get_array_module(avg).multiply(g, 1 - decay, out=scratch)
+    scratch *= g
+    avg *= decay
+    avg += scratch
+
+
+def state_buffer(state: dict, name: str, p, fill: float = 0.0):
+    """``state[name]``, created filled with ``fill`` (p's shape, dtype, device) if absent."""
+    if name not in state:
+        state[name] = backend.get_array_module(p).full(p.shape, fill, p.dtype)
+    return state[name]
 
 
 class Optimizer:
@@ -57,6 +110,9 @@ class Optimizer:
     hyper-parameters), ``_state_names`` (their buffers), ``_update_cpu`` and ``_update_cuda``."""
 
     _state_names: tuple = ()  # names of the per-parameter buffers (besides "step")
+    # hyper-parameters added after state dicts were first written: an older state dict
+    # without them loads with their defaults (what _validate fills in)
+    _added_hyper: tuple = ()
 
     def __init__(self, params, defaults: dict):
         self.defaults = self._validate(dict(defaults))
@@ -130,6 +186,7 @@ class Optimizer:
     def step(self, closure=None):
         """Update every parameter that has a gradient (those with ``grad is None`` are
         skipped).  ``closure``, if given, recomputes and returns the loss, as in PyTorch."""
+        self.step_called = True  # lr_scheduler warns when it is stepped before the optimizer
         loss = None
         if closure is not None:
             with autograd.enable_grad():
@@ -229,7 +286,7 @@ class Optimizer:
                         f"optimizer state_dict: bad or repeated parameter index {index!r}"
                     )
                 by_index[index] = p
-            missing = sorted(set(self.defaults) - set(saved))
+            missing = sorted(set(self.defaults) - set(saved) - set(self._added_hyper))
             if missing:
                 raise ValueError(
                     f"optimizer state_dict: parameter group {i} lacks {missing} "
