@@ -59,13 +59,8 @@ class OneCycleLR(LRScheduler):
             pct_start, self.total_steps, check_bool("three_phase", three_phase)
         )
         max_lrs = per_group("max_lr", optimizer, max_lr)
-        if last_epoch == -1:
-            for group, top in zip(optimizer.param_groups, max_lrs):
-                group["initial_lr"] = top / div_factor
-                group["max_lr"] = top
-                group["min_lr"] = group["initial_lr"] / final_div_factor
         self.cycle_momentum = check_bool("cycle_momentum", cycle_momentum)
-        if self.cycle_momentum:
+        if self.cycle_momentum:  # every check before any group is written
             if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
                 raise ValueError(
                     f"cycle_momentum=True needs an optimizer with momentum or betas, not "
@@ -74,10 +69,15 @@ class OneCycleLR(LRScheduler):
             self.use_beta1 = "betas" in optimizer.defaults
             highs = per_group("max_momentum", optimizer, max_momentum, 0.0, 1.0)
             lows = per_group("base_momentum", optimizer, base_momentum, 0.0, 1.0)
-            if last_epoch == -1:
-                for group, high, low in zip(optimizer.param_groups, highs, lows):
-                    _set_momentum(group, high, self.use_beta1)
-                    group["max_momentum"], group["base_momentum"] = high, low
+        if last_epoch == -1:
+            for group, top in zip(optimizer.param_groups, max_lrs):
+                group["initial_lr"] = top / div_factor
+                group["max_lr"] = top
+                group["min_lr"] = group["initial_lr"] / final_div_factor
+        if self.cycle_momentum and last_epoch == -1:
+            for group, high, low in zip(optimizer.param_groups, highs, lows):
+                _set_momentum(group, high, self.use_beta1)
+                group["max_momentum"], group["base_momentum"] = high, low
         super().__init__(optimizer, last_epoch)
 
     def _anneal(self, start, end, pct):
