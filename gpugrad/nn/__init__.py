@@ -1,13 +1,15 @@
 """Neural-network modules: ``gg.nn.Linear``, ``gg.nn.Sequential``, ``gg.nn.init`` ..."""
 
-from . import init
+from . import functional, init, utils
 from .activation import ELU, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh
 from .batch_norm import BatchNorm1d, BatchNorm2d
+from .container import ModuleDict, ModuleList, Sequential
 from .conv import Conv2d
 from .dropout import Dropout
-from .flatten import Flatten
+from .flatten import Flatten, Unflatten
+from .identity import Identity
 from .linear import Linear, Maxout
 from .loss import *  # noqa: F403  (every loss module, listed in loss.__all__)
-from .module import Module, Parameter, Sequential
+from .module import Module, Parameter
 from .penalties import elastic_net_penalty, l1_penalty, l2_penalty
 from .pooling import AvgPool2d, MaxPool2d

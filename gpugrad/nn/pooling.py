@@ -1,4 +1,4 @@
-"""``nn.MaxPool2d`` and ``nn.AvgPool2d`` over NCHW input."""
+"""``nn.MaxPool2d``, ``nn.AvgPool2d`` and ``nn.AdaptiveAvgPool2d`` over NCHW input."""
 
 from __future__ import annotations
 
@@ -7,29 +7,47 @@ from .module import Module
 
 
 class _Pool2d(Module):
-    """A pooling window of ``kernel_size`` moved by ``stride`` (default: the window), applying
-    the subclass's ``pool`` function."""
+    """A pooling window moved by ``stride`` (default: the window); the constructor's
+    arguments are kept as attributes and passed to ``pool`` by name."""
 
     pool = None  # the function in gpugrad.functional
+    shown = ("kernel_size", "stride", "padding")  # what extra_repr prints
 
-    def __init__(self, kernel_size, stride=None):
+    def __init__(self, kernel_size, stride=None, **options):
         super().__init__()
-        self.kernel_size, self.stride = kernel_size, stride
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.options = tuple(options)
+        for name, value in options.items():
+            setattr(self, name, value)
 
     def forward(self, x):
-        return self.pool(x, self.kernel_size, self.stride)
+        options = {name: getattr(self, name) for name in self.options}
+        return self.pool(x, self.kernel_size, self.stride, **options)
 
     def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+        return ", ".join(f"{name}={getattr(self, name)}" for name in self.shown)
 
 
 class MaxPool2d(_Pool2d):
-    """The maximum over each window."""
+    """The maximum over each window (the padding is -inf)."""
 
     pool = staticmethod(F.max_pool2d)
+    shown = _Pool2d.shown + ("dilation", "ceil_mode")
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+                 ceil_mode=False):  # fmt: skip
+        super().__init__(kernel_size, stride, padding=padding, dilation=dilation,
+                         return_indices=return_indices, ceil_mode=ceil_mode)  # fmt: skip
 
 
 class AvgPool2d(_Pool2d):
-    """The mean over each window."""
+    """The mean over each window (the zero padding counts unless count_include_pad=False)."""
 
     pool = staticmethod(F.avg_pool2d)
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True, divisor_override=None):  # fmt: skip
+        super().__init__(kernel_size, stride, padding=padding, ceil_mode=ceil_mode,
+                         count_include_pad=count_include_pad,
+                         divisor_override=divisor_override)  # fmt: skip

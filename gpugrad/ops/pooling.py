@@ -1,7 +1,8 @@
 """Pooling on NCHW tensors: ``max_pool2d`` and ``avg_pool2d``.
 
-Windows that overlap (stride < kernel) go through im2col and a max or mean over the window
-axis.  Max pooling over disjoint windows (stride == kernel, the usual case) needs no
+Windows that overlap (stride < kernel), padding (-inf for max, 0 for mean, as PyTorch),
+dilation and ``ceil_mode`` go through im2col and a max or mean over the window axis.  Max
+pooling over disjoint windows (stride == kernel, the usual case) needs no
 im2col: window offset (i, j) of every window is one strided view of x.  The max gate:
 each window's gradient goes to its first maximal element in row-major order (as in
 PyTorch), a NaN counting as the maximum.
@@ -9,25 +10,63 @@ PyTorch), a NaN counting as the maximum.
 
 from __future__ import annotations
 
+import numpy
+
 from .. import backend
 from ..autograd.engine import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
 from . import reduce, shape
-from .im2col import im2col, output_size, pair
+from .im2col import Im2Col, im2col, output_size, pair
 from .select import select
 
 __all__ = ["avg_pool2d", "max_pool2d"]
 
 
-def _pool(x, kernel_size, stride, reducer):
-    x = as_tensor(x)
+def _geometry(x, kernel_size, stride, padding, dilation, ceil_mode):
+    """kernel, stride, dilation and the padding per side (PyTorch's ceil_mode adds at the
+    bottom/right what the last, partial window needs, if it starts inside the image)."""
     k = pair(kernel_size, "kernel_size")
-    s = k if stride is None else pair(stride, "stride")
-    cols = im2col(x, k, s, 0)  # (C, kh, kw, N, Ho, Wo)
+    s = k if stride is None or stride == [] else pair(stride, "stride")
+    p, d = pair(padding, "padding"), pair(dilation, "dilation")
+    if any(2 * pi > ki for pi, ki in zip(p, k)):
+        raise ValueError(f"pad should be at most half of effective kernel size, got {p} for {k}")
+    sides = []
+    for size, ki, si, pi, di in zip(x.shape[2:], k, s, p, d):
+        span = size + 2 * pi - di * (ki - 1) - 1
+        out = span // si + 1
+        if ceil_mode and span % si:
+            out += 1
+            if (out - 1) * si >= size + pi:
+                out -= 1
+        sides.append((pi, max(pi, (out - 1) * si + di * (ki - 1) + 1 - size - pi)))
+    return k, s, d, tuple(sides)
+
+
+def _pool(x, geometry, reducer, fill=0.0):
+    """``reducer`` over the window axis of im2col's columns."""
+    k, s, d, sides = geometry
+    cols = im2col(x, k, s, sides, d, fill)  # (C, kh, kw, N, Ho, Wo)
     c, n, ho, wo = cols.shape[0], *cols.shape[3:]
     pooled = reducer(shape.reshape(cols, (c, k[0] * k[1], n, ho, wo)), axis=1)
     return shape.transpose(pooled, (1, 0, 2, 3))
+
+
+def _window_counts(x, k, s, sides, padding, count_include_pad):
+    """How many elements each window averages over, as PyTorch counts them: the padding
+    counts (if ``count_include_pad``), what ceil_mode adds beyond it never does."""
+    xp = backend.get_array_module(x.data)
+    h, w = x.shape[2:]
+    (ph, pw) = pair(padding, "padding")
+    inside = numpy.zeros((1, 1, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
+    if count_include_pad:
+        inside[...] = 1
+    else:
+        inside[:, :, ph : ph + h, pw : pw + w] = 1
+    extra = ((0, 0), (0, 0), (0, sides[0][1] - ph), (0, sides[1][1] - pw))
+    mask = backend.to_device(numpy.pad(inside, extra), x.device)
+    cols = Im2Col(k, s, 0).forward(mask)  # (1, kh, kw, 1, Ho, Wo)
+    return xp.reshape(cols.sum(axis=(1, 2)), (1, 1) + cols.shape[4:])
 
 
 # -- max pooling over disjoint windows, without im2col ------------------------------------
@@ -113,11 +152,17 @@ class WindowGather(Function):
         return ns.apply(WindowScatter(self.chosen, self.in_shape, self.kernel), gy)
 
 
-def max_pool2d(x, kernel_size, stride=None) -> Tensor:
-    """Max over each window (stride defaults to the kernel size); ties route the gradient
-    to the first maximal element of the window (row-major), a NaN counts as the max."""
+def max_pool2d(
+    x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
+) -> Tensor:
+    """Max over each window (stride defaults to the kernel size, the padding is -inf, as
+    PyTorch's); ties route the gradient to the first maximal element of the window
+    (row-major), a NaN counts as the max."""
+    if return_indices:
+        raise NotImplementedError("max_pool2d(return_indices=True) is not supported")
     k = pair(kernel_size, "kernel_size")
-    if stride is None or pair(stride, "stride") == k:
+    plain = pair(padding, "padding") == (0, 0) and pair(dilation, "dilation") == (1, 1)
+    if plain and not ceil_mode and (stride is None or pair(stride, "stride") == k):
         x = as_tensor(x)
         if x.ndim != 4:
             raise ValueError(f"expected an NCHW tensor (4-d), got shape {x.shape}")
@@ -126,9 +171,33 @@ def max_pool2d(x, kernel_size, stride=None) -> Tensor:
         output_size(x.shape[2], k[0], k[0], 0, "height")
         output_size(x.shape[3], k[1], k[1], 0, "width")
         return DisjointMaxPool(k)(x)
-    return _pool(x, kernel_size, stride, reduce.max)
+    x = as_tensor(x)
+    if x.ndim != 4:
+        raise ValueError(f"expected an NCHW tensor (4-d), got shape {x.shape}")
+    fill = float("-inf") if x.dtype.kind == "f" else int(numpy.iinfo(x.dtype).min)
+    geometry = _geometry(x, kernel_size, stride, padding, dilation, ceil_mode)
+    return _pool(x, geometry, reduce.max, fill)
 
 
-def avg_pool2d(x, kernel_size, stride=None) -> Tensor:
-    """Mean over each window (stride defaults to the kernel size)."""
-    return _pool(x, kernel_size, stride, reduce.mean)
+def avg_pool2d(
+    x,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode=False,
+    count_include_pad=True,
+    divisor_override=None,
+) -> Tensor:
+    """Mean over each window (stride defaults to the kernel size); the zero padding counts
+    in the divisor unless ``count_include_pad=False``, as PyTorch's."""
+    x = as_tensor(x)
+    if x.ndim != 4:
+        raise ValueError(f"expected an NCHW tensor (4-d), got shape {x.shape}")
+    geometry = k, s, _, sides = _geometry(x, kernel_size, stride, padding, 1, ceil_mode)
+    plain = sides == ((sides[0][0],) * 2, (sides[1][0],) * 2)  # no ceil_mode extra
+    if divisor_override is None and plain and (count_include_pad or not any(sides[0] + sides[1])):
+        return _pool(x, geometry, reduce.mean)
+    summed = _pool(x, geometry, reduce.sum)
+    if divisor_override is not None:
+        return summed / divisor_override
+    return summed / _window_counts(x, k, s, sides, padding, count_include_pad)

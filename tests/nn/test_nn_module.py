@@ -15,7 +15,8 @@ def test_module_registration_and_state_dict(device):
     ).to(device)
     names = [n for n, _ in m.named_parameters()]
     assert names == ["0.weight", "0.bias", "1.weight", "1.bias", "4.weight", "4.bias"]
-    assert list(m.state_dict()) == names[:4] + ["1.running_mean", "1.running_var"] + names[4:]
+    buffers = ["1.running_mean", "1.running_var", "1.num_batches_tracked"]
+    assert list(m.state_dict()) == names[:4] + buffers + names[4:]
     assert all(p.device == device for p in m.parameters())
     assert len(list(m.children())) == 5
     y = m(gg.randn(2, 1, 6, 6, device=device))

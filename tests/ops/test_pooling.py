@@ -81,3 +81,44 @@ def test_max_pool_routes_the_gradient_to_a_nan(device):
     TF.max_pool2d(tx, 2).sum().backward()
     assert np.isnan(y.numpy()[0, 0, 0, 0])
     np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+
+
+# -- padding, dilation, ceil_mode, count_include_pad (PyTorch's options) --------------------
+POOLS = {"max": (F.max_pool2d, TF.max_pool2d), "avg": (F.avg_pool2d, TF.avg_pool2d)}
+OPTION_CASES = [  # name, input shape, keyword arguments
+    ("max_pad", (1, 2, 7, 6), dict(kernel_size=3, stride=2, padding=1)),
+    ("max_dilation", (1, 2, 9, 8), dict(kernel_size=2, dilation=2)),
+    ("max_ceil", (2, 1, 7, 8), dict(kernel_size=3, stride=2, ceil_mode=True)),
+    ("max_ceil_pad", (1, 1, 6, 7), dict(kernel_size=2, padding=1, ceil_mode=True)),
+    ("avg_pad", (1, 2, 7, 6), dict(kernel_size=3, stride=2, padding=1)),
+    ("avg_exclude_pad", (1, 2, 7, 6), dict(kernel_size=3, padding=1, count_include_pad=False)),
+    ("avg_ceil", (2, 1, 7, 8), dict(kernel_size=3, stride=2, ceil_mode=True)),
+    (
+        "avg_ceil_pad_exclude",
+        (1, 1, 6, 7),
+        dict(kernel_size=2, padding=1, ceil_mode=True, count_include_pad=False),
+    ),
+    ("avg_divisor", (1, 1, 6, 6), dict(kernel_size=2, divisor_override=3)),
+]
+OPTION_SPECS = [
+    OpSpec(
+        name,
+        lambda x, f=POOLS[name[:3]][0], kw=kw: f(x, **kw),
+        lambda x, f=POOLS[name[:3]][1], kw=kw: f(x, **kw),
+        [(shape,)],
+        distinct=True,
+    )
+    for name, shape, kw in OPTION_CASES
+]
+
+
+@pytest.mark.parametrize("spec, dtype", cases(OPTION_SPECS, float32=("max_pad", "avg_pad")))
+def test_pooling_options_match_torch(spec, dtype, device):
+    check_op(spec, device, dtype)
+
+
+def test_max_pool_pads_with_minus_infinity():
+    x = -np.ones((1, 1, 2, 2), np.float32) * 5
+    ours = F.max_pool2d(gg.tensor(x), 2, stride=1, padding=1)
+    np.testing.assert_array_equal(ours.numpy(), TF.max_pool2d(torch.tensor(x), 2, 1, 1).numpy())
+    assert ours.numpy().max() == -5
