@@ -1,10 +1,15 @@
-"""Softmax cross-entropy: ``cross_entropy(logits, labels)`` (PyTorch's name) of (N, C)
-logits against (N,) class indices, as one Function, ``SoftmaxCrossEntropy``.
+"""Softmax cross-entropy: ``cross_entropy(input, target, ...)``, PyTorch's function with
+its ``weight``, ``ignore_index``, ``reduction`` and ``label_smoothing``, over (C,), (N, C)
+or (N, C, d1, ...) logits and class indices or class probabilities as targets.
 
-Per row: loss = lse(x) - x[label], gradient (softmax(x) - onehot(label)) · gy.  On CUDA
-each direction is one fused kernel (``gpugrad.kernels.softmax_cross_entropy``); a label out
-of range is flagged on the device and raised at the next ``.item()``.  On the CPU the same
-maths in NumPy, with labels checked up front (free there).
+The heart is one Function, ``SoftmaxCrossEntropy``: per row of (M, C) logits
+loss = lse(x) - x[label], gradient (softmax(x) - onehot(label)) · gy.  On CUDA each
+direction is one fused kernel (``gpugrad.kernels.softmax_cross_entropy``); a label out of
+range is flagged on the device and raised at the next ``.item()``.  On the CPU the same
+maths in NumPy, with labels checked up front (free there).  Ignored targets, class weights
+and the mean's divisor are per-row constants computed on the device (no sync); label
+smoothing and probability targets are composed from recorded ops, so every case is
+differentiable to any order.
 """
 
 from __future__ import annotations
@@ -15,8 +20,19 @@ from .. import backend, kernels
 from ..autograd.engine import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
-from .loss import apply_reduction, check_reduction, class_indices
-from .softmax import logsumexp
+from . import reduce as reduce_ops
+from .class_targets import (
+    class_indices,
+    class_rows,
+    class_weights,
+    num_classes,
+    reduce_rows,
+    row_weights,
+    shape_without_classes,
+    target_tensor,
+)
+from .loss import legacy_reduction
+from .softmax import log_softmax, logsumexp
 
 __all__ = ["cross_entropy"]
 
@@ -58,9 +74,64 @@ class SoftmaxCrossEntropy(Function):
         return (probs - onehot) * ns.reshape(gy, (n, 1))
 
 
-def cross_entropy(logits, labels, reduction: str = "mean") -> Tensor:
-    """Softmax cross-entropy of (N, C) logits against (N,) integer labels."""
-    check_reduction(reduction)
-    logits = as_tensor(logits)
-    raw = class_indices(logits, labels, "cross_entropy")
-    return apply_reduction(SoftmaxCrossEntropy(raw)(logits), reduction)
+def cross_entropy(
+    input,
+    target,
+    weight=None,
+    size_average=None,
+    ignore_index: int = -100,
+    reduce=None,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """Softmax cross-entropy of logits ``input`` (C,), (N, C) or (N, C, d1, ...) against
+    ``target``: class indices (), (N,) or (N, d1, ...), or class probabilities of the
+    input's shape (a float target of the same shape), as PyTorch defines it.
+
+    With class indices, element i costs ``w[y_i] (lse(x_i) - x_i[y_i])`` (0 where
+    ``y_i == ignore_index``) and "mean" divides by the sum of ``w[y_i]`` over the targets not
+    ignored (NaN when all are).  ``label_smoothing`` e mixes in the uniform distribution:
+    ``(1 - e) * that + (e / C) * sum_c w[c] (lse(x_i) - x_i[c])``, same divisor.  With
+    probabilities p, element i costs ``-sum_c w[c] p_ic log_softmax(x_i)_c`` (p smoothed to
+    ``(1 - e) p + e / C``) and "mean" divides by the number of elements N * d1 * ....
+
+    >>> import gpugrad as gg
+    >>> cross_entropy(gg.tensor([[0.0, 0.0]]), gg.tensor([1]))
+    tensor(0.6931472)
+    """
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    logits = as_tensor(input)
+    c = num_classes(logits, "cross_entropy")
+    weights = class_weights(weight, logits, c, "cross_entropy")
+    target = target_tensor(target, logits, "cross_entropy")
+    rows = class_rows(logits, c)
+    if target.shape == logits.shape and target.dtype.kind == "f":
+        if ignore_index >= 0:
+            raise ValueError("cross_entropy: ignore_index is not supported for probability targets")
+        probs = class_rows(
+            target if target.dtype == logits.dtype else target.astype(logits.dtype), c
+        )
+        loss = _with_probabilities(rows, probs, weights, label_smoothing)
+        return reduce_rows(loss, reduction, shape_without_classes(logits), rows.shape[0])
+    labels = class_indices(logits, target, "cross_entropy", ignore_index)
+    safe, keep, w = row_weights(labels.reshape(-1), weights, ignore_index, logits)
+    loss = SoftmaxCrossEntropy(safe)(rows) * w
+    if label_smoothing:
+        total = float(c) if weights is None else weights.sum()
+        uniform = logsumexp(rows, axis=1) * total - reduce_ops.sum(
+            rows if weights is None else rows * weights, axis=1
+        )
+        loss = loss * (1.0 - label_smoothing) + uniform * (keep * (label_smoothing / c))
+    return reduce_rows(loss, reduction, labels.shape, w.sum)
+
+
+def _with_probabilities(rows, probs, weights, label_smoothing) -> Tensor:
+    """-sum_c w[c] p_c log_softmax(x)_c for each row of (M, C) logits."""
+    if label_smoothing:
+        probs = probs * (1.0 - label_smoothing) + label_smoothing / rows.shape[1]
+    terms = log_softmax(rows, axis=1) * probs
+    if weights is not None:
+        terms = terms * weights
+    return -reduce_ops.sum(terms, axis=1)

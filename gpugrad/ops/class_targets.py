@@ -1,0 +1,127 @@
+"""What the losses of class-index targets share: the (C,), (N, C) or (N, C, d1, ...)
+layout of scores (``class_rows``: the class axis moved last, one row per target), the
+check of the labels (``class_indices``), per-class weights, ``ignore_index`` as per-row
+weights (``row_weights``, on the device: no sync) and the reduction of per-row losses
+with PyTorch's divisors (``reduce_rows``).  Also the conversions every loss uses for its
+target and constant arguments.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy
+
+from .. import backend
+from ..creation import as_tensor
+from ..tensor import Tensor
+from . import reduce, shape
+
+
+def divide(total: Tensor, count) -> Tensor:
+    """``total / count`` where 0 / 0 is NaN without a warning (PyTorch's mean of nothing)."""
+    with numpy.errstate(invalid="ignore", divide="ignore"):
+        return total / count
+
+
+def constant(value, like: Tensor, name: str, what: str) -> Tensor:
+    """``value`` (a Tensor, array, list or number) as a Tensor of ``like``'s dtype on its
+    device; a Tensor keeps its graph (weights may be trained)."""
+    if isinstance(value, Tensor):
+        if value.device != like.device:
+            raise RuntimeError(f"{name}: input is on {like.device}, {what} on {value.device}")
+        return value if value.dtype == like.dtype else value.astype(like.dtype)
+    if not backend.is_cuda_array(value):
+        value = numpy.asarray(value, dtype=like.dtype)
+    return as_tensor(value.astype(like.dtype, copy=False), like=like)
+
+
+def target_tensor(target, like: Tensor, name: str) -> Tensor:
+    """The target as a Tensor on ``like``'s device (an array or list is wrapped, not cast)."""
+    if isinstance(target, Tensor):
+        if target.device != like.device:
+            raise RuntimeError(f"{name}: input is on {like.device}, target on {target.device}")
+        return target
+    if not backend.is_cuda_array(target):
+        target = numpy.asarray(target)
+    return as_tensor(target, like=like)
+
+
+def num_classes(scores: Tensor, name: str) -> int:
+    """C: the size of the class axis (1; 0 for unbatched (C,) scores)."""
+    if scores.ndim == 0:
+        raise ValueError(f"{name}: input must be (C,), (N, C) or (N, C, d1, ...), got 0-d")
+    return scores.shape[1 if scores.ndim > 1 else 0]
+
+
+def class_indices(scores: Tensor, labels, name: str, ignore_index=None):
+    """Validated class indices as a raw int64 array on the scores' device, of the scores'
+    shape without the class axis.  On the CPU every label but ``ignore_index`` is checked
+    to lie in [0, C) (free there; on a GPU the check would synchronize, so the fused kernel
+    flags bad labels on the device instead)."""
+    c = num_classes(scores, name)
+    raw = target_tensor(labels, scores, name).data
+    if raw.dtype.kind not in "iu":
+        raise TypeError(f"{name}: labels must be integer class indices, got {raw.dtype}")
+    expected = shape_without_classes(scores)
+    if raw.shape != expected:
+        raise ValueError(
+            f"{name}: labels of shape {raw.shape} for input of shape {scores.shape}; "
+            f"expected {expected}"
+        )
+    if not backend.is_cuda_array(raw) and raw.size:
+        valid = raw if ignore_index is None else raw[raw != ignore_index]
+        if valid.size:
+            low, high = int(valid.min()), int(valid.max())
+            if low < 0 or high >= c:
+                bad = low if low < 0 else high
+                raise ValueError(f"{name}: label {bad} is out of range [0, {c})")
+    return raw.astype(numpy.int64, copy=False)
+
+
+def class_rows(x: Tensor, c: int) -> Tensor:
+    """(M, C): the class axis of (C,), (N, C) or (N, C, d1, ...) moved last, the others
+    flattened into rows (in the order of the labels' elements)."""
+    if x.ndim == 2:
+        return x
+    if x.ndim > 2:
+        x = shape.transpose(x, (0, *range(2, x.ndim), 1))
+    return shape.reshape(x, (math.prod(x.shape) // c if c else 0, c))
+
+
+def class_weights(weight, scores: Tensor, c: int, name: str):
+    """The per-class weights as a raw (C,) array in the scores' dtype, or None."""
+    if weight is None:
+        return None
+    w = constant(weight, scores, name, "weight").data
+    if w.shape != (c,):
+        raise ValueError(f"{name}: weight of shape {w.shape}; expected one per class, ({c},)")
+    return w
+
+
+def row_weights(labels, weights, ignore_index, like: Tensor):
+    """For flat labels (M,): (safe, keep, w) raw arrays: the labels with ignored ones
+    replaced by class 0, 1.0 where a label counts (0.0 where ignored), and each row's
+    weight (its class's weight, or 1; 0 where ignored).  All on the device, no sync."""
+    xp = backend.get_array_module(labels)
+    counts = labels != ignore_index
+    safe = xp.where(counts, labels, 0)
+    keep = counts.astype(like.dtype)
+    return safe, keep, keep if weights is None else keep * weights[safe]
+
+
+def shape_without_classes(x: Tensor) -> tuple:
+    """The shape of one loss per target: (N, d1, ...) of (N, C, d1, ...), () of (C,)."""
+    return x.shape[:1] + x.shape[2:] if x.ndim > 1 else ()
+
+
+def reduce_rows(loss: Tensor, reduction: str, out_shape, count) -> Tensor:
+    """Reduce the per-row losses (M,): "none" gives them the targets' shape ``out_shape``;
+    "mean" divides the sum by ``count`` (a number, or a function giving it, called only
+    for the mean), NaN when it is 0, as PyTorch."""
+    if reduction == "none":
+        return shape.reshape(loss, out_shape)
+    total = reduce.sum(loss)
+    if reduction == "sum":
+        return total
+    return divide(total, count() if callable(count) else count)
