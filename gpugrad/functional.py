@@ -9,6 +9,8 @@ from .ops import (
     batch_norm as _batch_norm,
     conv as _conv,
     dropout as _dropout,
+    embedding as _embedding,
+    layer_norm as _layer_norm,
     linear as _linear,
     loss as _loss,
     maxout as _maxout,
@@ -20,6 +22,8 @@ from .ops.activation import *  # noqa: F403
 from .ops.batch_norm import *  # noqa: F403
 from .ops.conv import *  # noqa: F403
 from .ops.dropout import *  # noqa: F403
+from .ops.embedding import *  # noqa: F403
+from .ops.layer_norm import *  # noqa: F403
 from .ops.linear import *  # noqa: F403
 from .ops.loss import *  # noqa: F403
 from .ops.maxout import *  # noqa: F403
@@ -32,6 +36,8 @@ _MODULES = (
     _batch_norm,
     _conv,
     _dropout,
+    _embedding,
+    _layer_norm,
     _linear,
     _loss,
     _maxout,

@@ -6,8 +6,10 @@ from .batch_norm import BatchNorm1d, BatchNorm2d
 from .container import ModuleDict, ModuleList, Sequential
 from .conv import Conv2d
 from .dropout import Dropout
+from .embedding import Embedding
 from .flatten import Flatten, Unflatten
 from .identity import Identity
+from .layer_norm import LayerNorm
 from .linear import Linear, Maxout
 from .loss import *  # noqa: F403  (every loss module, listed in loss.__all__)
 from .module import Module, Parameter

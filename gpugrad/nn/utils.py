@@ -82,13 +82,13 @@ def vector_to_parameters(vec: Tensor, parameters) -> None:
     if not isinstance(vec, Tensor) or vec.ndim != 1:
         raise TypeError("expected vec to be a 1-d Tensor")
     params = _listed(parameters)
-    total = sum(p.size for p in params)
-    if total != vec.size:
-        raise ValueError(f"vector has {vec.size} elements, the parameters {total}")
+    total = sum(math.prod(p.shape) for p in params)
+    if total != math.prod(vec.shape):
+        raise ValueError(f"vector has {math.prod(vec.shape)} elements, the parameters {total}")
     offset = 0
     with no_grad():
         for p in params:
-            n = p.size
+            n = math.prod(p.shape)
             p.data[...] = vec.data[offset : offset + n].reshape(p.shape)
             increment_version(p)
             offset += n
