@@ -1,7 +1,18 @@
 """Neural-network modules: ``gg.nn.Linear``, ``gg.nn.Sequential``, ``gg.nn.init`` ..."""
 
 from . import functional, init, utils
-from .activation import ELU, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh
+from .activation import (
+    ELU,
+    GELU,
+    LeakyReLU,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+)
 from .batch_norm import BatchNorm1d, BatchNorm2d
 from .container import ModuleDict, ModuleList, Sequential
 from .conv import Conv2d
@@ -14,4 +25,4 @@ from .linear import Linear, Maxout
 from .loss import *  # noqa: F403  (every loss module, listed in loss.__all__)
 from .module import Module, Parameter
 from .penalties import elastic_net_penalty, l1_penalty, l2_penalty
-from .pooling import AvgPool2d, MaxPool2d
+from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d

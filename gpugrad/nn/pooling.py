@@ -51,3 +51,18 @@ class AvgPool2d(_Pool2d):
         super().__init__(kernel_size, stride, padding=padding, ceil_mode=ceil_mode,
                          count_include_pad=count_include_pad,
                          divisor_override=divisor_override)  # fmt: skip
+
+
+class AdaptiveAvgPool2d(Module):
+    """The mean over windows chosen so that the output has ``output_size`` (an int or a
+    pair, None keeping the input's size), PyTorch's window bounds."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x):
+        return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy
+
 from .. import backend
 from ..autograd import increment_version, no_grad
 from ..ops.concatenate import concatenate
@@ -54,7 +56,7 @@ def clip_grad_norm_(
             f"gradients by the non-finite norm anyway, set `error_if_nonfinite=False`"
         )
     coef = xp.minimum(max_norm / (total + 1e-6), 1.0)
-    with no_grad():
+    with no_grad(), numpy.errstate(invalid="ignore"):  # inf · 0 is NaN, as in PyTorch
         for g in grads:
             g.data *= coef.astype(g.dtype)
             increment_version(g)
