@@ -9,7 +9,7 @@ tensor([2., 4.])
 This file only re-exports the public API, after the one setup step below.
 """
 
-from . import autograd, backend, cuda, methods
+from . import autograd, backend, cuda, dtypes, methods
 from .autograd import (
     detect_anomaly,
     enable_grad,
@@ -19,41 +19,86 @@ from .autograd import (
     is_grad_enabled,
     no_grad,
 )
+from .autograd.grad_mode import inference_mode, set_grad_enabled
 from .backend import default_device, device, set_default_device
 from .creation import (
     arange,
     as_tensor,
     empty,
+    empty_like,
+    eye,
+    from_numpy,
     full,
     full_like,
+    linspace,
     ones,
     ones_like,
     tensor,
     zeros,
     zeros_like,
 )
-from .dtypes import float16, float32, float64, int64
+from .dtypes import (
+    double,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    half,
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    set_default_dtype,
+    uint8,
+)
 from .ops import namespace as _graph_namespace, view
 from .ops.activation import relu, sigmoid, tanh
-from .ops.arithmetic import maximum, minimum
-from .ops.concatenate import concatenate, stack
-from .ops.matmul import matmul
-from .ops.reduce import max, mean, min, sum, var
+from .ops.arithmetic import add, div, maximum, minimum, mul, neg, pow, sub
+from .ops.comparison import allclose, eq, equal, ge, gt, isfinite, isinf, isnan, le, lt, ne
+from .ops.concatenate import cat, concatenate, stack
+from .ops.cumulative import cumsum
+from .ops.einsum import einsum
+from .ops.matmul import bmm, dot, matmul, mm, mv, outer
+from .ops.reduce import all, amax, amin, any, argmax, argmin, max, mean, min, std, sum, var
+from .ops.rounding import ceil, floor, floor_divide, remainder, round, sign
 from .ops.shape import (
     broadcast_to,
     expand_dims,
     flatten,
+    permute,
     reshape,
     squeeze,
     swapaxes,
-    transpose,
+    transpose_dims as transpose,
+    unflatten,
     unsqueeze,
 )
 from .ops.softmax import logsumexp
-from .ops.unary import abs, clip, exp, log, sqrt
-from .ops.where import where
-from .random import get_rng_state, manual_seed, rand, randn, set_rng_state
+from .ops.sort import argsort, sort, topk
+from .ops.split import chunk, split
+from .ops.tile import flip
+from .ops.trig import cos, sin
+from .ops.unary import abs, clip, clone, exp, expm1, log, log1p, rsqrt, sqrt
+from .ops.where import masked_fill, where
+from .random import (
+    get_rng_state,
+    manual_seed,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    randperm,
+    set_rng_state,
+)
 from .tensor import Tensor
+
+# PyTorch's dtype names that shadow Python builtins inside this module only.
+float = dtypes.float32
+int = dtypes.int32
+bool = dtypes.bool_
+clamp = clip
 
 # The one setup step: the engine sits below Tensor and the ops, so it is handed the Tensor
 # class and the namespace of recorded backward formulas here; Tensor gets its operators.

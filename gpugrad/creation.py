@@ -9,16 +9,19 @@ import numbers
 
 import numpy
 
-from . import backend
-from .dtypes import default_float
+from . import backend, dtypes
 from .tensor import Tensor
 
 __all__ = [
     "arange",
     "as_tensor",
     "empty",
+    "empty_like",
+    "eye",
+    "from_numpy",
     "full",
     "full_like",
+    "linspace",
     "ones",
     "ones_like",
     "tensor",
@@ -36,17 +39,17 @@ def unwrap(v):
 
 def _infer_dtype(data, dtype):
     if dtype is not None:
-        return numpy.dtype(dtype)
+        return dtypes.to_dtype(dtype)
     if isinstance(data, (bool, numpy.ndarray, numpy.generic)):
         return None  # arrays and NumPy scalars keep their dtype
     if isinstance(data, numbers.Integral):
         return numpy.dtype(numpy.int64)
     if isinstance(data, numbers.Real):
-        return default_float
+        return dtypes.get_default_dtype()
     if isinstance(data, (list, tuple)):
         a = numpy.asarray(data)
         if a.dtype.kind == "f":
-            return default_float
+            return dtypes.get_default_dtype()
         if a.dtype.kind in "iu":
             return numpy.dtype(numpy.int64)
     return None
@@ -105,7 +108,7 @@ def build(fill, shape, dtype, device, requires_grad) -> Tensor:
         if not isinstance(n, numbers.Integral) or n < 0:
             raise ValueError(f"shape must be non-negative integers, got {shape}")
     dev = backend.device(device)
-    dt = default_float if dtype is None else numpy.dtype(dtype)
+    dt = dtypes.to_dtype(dtype)
     return Tensor(fill(dev.xp, tuple(shape), dt), requires_grad=requires_grad)
 
 
@@ -128,7 +131,7 @@ def full(shape, fill_value, dtype=None, device=None, requires_grad=False) -> Ten
 
 def _like(fill, t: Tensor, dtype, device, requires_grad):
     dev = t.device if device is None else backend.device(device)
-    dt = t.dtype if dtype is None else numpy.dtype(dtype)
+    dt = t.dtype if dtype is None else dtypes.to_dtype(dtype)
     return Tensor(fill(dev.xp, t.shape, dt), requires_grad=requires_grad)
 
 
@@ -140,6 +143,10 @@ def ones_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
     return _like(lambda xp, s, dt: xp.ones(s, dt), t, dtype, device, requires_grad)
 
 
+def empty_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _like(lambda xp, s, dt: xp.empty(s, dt), t, dtype, device, requires_grad)
+
+
 def full_like(t, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
     return _like(lambda xp, s, dt: xp.full(s, fill_value, dt), t, dtype, device, requires_grad)
 
@@ -149,9 +156,29 @@ def arange(start, stop=None, step=1, dtype=None, device=None, requires_grad=Fals
         start, stop = 0, start
     ints = all(isinstance(v, numbers.Integral) for v in (start, stop, step))
     dt = (
-        numpy.dtype(dtype)
+        dtypes.to_dtype(dtype)
         if dtype is not None
-        else (numpy.dtype(numpy.int64) if ints else default_float)
+        else (numpy.dtype(numpy.int64) if ints else dtypes.get_default_dtype())
     )
     dev = backend.device(device)
     return Tensor(dev.xp.arange(start, stop, step, dtype=dt), requires_grad=requires_grad)
+
+
+def linspace(start, end, steps: int, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` (both included)."""
+    dt = dtypes.to_dtype(dtype)
+    a = backend.device(device).xp.linspace(start, end, steps, dtype=numpy.float64)
+    return Tensor(a.astype(dt), requires_grad=requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """The n x m identity matrix (m defaults to n)."""
+    dt = dtypes.to_dtype(dtype)
+    return Tensor(backend.device(device).xp.eye(n, m, dtype=dt), requires_grad=requires_grad)
+
+
+def from_numpy(a: numpy.ndarray) -> Tensor:
+    """A CPU Tensor sharing memory with the NumPy array ``a`` (as PyTorch's)."""
+    if not isinstance(a, numpy.ndarray):
+        raise TypeError(f"expected a numpy.ndarray, got {type(a).__name__}")
+    return Tensor(a)

@@ -212,7 +212,7 @@ class DataParallel:
     def _buckets(self, params):
         bucket, size = [], 0
         for p in params:
-            nbytes = p.size * p.dtype.itemsize
+            nbytes = p.numel() * p.dtype.itemsize
             if bucket and (size + nbytes > self.bucket_bytes or p.dtype != bucket[0].dtype):
                 yield bucket
                 bucket, size = [], 0
@@ -236,5 +236,5 @@ class DataParallel:
             _all_reduce_array(flat, "mean")
             offset = 0
             for p in bucket:
-                p.grad = Tensor.wrap(flat[offset : offset + p.size].reshape(p.shape))
-                offset += p.size
+                p.grad = Tensor.wrap(flat[offset : offset + p.numel()].reshape(p.shape))
+                offset += p.numel()

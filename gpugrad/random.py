@@ -13,11 +13,21 @@ import numbers
 
 import numpy
 
-from . import backend
+from . import backend, dtypes
 from .creation import build
 from .tensor import Tensor
 
-__all__ = ["get_rng_state", "manual_seed", "rand", "randn", "set_rng_state"]
+__all__ = [
+    "get_rng_state",
+    "manual_seed",
+    "rand",
+    "rand_like",
+    "randint",
+    "randn",
+    "randn_like",
+    "randperm",
+    "set_rng_state",
+]
 
 _generators: dict = {}  # Device -> generator (numpy Generator / cupy RandomState)
 _seed = None
@@ -98,3 +108,40 @@ def rand(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform samples in [0, 1) of ``shape`` (default dtype float32)."""
     dev = backend.device(device)
     return build(lambda xp, s, dt: sample_uniform(dev, s, dt), shape, dtype, dev, requires_grad)
+
+
+def rand_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Uniform samples in [0, 1) of ``t``'s shape (and dtype and device unless given)."""
+    return rand(
+        t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad
+    )
+
+
+def randn_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Standard normal samples of ``t``'s shape (and dtype and device unless given)."""
+    return randn(
+        t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad
+    )
+
+
+def randint(low, high=None, size=None, dtype=None, device=None) -> Tensor:
+    """Integers uniform in [low, high) of shape ``size`` (``randint(high, size)`` too);
+    int64 by default, as PyTorch."""
+    if size is None:  # randint(high, size)
+        low, high, size = 0, low, high
+    dev = backend.device(device)
+    dt = dtypes.int64 if dtype is None else dtypes.to_dtype(dtype)
+    g = generator(dev)
+    shape = (size,) if isinstance(size, numbers.Integral) else tuple(size)
+    if dev.kind == "cpu":
+        out = g.integers(low, high, size=shape, dtype=numpy.int64)
+    else:
+        out = g.randint(low, high, size=shape, dtype=numpy.int64)
+    return Tensor(out.astype(dt, copy=False))
+
+
+def randperm(n: int, dtype=None, device=None) -> Tensor:
+    """A random permutation of 0 .. n-1 (int64 by default)."""
+    dev = backend.device(device)
+    dt = dtypes.int64 if dtype is None else dtypes.to_dtype(dtype)
+    return Tensor(generator(dev).permutation(n).astype(dt, copy=False))

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import numpy
 
-from . import backend
+from . import backend, dtypes
 from .autograd import engine
 from .autograd.backward import seed_gradient
-from .dtypes import default_float
 
 __all__ = ["Tensor"]
 
@@ -82,9 +81,20 @@ class Tensor:
     def ndim(self) -> int:
         return self.data.ndim
 
-    @property
-    def size(self) -> int:
+    def size(self, dim: int | None = None):
+        """The shape (``x.size()``), or the length of dimension ``dim`` (``x.size(0)``)."""
+        return self.data.shape if dim is None else self.data.shape[dim]
+
+    def numel(self) -> int:
+        """The number of elements."""
         return self.data.size
+
+    def dim(self) -> int:
+        """The number of dimensions (``ndim``)."""
+        return self.data.ndim
+
+    def is_floating_point(self) -> bool:
+        return self.data.dtype.kind == "f"
 
     @property
     def dtype(self):
@@ -98,6 +108,15 @@ class Tensor:
     def is_leaf(self) -> bool:
         return self.creator is None
 
+    @property
+    def grad_fn(self):
+        """The Function that produced this tensor (None for a leaf), as PyTorch's."""
+        return self.creator
+
+    @property
+    def is_cuda(self) -> bool:
+        return backend.is_cuda_array(self.data)
+
     def __len__(self):
         if self.data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
@@ -109,7 +128,11 @@ class Tensor:
     def __repr__(self):
         body = numpy.array2string(self.numpy(), separator=", ", prefix="tensor(")
         extra = ""
-        if self.dtype != default_float and self.dtype.kind != "i" and self.dtype.kind != "b":
+        if (
+            self.dtype != dtypes.get_default_dtype()
+            and self.dtype.kind != "i"
+            and self.dtype.kind != "b"
+        ):
             extra += f", dtype={self.dtype}"
         if self.device.kind != "cpu":
             extra += f", device='{self.device}'"
@@ -174,18 +197,36 @@ class Tensor:
         return self
 
     # -- autograd -----------------------------------------------------------------
-    def backward(self, grad=None, retain_graph: bool = False, create_graph: bool = False):
-        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf requiring grad.
+    def retain_grad(self) -> None:
+        """Keep this non-leaf tensor's gradient in ``.grad`` after backward (a no-op on a
+        leaf that requires grad)."""
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on a tensor that does not require grad")
+        if self.creator is not None:
+            engine.retain_grad(self)
 
-        ``grad`` is the upstream gradient, of this tensor's shape; it may be omitted only
-        for a one-element tensor.
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf requiring grad (or
+        only for ``inputs``, Tensors, when given).
+
+        ``gradient`` is the upstream gradient, of this tensor's shape; it may be omitted
+        only for a one-element tensor.  ``retain_graph`` (default: ``create_graph``) keeps
+        the saved values for another backward.
         """
         if not self.requires_grad:
             raise RuntimeError(
                 "backward() on a tensor that does not require grad (no input "
                 "of its computation had requires_grad=True)"
             )
-        seed = seed_gradient(self, grad, create_graph)
-        engine.run_backward(
-            [self], [seed], retain_graph=retain_graph or create_graph, create_graph=create_graph
+        seed = seed_gradient(self, gradient, create_graph)
+        retain = create_graph if retain_graph is None else retain_graph
+        if inputs is None:
+            engine.run_backward([self], [seed], retain_graph=retain, create_graph=create_graph)
+            return
+        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        grads = engine.run_backward(
+            [self], [seed], retain, create_graph, inputs=inputs, allow_unused=True
         )
+        for t, g in zip(inputs, grads):
+            if g is not None:
+                t.grad = g if t.grad is None else t.grad + g

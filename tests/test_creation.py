@@ -30,7 +30,7 @@ def test_factories(device):
 
 def test_tensor_construction_and_conversion(device):
     t = gg.tensor([[1, 2], [3, 4]], device=device)
-    assert t.dtype == np.int64 and t.ndim == 2 and t.size == 4 and len(t) == 2
+    assert t.dtype == np.int64 and t.ndim == 2 and t.numel() == 4 and len(t) == 2
     assert gg.tensor(2.5, device=device).dtype == np.float32
     assert gg.tensor(np.zeros(2, np.float64), device=device).dtype == np.float64
     assert gg.tensor([1.0], dtype="float16", device=device).dtype == np.float16

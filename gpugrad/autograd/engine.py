@@ -126,6 +126,8 @@ class Function:
     # case) and the notes' gate it is, if any ("add gate: distributes").
     symbol: str | None = None
     gate: str | None = None
+    # A weak reference to the output whose .grad the backward keeps (Tensor.retain_grad).
+    retained = None
 
     @property
     def name(self) -> str:
@@ -235,6 +237,18 @@ class Function:
         self.__dict__.clear()
 
 
+def retain_grad(t) -> None:
+    """Keep the gradient of the non-leaf ``t`` in ``t.grad`` in later backward passes."""
+    t.creator.retained = weakref.ref(t)
+
+
+def _keep_grad(t, gy, graph: bool) -> None:
+    if t is None:
+        return
+    g = gy if graph else _Tensor.wrap(gy.copy())
+    t.grad = g if t.grad is None else t.grad + g
+
+
 def _check_finite(a, where: str):
     xp = backend.get_array_module(a)
     if a.dtype.kind == "f" and a.size and not bool(xp.isfinite(a).all()):
@@ -335,6 +349,8 @@ def run_backward(
             if inputs is not None and key in wanted_nodes:
                 for k in wanted_nodes[key]:
                     results[k] = gy
+            elif node.retained is not None:
+                _keep_grad(node.retained(), gy, graph)
             if node.save_inputs or node.save_output:
                 gxs = node.backward(ns, gy, *node.saved_values(graph))
             else:

@@ -1,8 +1,9 @@
 """The arithmetic gates: add distributes, mul swaps, and their relatives.
 
-Tensor-with-Tensor ops check that both sides share dtype and device; a Python number
-becomes a parameter of a ``*Const`` op (no array is made for it, so no host-to-device
-copy happens on a GPU).
+Tensor-with-Tensor ops promote dtypes as PyTorch (``dtypes.promote``: float32 + float64
+gives float64, an integer tensor meets a float one in the float's dtype) and refuse a
+device mismatch; a Python number becomes a parameter of a ``*Const`` op (no array is made
+for it, so no host-to-device copy happens on a GPU).
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ import numbers
 
 import numpy
 
-from .. import backend
+from .. import backend, dtypes
 from ..autograd.engine import Function
 from ..creation import as_tensor
-from ..dtypes import default_float
 from ..tensor import Tensor
+from .promotion import cast, check_device, operands
 
 
 def check_same(a: Tensor, b: Tensor, op: str) -> None:
@@ -24,35 +25,9 @@ def check_same(a: Tensor, b: Tensor, op: str) -> None:
     if a.data.dtype != b.data.dtype:
         raise TypeError(
             f"{op}: dtype mismatch: left operand is {a.data.dtype}, right operand is "
-            f"{b.data.dtype}; convert one with .astype()"
+            f"{b.data.dtype}; convert one with .to()"
         )
-    da, db = a.device, b.device
-    if da != db:
-        raise RuntimeError(
-            f"{op}: device mismatch: left operand is on {da}, right operand is on "
-            f"{db}; move one with .to()"
-        )
-
-
-def check_same_all(ts, op: str) -> None:
-    """Raise unless every Tensor in ``ts`` has the dtype and device of the first."""
-    for t in ts[1:]:
-        if t.data.dtype != ts[0].data.dtype or type(t.data) is not type(ts[0].data):
-            check_same(ts[0], t, op)
-
-
-def operands(a: Tensor, b, op: str):
-    """Both operands as Tensors of one dtype and device (b may be an array or list)."""
-    if not isinstance(b, Tensor):
-        b = as_tensor(b, like=a)
-    da, db = a.data, b.data
-    if (
-        da.dtype != db.dtype
-        or type(da) is not type(db)
-        or (backend.is_cuda_array(da) and da.device != db.device)
-    ):
-        check_same(a, b, op)
-    return a, b
+    check_device(a, b, op)
 
 
 _SCALAR_TYPES = (float, int)
@@ -63,7 +38,7 @@ def _raw(v):
     return v.data if isinstance(v, Tensor) else v
 
 
-def _is_scalar(v) -> bool:
+def is_scalar(v) -> bool:
     # The exact-type test is the hot path; the ABC check covers NumPy scalars and bools.
     return type(v) in _SCALAR_TYPES or (not isinstance(v, Tensor) and isinstance(v, numbers.Number))
 
@@ -274,7 +249,7 @@ def _with_scalar(a: Tensor, c, name: str):
     if isinstance(c, numpy.generic):
         c = c.item()  # NumPy scalars carry a dtype that NumPy would promote to
     if a.data.dtype.kind in "biu" and (isinstance(c, float) or name == "div"):
-        a = Tensor.wrap(a.data.astype(default_float))  # integers never require grad
+        a = Tensor.wrap(a.data.astype(dtypes.get_default_dtype()))  # integers never require grad
     return a, c
 
 
@@ -283,7 +258,7 @@ def _binary(a, b, name: str, tensor_op, const_op):
     for it, and the backward needs no gradient for it)."""
     if type(b) is float and a.data.dtype.kind == "f":  # the common case, first
         return const_op(b)(a)
-    if _is_scalar(b):
+    if is_scalar(b):
         a, b = _with_scalar(a, b, name)
         return const_op(b)(a)
     return tensor_op()(*operands(a, b, name))
@@ -291,7 +266,7 @@ def _binary(a, b, name: str, tensor_op, const_op):
 
 def _reflected(a, b, name: str, tensor_op, const_op):
     """b (op) a, for the reflected operators (``2 - x``, ``[1, 2] / x``)."""
-    if _is_scalar(b):
+    if is_scalar(b):
         a, b = _with_scalar(a, b, name)
         return const_op(b)(a)
     a, b = operands(a, b, name)
@@ -316,6 +291,8 @@ def mul(a, b):
 
 
 def div(a, b):
+    if a.data.dtype.kind in "biu" and isinstance(b, Tensor) and b.data.dtype.kind in "biu":
+        a = cast(a, dtypes.get_default_dtype())  # true division of integers gives floats
     return _binary(a, b, "div", Div, DivConst)
 
 
@@ -335,17 +312,6 @@ def rpow(a, b):
 
 def neg(a):
     return Neg()(a)
-
-
-def compare(a: Tensor, b, name: str) -> Tensor:
-    """An elementwise comparison: a boolean Tensor, outside the graph."""
-    if isinstance(b, Tensor):
-        a, b = operands(a, b, name)
-        b = b.data
-    elif not _is_scalar(b):
-        b = as_tensor(b, like=a).data
-    xp = backend.get_array_module(a.data)
-    return Tensor.wrap(getattr(xp, name)(a.data, b))
 
 
 class Maximum(Function):

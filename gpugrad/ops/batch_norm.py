@@ -34,7 +34,7 @@ def batch_norm(
     axes = (0,) + tuple(range(2, x.ndim))
     stat_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
     if training:
-        count = x.size // x.shape[1]
+        count = x.numel() // x.shape[1]
         if count < 2:
             raise ValueError(
                 f"batch_norm in training needs more than one value per channel, "

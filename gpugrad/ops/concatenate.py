@@ -9,7 +9,7 @@ from .. import backend
 from ..autograd.engine import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
-from .arithmetic import check_same_all
+from .promotion import promote_all
 
 
 class Concatenate(Function):
@@ -46,19 +46,27 @@ class Stack(Function):
         return tuple(ns.getitem(gy, (slice(None),) * axis + (i,)) for i in range(self.count))
 
 
-def concatenate(tensors, axis: int = 0) -> Tensor:
+def _tensors(tensors, op: str) -> list:
     ts = [as_tensor(t) for t in tensors]
     if not ts:
-        raise ValueError("concatenate needs at least one tensor")
-    check_same_all(ts, "concatenate")
-    return Concatenate(axis)(*ts)
+        raise ValueError(f"{op} needs at least one tensor")
+    return promote_all(ts, op)
 
 
-def stack(tensors, axis: int = 0) -> Tensor:
-    ts = [as_tensor(t) for t in tensors]
-    if not ts:
-        raise ValueError("stack needs at least one tensor")
-    check_same_all(ts, "stack")
+def cat(tensors, dim: int = 0, *, axis=None) -> Tensor:
+    """The tensors joined along ``dim`` (PyTorch's ``cat``; ``concatenate`` and NumPy's
+    ``axis`` alike); dtypes promote as PyTorch's."""
+    ts = _tensors(tensors, "cat")
+    return Concatenate(dim if axis is None else axis)(*ts)
+
+
+concatenate = cat
+
+
+def stack(tensors, dim: int = 0, *, axis=None) -> Tensor:
+    """The tensors (of one shape) stacked along a new dim ``dim``."""
+    ts = _tensors(tensors, "stack")
+    axis = dim if axis is None else axis
     shapes = {t.shape for t in ts}
     if len(shapes) != 1:
         raise ValueError(f"stack needs tensors of one shape, got {sorted(shapes)}")

@@ -1,11 +1,13 @@
-"""Matrix products: 1-d, 2-d and batched (broadcast over leading axes), like NumPy's matmul."""
+"""Matrix products: ``matmul`` (1-d, 2-d and batched, broadcast over leading axes, like
+NumPy's) and PyTorch's checked forms of it: ``mm`` (2-d), ``bmm`` (3-d), ``mv``, ``dot``
+(1-d), ``outer``."""
 
 from __future__ import annotations
 
 from ..autograd.engine import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
-from .arithmetic import operands
+from .promotion import operands
 
 
 class MatMul(Function):
@@ -55,3 +57,45 @@ def matmul(a, b) -> Tensor:
     if k_a != k_b:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align ({k_a} != {k_b})")
     return MatMul()(a, b)
+
+
+def _checked(a, b, name: str, ndims: tuple) -> Tensor:
+    a, b = as_tensor(a), as_tensor(b)
+    if (a.ndim, b.ndim) != ndims:
+        raise ValueError(
+            f"{name} expects {ndims[0]}-d and {ndims[1]}-d tensors, got shapes "
+            f"{a.shape} and {b.shape}"
+        )
+    if name == "bmm" and a.shape[0] != b.shape[0]:
+        raise ValueError(f"bmm: batch sizes differ ({a.shape[0]} and {b.shape[0]})")
+    return matmul(a, b)
+
+
+def mm(a, b) -> Tensor:
+    """(n, k) @ (k, m)."""
+    return _checked(a, b, "mm", (2, 2))
+
+
+def bmm(a, b) -> Tensor:
+    """(B, n, k) @ (B, k, m)."""
+    return _checked(a, b, "bmm", (3, 3))
+
+
+def mv(a, v) -> Tensor:
+    """(n, k) @ (k,)."""
+    return _checked(a, v, "mv", (2, 1))
+
+
+def dot(a, b) -> Tensor:
+    """The inner product of two 1-d tensors."""
+    return _checked(a, b, "dot", (1, 1))
+
+
+def outer(a, b) -> Tensor:
+    """(n,) x (m,) -> (n, m): a[i] * b[j]."""
+    from .shape import reshape
+
+    a, b = as_tensor(a), as_tensor(b)
+    if a.ndim != 1 or b.ndim != 1:
+        raise ValueError(f"outer expects 1-d tensors, got shapes {a.shape} and {b.shape}")
+    return reshape(a, (-1, 1)) * reshape(b, (1, -1))

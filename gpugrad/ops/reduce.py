@@ -1,13 +1,17 @@
-"""Reductions: sum, mean, max, min (the max gate routes) and var over any axes.
+"""Reductions: sum, mean, max, min (the max gate routes), var and std over any dims, and
+the index reductions (argmax, argmin, any, all) outside the graph.
 
-``axis`` is None (all axes), an int or a tuple of ints; ``keepdims`` keeps the reduced
-axes with length 1.  Every backward first gives the upstream gradient the kept-dims
+``dim`` is None (all dims), an int or a tuple of ints; ``keepdim`` keeps the reduced
+dims with length 1 (NumPy's ``axis``/``keepdims`` are aliases).  ``max``/``min`` with an
+int ``dim`` return ``(values, indices)`` as PyTorch; with NumPy's ``axis`` the values.
+Every backward first gives the upstream gradient the kept-dims
 shape, then broadcasts it back over the input.
 """
 
 from __future__ import annotations
 
 import builtins
+from collections import namedtuple
 
 import numpy
 
@@ -17,6 +21,14 @@ from ..autograd.engine import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
 from .select import select
+
+ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
+"""What ``max``/``min`` with a dim, ``sort`` and ``topk`` return, as PyTorch's return types."""
+
+
+def dims(dim, keepdim, axis, keepdims):
+    """(dim, keepdim) from PyTorch's names or NumPy's aliases ``axis``/``keepdims``."""
+    return (dim if axis is None else axis), (keepdim if keepdims is None else keepdims)
 
 
 def normalize_axis(axis, ndim: int):
@@ -149,7 +161,7 @@ class Min(_Extreme):
 
 
 class Var(Reduction):
-    """Variance with ``ddof`` (0: population, NumPy's default; 1: PyTorch's default)."""
+    """Variance with ``correction`` (1 by default: Bessel's, as PyTorch; 0: population)."""
 
     save_inputs = (0,)
 
@@ -171,23 +183,106 @@ class Var(Reduction):
         return ns.reshape(gy, self.kept_shape) * (x - mean) * scale
 
 
-def sum(x, axis=None, keepdims=False) -> Tensor:
-    return Sum(axis, keepdims)(as_tensor(x))
+def sum(x, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
+    """Sum over ``dim`` (all dims when None)."""
+    return Sum(*dims(dim, keepdim, axis, keepdims))(as_tensor(x))
 
 
-def mean(x, axis=None, keepdims=False) -> Tensor:
-    return Mean(axis, keepdims)(as_tensor(x))
+def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
+    """Mean over ``dim`` (all dims when None)."""
+    return Mean(*dims(dim, keepdim, axis, keepdims))(as_tensor(x))
 
 
-def max(x, axis=None, keepdims=False) -> Tensor:
-    """Maximum over ``axis``; on ties the gradient goes to the first maximal element."""
-    return Max(axis, keepdims)(as_tensor(x))
+def _extreme(op, arg, x, dim, keepdim, axis, keepdims):
+    if isinstance(dim, Tensor):  # gg.max(a, b): elementwise, as PyTorch
+        from .arithmetic import maximum, minimum
+
+        return (maximum if op is Max else minimum)(x, dim)
+    x = as_tensor(x)
+    d, k = dims(dim, keepdim, axis, keepdims)
+    values = op(d, k)(x)
+    if axis is not None or d is None or not isinstance(d, (int, numpy.integer)):
+        return values
+    return ValuesIndices(values, arg(x, d, k))
 
 
-def min(x, axis=None, keepdims=False) -> Tensor:
-    """Minimum over ``axis``; on ties the gradient goes to the first minimal element."""
-    return Min(axis, keepdims)(as_tensor(x))
+def max(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """The maximum: over all elements (a 0-d tensor), or along an int ``dim`` as the named
+    tuple ``(values, indices)``; with NumPy's ``axis`` (int or tuple) the values only.
+    ``gg.max(a, b)`` is elementwise.  On ties the gradient goes to the first maximum."""
+    return _extreme(Max, argmax, x, dim, keepdim, axis, keepdims)
 
 
-def var(x, axis=None, keepdims=False, ddof=0) -> Tensor:
-    return Var(axis, keepdims, ddof)(as_tensor(x))
+def min(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """The minimum, as :func:`max`."""
+    return _extreme(Min, argmin, x, dim, keepdim, axis, keepdims)
+
+
+def amax(x, dim=(), keepdim=False) -> Tensor:
+    """The maximum over ``dim`` (int or tuple; all dims when empty), values only."""
+    return Max(dim if dim != () else None, keepdim)(as_tensor(x))
+
+
+def amin(x, dim=(), keepdim=False) -> Tensor:
+    """The minimum over ``dim`` (int or tuple; all dims when empty), values only."""
+    return Min(dim if dim != () else None, keepdim)(as_tensor(x))
+
+
+def var(
+    x, dim=None, *, correction=1, keepdim=False, unbiased=None, axis=None, keepdims=None, ddof=None
+):
+    """Variance over ``dim`` with ``correction`` (1 by default, as PyTorch; NumPy's ``ddof``
+    and PyTorch's older ``unbiased`` are aliases)."""
+    if ddof is not None:
+        correction = ddof
+    elif unbiased is not None:
+        correction = int(unbiased)
+    return Var(*dims(dim, keepdim, axis, keepdims), correction)(as_tensor(x))
+
+
+def std(
+    x, dim=None, *, correction=1, keepdim=False, unbiased=None, axis=None, keepdims=None, ddof=None
+):
+    """Standard deviation: ``sqrt(var(...))`` with the same arguments."""
+    from .unary import sqrt
+
+    v = var(
+        x,
+        dim,
+        correction=correction,
+        keepdim=keepdim,
+        unbiased=unbiased,
+        axis=axis,
+        keepdims=keepdims,
+        ddof=ddof,
+    )
+    return sqrt(v)
+
+
+def _index_reduction(method):
+    def fn(x, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
+        x = as_tensor(x)
+        d, k = dims(dim, keepdim, axis, keepdims)
+        a = x.data
+        if method in ("argmax", "argmin"):
+            if d is None:
+                out = getattr(a.reshape(-1), method)()
+                out = out.reshape((1,) * a.ndim) if k else out
+            else:
+                if a.size == 0:
+                    raise ValueError(f"{method} of an empty tensor is undefined")
+                d = normalize_axis(d, a.ndim)
+                out = getattr(a, method)(axis=d[0] if d else None, keepdims=k)
+            return Tensor.wrap(backend.get_array_module(a).asarray(out, dtype=numpy.int64))
+        axes = normalize_axis(d, a.ndim) if a.ndim else None
+        return Tensor.wrap(getattr(a, method)(axis=axes, keepdims=k))
+
+    fn.__name__ = method
+    fn.__doc__ = f"``{method}`` over ``dim`` (all when None), outside the graph."
+    return fn
+
+
+argmax = _index_reduction("argmax")
+argmin = _index_reduction("argmin")
+any = _index_reduction("any")
+all = _index_reduction("all")

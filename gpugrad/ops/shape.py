@@ -1,5 +1,6 @@
-"""Shape ops: reshape, flatten, squeeze/unsqueeze, expand_dims, transpose/swapaxes,
-broadcast_to.  They move elements without changing them; the backward moves the gradient
+"""Shape ops: reshape/view, flatten/unflatten, squeeze/unsqueeze, expand_dims,
+transpose/permute/swapaxes, broadcast_to/expand.  They move elements without changing
+them; the backward moves the gradient
 back the same way.
 
 Views (reshape without a copy, transpose, squeeze) share the version counter of the tensor
@@ -68,7 +69,7 @@ def reshape(x, shape) -> Tensor:
         out = Reshape(shape, x.shape)(x)
     except ValueError:
         raise ValueError(
-            f"cannot reshape a tensor of shape {x.shape} ({x.size} elements) into shape {shape}"
+            f"cannot reshape a tensor of shape {x.shape} ({x.numel()} elements) into shape {shape}"
         ) from None
     return make_view(out, x, ViewStep(lambda t: reshape(t, shape), lambda a: a.reshape(shape)))
 
@@ -83,6 +84,41 @@ def transpose(x, axes=None) -> Tensor:
     return make_view(Transpose(axes)(x), x, step)
 
 
+def view(x, shape) -> Tensor:
+    """``x`` with ``shape`` sharing its memory; an error, as PyTorch's, when that needs a
+    copy (use ``reshape``)."""
+    out = reshape(x, shape)
+    if out is not x and out._view is None and x.numel():
+        raise RuntimeError(
+            f"view size is not compatible with input tensor's size and stride (shape "
+            f"{x.shape} to {tuple(out.shape)} needs a copy). Use .reshape(...) instead."
+        )
+    return out
+
+
+def permute(x, dims) -> Tensor:
+    """The dims of ``x`` reordered: ``dims[i]`` becomes dim i."""
+    x = as_tensor(x)
+    if len(dims) != x.ndim:
+        raise ValueError(f"permute: {len(dims)} dims given for a {x.ndim}-d tensor")
+    return transpose(x, dims)
+
+
+def transpose_dims(x, *dims) -> Tensor:
+    """PyTorch's ``transpose(x, d0, d1)``: dims d0 and d1 swapped.  NumPy's forms stay:
+    no dims reverses them all, a full permutation reorders them."""
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = tuple(dims[0])
+    if len(dims) == 2:
+        x = as_tensor(x)
+        if x.ndim < 2:
+            if any(d not in (0, -1) for d in dims):
+                raise ValueError(f"dims {dims} are out of range for a {x.ndim}-d tensor")
+            return x
+        return swapaxes(x, *dims)
+    return transpose(x, dims or None)
+
+
 def swapaxes(x, a: int, b: int) -> Tensor:
     axes = list(range(x.ndim))
     axes[a], axes[b] = axes[b], axes[a]
@@ -93,11 +129,12 @@ def expand_dims(x, axis) -> Tensor:
     return unsqueeze(x, axis)
 
 
-def flatten(x, start_axis=0, end_axis=-1) -> Tensor:
+def flatten(x, start_dim=0, end_dim=-1) -> Tensor:
+    """Dims ``start_dim`` to ``end_dim`` (both included) merged into one."""
     x = as_tensor(x)
     if x.ndim == 0:
         return reshape(x, (1,))
-    s, e = start_axis % x.ndim, end_axis % x.ndim
+    s, e = start_dim % x.ndim, end_dim % x.ndim
     shape = x.shape[:s] + (int(numpy.prod(x.shape[s : e + 1])),) + x.shape[e + 1 :]
     return reshape(x, shape)
 
@@ -124,6 +161,23 @@ def unsqueeze(x, axis: int) -> Tensor:
         raise ValueError(f"axis {axis} is out of range for unsqueeze of a {x.ndim}-d tensor")
     axis = axis % (x.ndim + 1)
     return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+
+
+def unflatten(x, dim: int, sizes) -> Tensor:
+    """Dim ``dim`` split into ``sizes`` (one of them may be -1)."""
+    x = as_tensor(x)
+    d = dim % x.ndim
+    return reshape(x, x.shape[:d] + tuple(sizes) + x.shape[d + 1 :])
+
+
+def expand(x, *sizes) -> Tensor:
+    """``x`` broadcast to ``sizes`` (a view); -1 keeps a dim's length."""
+    x = as_tensor(x)
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = tuple(sizes[0])
+    lead = len(sizes) - x.ndim
+    shape = tuple(x.shape[i - lead] if n == -1 and i >= lead else n for i, n in enumerate(sizes))
+    return broadcast_to(x, shape)
 
 
 def broadcast_to(x, shape) -> Tensor:

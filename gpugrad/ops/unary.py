@@ -1,10 +1,9 @@
-"""Elementwise maths of one tensor: exp, log, sqrt, abs, clip; dtype and device moves."""
+"""Elementwise maths of one tensor: exp, log, sqrt, abs, clip, log1p, expm1, rsqrt; copies
+(clone, contiguous) and dtype and device moves."""
 
 from __future__ import annotations
 
-import numpy
-
-from .. import backend
+from .. import backend, dtypes
 from ..autograd.engine import Function
 from ..creation import as_tensor, unwrap
 from ..tensor import Tensor
@@ -38,6 +37,48 @@ class Sqrt(Function):
 
     def backward(self, ns, gy, y):
         return gy / (2 * y)
+
+
+class Log1p(Function):
+    save_inputs = (0,)
+
+    def forward(self, x):
+        return backend.get_array_module(x).log1p(x)
+
+    def backward(self, ns, gy, x):
+        return gy / (x + 1)
+
+
+class Expm1(Function):
+    save_output = True
+
+    def forward(self, x):
+        return backend.get_array_module(x).expm1(x)
+
+    def backward(self, ns, gy, y):
+        return gy * (y + 1)
+
+
+class Rsqrt(Function):
+    """1 / sqrt(x); its derivative is -y³ / 2."""
+
+    save_output = True
+
+    def forward(self, x):
+        return 1 / backend.get_array_module(x).sqrt(x)
+
+    def backward(self, ns, gy, y):
+        return gy * y * y * y * -0.5
+
+
+class Clone(Function):
+    """A copy in new (C-contiguous) memory; the gradient passes unchanged."""
+
+    def forward(self, x):
+        return backend.get_array_module(x).array(x, copy=True, order="C")
+
+    def backward(self, ns, gy):
+        return gy
 
 
 class Abs(Function):
@@ -109,6 +150,29 @@ def sqrt(x):
     return Sqrt()(as_tensor(x))
 
 
+def log1p(x):
+    return Log1p()(as_tensor(x))
+
+
+def expm1(x):
+    return Expm1()(as_tensor(x))
+
+
+def rsqrt(x):
+    return Rsqrt()(as_tensor(x))
+
+
+def clone(x):
+    """A copy of ``x`` in its own memory, in the graph (as PyTorch's ``clone``)."""
+    return Clone()(as_tensor(x))
+
+
+def contiguous(x):
+    """``x`` itself when C-contiguous, else a contiguous copy (in the graph)."""
+    x = as_tensor(x)
+    return x if x.data.flags.c_contiguous else Clone()(x)
+
+
 def abs(x):
     return Abs()(as_tensor(x))
 
@@ -120,7 +184,8 @@ def clip(x, min=None, max=None):
 
 
 def astype(x: Tensor, dtype) -> Tensor:
-    dtype = numpy.dtype(dtype)
+    """``x`` in ``dtype`` (itself when it has it); differentiable between float dtypes."""
+    dtype = dtypes.to_dtype(dtype)
     if x.dtype == dtype:
         return x
     if x.requires_grad and dtype.kind != "f":

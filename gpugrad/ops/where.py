@@ -1,5 +1,5 @@
 """``where(cond, a, b)``: elements of a where cond holds, of b elsewhere; the gradient is
-routed the same way."""
+routed the same way.  ``masked_fill(x, mask, value)`` is ``where(mask, value, x)``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from .. import backend
 from ..autograd.engine import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
-from .arithmetic import check_same_all
+from .promotion import promote_all
 from .shape import broadcast_to
 
 
@@ -37,7 +37,7 @@ def where(cond, a, b) -> Tensor:
         like = as_tensor(a)
     a = as_tensor(a, like=like)
     b = as_tensor(b, like=like)
-    check_same_all([a, b], "where")
+    a, b = promote_all([a, b], "where")
     c = cond.data if isinstance(cond, Tensor) else cond
     if not hasattr(c, "dtype"):
         c = numpy.asarray(c)
@@ -46,3 +46,13 @@ def where(cond, a, b) -> Tensor:
         raise TypeError(f"where: the condition must be boolean, got {c.dtype}")
     shape = numpy.broadcast_shapes(c.shape, a.shape, b.shape)
     return Where(c)(broadcast_to(a, shape), broadcast_to(b, shape))
+
+
+def masked_fill(x, mask, value) -> Tensor:
+    """``x`` with ``value`` (a number or 0-d tensor) where the boolean ``mask`` holds;
+    x's dtype kept; no gradient flows to ``x`` under the mask."""
+    x = as_tensor(x)
+    if isinstance(value, Tensor):
+        value = value.data.item() if value.ndim == 0 else value
+    fill = as_tensor(backend.get_array_module(x.data).asarray(value, dtype=x.dtype), like=x)
+    return where(mask, fill, x)

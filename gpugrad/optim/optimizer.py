@@ -319,7 +319,7 @@ class Optimizer:
             )
         out = {}
         step = entry.get("step", 0)
-        if isinstance(step, Tensor) and step.size == 1:  # tolerate a 0-d tensor step
+        if isinstance(step, Tensor) and step.numel() == 1:  # tolerate a 0-d tensor step
             step = step.item()
         if isinstance(step, float) and step.is_integer():
             step = int(step)

@@ -59,13 +59,34 @@ def test_comparisons_return_bool_and_are_outside_the_graph(device):
     assert (a > 1.5).numpy().tolist() == [False, True, True]
 
 
-def test_dtype_mismatch_names_both_sides(device):
-    a = gg.tensor([1.0], dtype="float32", device=device)
-    b = gg.tensor([1.0], dtype="float64", device=device)
-    with pytest.raises(TypeError, match="float32.*float64"):
-        a + b
-    with pytest.raises(TypeError, match="float64.*float32"):
-        b @ a
+@pytest.mark.parametrize(
+    "left, right",
+    [
+        ("float32", "float64"),
+        ("int64", "float32"),
+        ("bool", "int64"),
+        ("int32", "int64"),
+        ("float16", "float32"),
+        ("int64", "float16"),
+    ],
+)
+def test_tensor_dtypes_promote_as_torch(left, right, device):
+    a, b = np.ones((2,), dtype=left), np.full((2,), 2, dtype=right)
+    got = gg.tensor(a, device=device) + gg.tensor(b, device=device)
+    want = torch.tensor(a) + torch.tensor(b)
+    assert str(got.dtype) == str(want.dtype).removeprefix("torch.")
+    zero_d = gg.tensor(a, device=device) * gg.tensor(b[0], device=device)
+    assert str(zero_d.dtype) == str((torch.tensor(a) * torch.tensor(b[0])).dtype)[6:]
+
+
+def test_promotion_keeps_gradients_in_each_dtype(device):
+    a = gg.tensor([1.0, 2.0], dtype=gg.float32, device=device, requires_grad=True)
+    b = gg.tensor([3.0, 4.0], dtype=gg.float64, device=device, requires_grad=True)
+    y = a * b
+    assert y.dtype == gg.float64
+    y.sum().backward()
+    assert a.grad.dtype == gg.float32 and b.grad.dtype == gg.float64
+    np.testing.assert_allclose(a.grad.numpy(), [3.0, 4.0])
 
 
 def test_device_mismatch_names_both_sides(device):

@@ -39,7 +39,19 @@ SPECS = [
     OpSpec(
         "min_axis", lambda a: a.min(axis=-1), lambda a: a.amin(dim=-1), REDUCE_SHAPES, distinct=True
     ),
-    OpSpec("var", lambda a: a.var(), lambda a: a.var(unbiased=False), REDUCE_SHAPES),
+    OpSpec("var", lambda a: a.var(), lambda a: a.var(), REDUCE_SHAPES),
+    OpSpec(
+        "var_correction0",
+        lambda a: a.var(correction=0),
+        lambda a: a.var(correction=0),
+        REDUCE_SHAPES,
+    ),
+    OpSpec(
+        "std_dim_keepdim",
+        lambda a: a.std(dim=-1, keepdim=True),
+        lambda a: a.std(dim=-1, keepdim=True),
+        REDUCE_SHAPES,
+    ),
     OpSpec(
         "var_axis_ddof1", lambda a: a.var(axis=1, ddof=1), lambda a: a.var(dim=1), REDUCE_SHAPES[:2]
     ),

@@ -31,7 +31,7 @@ def test_a_view_shares_memory_and_version_with_its_base(take, device):
     with gg.no_grad():
         v += 1.0
     assert h._version[0] == v._version[0] == 1
-    assert h.numpy().sum() == np.arange(12.0).sum() + v.size
+    assert h.numpy().sum() == np.arange(12.0).sum() + v.numel()
 
 
 def test_a_reshape_that_copies_is_not_a_view(device):

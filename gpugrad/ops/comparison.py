@@ -1,0 +1,65 @@
+"""Comparisons and tests of values: ``eq ne lt le gt ge`` (and the operators), ``isnan
+isinf isfinite``, ``allclose``, ``equal``.  Boolean results, outside the graph."""
+
+from __future__ import annotations
+
+from .. import backend
+from ..creation import as_tensor
+from ..tensor import Tensor
+from .arithmetic import is_scalar
+from .promotion import operands
+
+
+def compare(a: Tensor, b, name: str) -> Tensor:
+    """An elementwise comparison ``xp.<name>(a, b)``: a boolean Tensor, outside the graph."""
+    a = as_tensor(a)
+    if isinstance(b, Tensor):
+        a, b = operands(a, b, name)
+        b = b.data
+    elif not is_scalar(b):
+        b = as_tensor(b, like=a).data
+    xp = backend.get_array_module(a.data)
+    return Tensor.wrap(getattr(xp, name)(a.data, b))
+
+
+def _comparison(name: str, xp_name: str):
+    fn = lambda a, b: compare(a, b, xp_name)
+    fn.__name__, fn.__doc__ = name, f"Elementwise ``a {name} b``: a boolean Tensor."
+    return fn
+
+
+eq, ne = _comparison("eq", "equal"), _comparison("ne", "not_equal")
+lt, le = _comparison("lt", "less"), _comparison("le", "less_equal")
+gt, ge = _comparison("gt", "greater"), _comparison("ge", "greater_equal")
+
+
+def _test(x, name: str) -> Tensor:
+    x = as_tensor(x)
+    return Tensor.wrap(getattr(backend.get_array_module(x.data), name)(x.data))
+
+
+def isnan(x) -> Tensor:
+    return _test(x, "isnan")
+
+
+def isinf(x) -> Tensor:
+    return _test(x, "isinf")
+
+
+def isfinite(x) -> Tensor:
+    return _test(x, "isfinite")
+
+
+def allclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
+    """True when |a - b| <= atol + rtol * |b| everywhere (broadcast), as PyTorch's."""
+    a = as_tensor(a)
+    a, b = operands(a, b, "allclose")
+    xp = backend.get_array_module(a.data)
+    return bool(xp.allclose(a.data, b.data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def equal(a, b) -> bool:
+    """True when ``a`` and ``b`` have the same shape and elements."""
+    a = as_tensor(a)
+    a, b = operands(a, b, "equal")
+    return a.shape == b.shape and bool((a.data == b.data).all())

@@ -1,0 +1,86 @@
+"""Sorting: ``sort`` and ``topk`` return ``(values, indices)``; ``argsort`` the indices.
+The values are a gather of the input, so the gradient is scattered back to where each
+value came from."""
+
+from __future__ import annotations
+
+from .. import backend
+from ..autograd.engine import Function
+from ..creation import as_tensor
+from ..tensor import Tensor
+from .reduce import ValuesIndices
+
+
+class TakeAlong(Function):
+    """x gathered at ``indices`` along ``dim`` (``take_along_axis``); the backward puts the
+    gradient back at those indices (each taken once, so assignment is enough)."""
+
+    def __init__(self, indices, dim):
+        self.indices, self.dim = indices, dim
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        return backend.get_array_module(x).take_along_axis(x, self.indices, axis=self.dim)
+
+    def backward(self, ns, gy):
+        return ns.apply(PutAlong(self.indices, self.dim, self.in_shape), gy)
+
+
+class PutAlong(Function):
+    """zeros(shape) with ``values`` put at ``indices`` along ``dim``; its backward gathers."""
+
+    def __init__(self, indices, dim, shape):
+        self.indices, self.dim, self.shape = indices, dim, shape
+
+    def forward(self, values):
+        xp = backend.get_array_module(values)
+        out = xp.zeros(self.shape, dtype=values.dtype)
+        xp.put_along_axis(out, self.indices, values, axis=self.dim)
+        return out
+
+    def backward(self, ns, gy):
+        return ns.apply(TakeAlong(self.indices, self.dim), gy)
+
+
+def _order(x, dim, descending):
+    a = x.data
+    xp = backend.get_array_module(a)
+    if a.ndim == 0:
+        return xp.zeros((), dtype=xp.int64)
+    if descending:  # ties keep their order, as an ascending stable sort of the negation
+        a = ~a if a.dtype.kind == "b" else -a
+    return xp.argsort(a, axis=dim, kind="stable")
+
+
+def _gather(x, idx, dim):
+    if x.ndim == 0:
+        return x
+    return TakeAlong(idx, dim)(x)
+
+
+def argsort(x, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    """Indices that sort ``x`` along ``dim`` (stable)."""
+    x = as_tensor(x)
+    return Tensor.wrap(_order(x, dim, descending))
+
+
+def sort(x, dim: int = -1, descending: bool = False, stable: bool = False):
+    """``(values, indices)`` of ``x`` sorted along ``dim``."""
+    x = as_tensor(x)
+    idx = _order(x, dim, descending)
+    return ValuesIndices(_gather(x, idx, dim), Tensor.wrap(idx))
+
+
+def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
+    """``(values, indices)`` of the ``k`` largest (or smallest) elements along ``dim``."""
+    x = as_tensor(x)
+    if x.ndim == 0:
+        return sort(x)
+    n = x.shape[dim]
+    if not 0 <= k <= n:
+        raise ValueError(f"topk: k={k} is out of range for a dim of length {n}")
+    idx = _order(x, dim, largest)
+    index = [slice(None)] * x.ndim
+    index[dim] = slice(0, k)
+    idx = idx[tuple(index)]
+    return ValuesIndices(_gather(x, idx, dim), Tensor.wrap(idx))
