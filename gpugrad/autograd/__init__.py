@@ -1,18 +1,22 @@
 """Automatic differentiation: the tape engine, grad mode, and numerical gradient checks.
 
-    engine         Function (one node: forward and backward side by side), the backward
-                   pass (``run_backward``)
-    backward       the seed gradient of an output, and ``grad``
+    engine         the library's op contract: engine.Function (one node, forward and
+                   backward side by side), the backward pass (``run_backward``)
+    function       Function: custom ops PyTorch's way (ctx, save_for_backward, apply)
+    backward       the seed gradient of an output, ``grad`` and ``backward``
     raw_namespace  what backward formulas call on raw arrays; ``sum_to``
     grad_mode      no_grad, enable_grad, detect_anomaly
     gradcheck      gradcheck, gradgradcheck against float64 central differences
 
-How to write an op is told in ``engine``'s docstring.
+How the library writes an op is told in ``engine``'s docstring; how a user writes one
+PyTorch's way, in ``function``'s.  (``gpugrad.autograd.backward`` is the function, as
+PyTorch's; the module is ``gpugrad.autograd.backward`` in ``sys.modules``.)
 """
 
-from . import backward, engine, grad_mode
-from .backward import grad, seed_gradient
-from .engine import Function, edge, increment_version, run_backward
+from . import engine, grad_mode
+from .backward import backward, grad, seed_gradient
+from .engine import edge, increment_version, run_backward
+from .function import Function, FunctionCtx
 from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from .gradcheck import gradcheck, gradgradcheck
 from .raw_namespace import (

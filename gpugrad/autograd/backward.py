@@ -1,5 +1,6 @@
-"""The entry points of a backward pass: the seed gradient of an output, and ``gg.grad``
-(gradients returned instead of accumulated).  ``Tensor.backward`` uses the seed too."""
+"""The entry points of a backward pass: the seed gradient of an output, ``gg.grad``
+(gradients returned instead of accumulated) and ``gg.autograd.backward`` (PyTorch's,
+accumulated into ``.grad``).  ``Tensor.backward`` uses the seed too."""
 
 from __future__ import annotations
 
@@ -12,6 +13,24 @@ from . import engine
 from .engine import run_backward
 
 
+def _seeds(outputs, grad_outputs, create_graph: bool):
+    """``outputs`` as a list and the seed gradient of each (``grad_outputs``: None, one
+    gradient, or one per output)."""
+    Tensor = engine.tensor_type()
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor) or not isinstance(grad_outputs, (list, tuple)):
+        grad_outputs = [grad_outputs]
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
+    return outputs, [seed_gradient(o, g, create_graph) for o, g in zip(outputs, grad_outputs)]
+
+
+def _as_list(inputs) -> list:
+    return [inputs] if isinstance(inputs, engine.tensor_type()) else list(inputs)
+
+
 def grad(
     outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False
 ):
@@ -21,20 +40,11 @@ def grad(
     of each output (needed for outputs with more than one element).  With
     ``create_graph=True`` the returned gradients are themselves differentiable.
     """
-    Tensor = engine.tensor_type()
-    single = isinstance(outputs, Tensor)
-    outputs = [outputs] if single else list(outputs)
-    inputs_seq = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-    if grad_outputs is None:
-        grad_outputs = [None] * len(outputs)
-    elif isinstance(grad_outputs, Tensor) or not isinstance(grad_outputs, (list, tuple)):
-        grad_outputs = [grad_outputs]
-    if len(grad_outputs) != len(outputs):
-        raise ValueError(f"got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
+    inputs_seq = _as_list(inputs)
     for k, t in enumerate(inputs_seq):
         if not t.requires_grad:
             raise RuntimeError(f"input {k} of gg.grad does not require grad")
-    seeds = [seed_gradient(o, g, create_graph) for o, g in zip(outputs, grad_outputs)]
+    outputs, seeds = _seeds(outputs, grad_outputs, create_graph)
     if retain_graph is None:
         retain_graph = create_graph
     return run_backward(
@@ -45,6 +55,42 @@ def grad(
         inputs=inputs_seq,
         allow_unused=allow_unused,
     )
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """PyTorch's ``torch.autograd.backward``: accumulate the gradients of ``tensors``
+    (seeded with ``grad_tensors``) into ``.grad`` of the leaves, or, with ``inputs``, of
+    those Tensors only.
+
+    >>> import gpugrad as gg
+    >>> x = gg.tensor([1.0, 2.0], requires_grad=True)
+    >>> gg.autograd.backward([(x * x).sum()])
+    >>> x.grad
+    tensor([2., 4.])
+    """
+    tensors, seeds = _seeds(tensors, grad_tensors, create_graph)
+    if retain_graph is None:
+        retain_graph = create_graph
+    if inputs is None:
+        run_backward(tensors, seeds, retain_graph=retain_graph, create_graph=create_graph)
+        return
+    inputs = _as_list(inputs)
+    grads = run_backward(
+        tensors,
+        seeds,
+        retain_graph=retain_graph,
+        create_graph=create_graph,
+        inputs=inputs,
+        allow_unused=True,
+    )
+    Tensor = engine.tensor_type()
+    for t, g in zip(inputs, grads):
+        if g is None:
+            continue
+        if create_graph:
+            t.grad = g if t.grad is None else t.grad + g
+        else:  # a buffer of its own: the returned gradients may share one
+            t.grad = Tensor.wrap(g.data.copy() if t.grad is None else t.grad.data + g.data)
 
 
 def seed_gradient(t, grad, create_graph: bool):
