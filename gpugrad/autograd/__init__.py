@@ -16,7 +16,7 @@ PyTorch's; the module is ``gpugrad.autograd.backward`` in ``sys.modules``.)
 from . import engine, grad_mode
 from .backward import backward, grad, seed_gradient
 from .engine import edge, increment_version, run_backward
-from .function import Function, FunctionCtx
+from .function import Function, FunctionCtx, once_differentiable
 from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from .gradcheck import gradcheck, gradgradcheck
 from .raw_namespace import (

@@ -17,16 +17,13 @@
 >>> x.grad
 tensor([1., 1.])
 
-``apply`` runs ``forward`` under ``no_grad`` on the arguments as given (Tensors and anything
-else; keyword arguments count as inputs after the positional ones, as in PyTorch), then
-records ONE engine node for the call, :class:`CustomFunctionBackward` (an
-``engine.Function``), whose ``backward`` calls the user's.  In an ordinary backward the
-user's backward gets Tensors wrapping the raw gradients (grad mode is off, nothing is
-recorded); under ``create_graph`` it gets the recorded gradient Tensors and the saved
-Tensors with their history, grad mode on, so a backward written with gpugrad ops is itself
-differentiable (double backward).  The gradients it returns are checked as PyTorch checks
-them: one per input (extra trailing Nones allowed), None for non-Tensor inputs, a shape
-that broadcasts to the input's (summed back), cast to the input's dtype.
+``apply`` runs ``forward`` under ``no_grad`` (keyword arguments count as inputs after the
+positional ones, as in PyTorch), then records ONE engine node, :class:`CustomFunctionBackward`,
+whose ``backward`` calls the user's: with Tensors wrapping the raw gradients in an ordinary
+backward (grad mode off), with the recorded gradients and the saved Tensors with their
+history under ``create_graph`` (grad mode on), so a backward written with gpugrad ops is
+itself differentiable.  Its gradients are checked as PyTorch checks them: one per input
+(trailing Nones allowed), None for non-Tensors, a shape that broadcasts to the input's.
 
 Several outputs
 ---------------
@@ -35,25 +32,24 @@ is recorded as the node plus one small :class:`OutputSelect` node per differenti
 
     inputs -> CustomFunctionBackward -> carrier (a hidden 0-d Tensor) -> OutputSelect k -> output k
 
-``OutputSelect k`` turns the gradient of output k into an :class:`OutputGradients`, a tuple
-with that gradient in slot k and None elsewhere.  The engine sums what reaches the carrier
-with ``+`` as it sums any gradient, so the node receives all its outputs' gradients at once,
-in one slot-wise sum; the selectors are recorded after the node, so the engine's order
-(decreasing sequence numbers) runs them all first.  Slots nobody filled are zeros (or None
-after ``ctx.set_materialize_grads(False)``); non-differentiable outputs
-(``ctx.mark_non_differentiable``, integer tensors) get no selector and always a zero
-gradient.  A forward returning a single Tensor needs no carrier: the node is its creator.
-No engine change: ``OutputGradients`` only has to look like a gradient to the engine
-(``+``, ``shape`` equal to the carrier's, not a floating array for anomaly mode).
+``OutputSelect k`` turns output k's gradient into an :class:`OutputGradients`: a tuple with
+it in slot k, None elsewhere.  The engine sums what reaches the carrier with ``+`` like any
+gradient, so the node gets all its outputs' gradients at once; recorded after the node, the
+selectors run first (decreasing sequence numbers).  Empty slots are zeros (None after
+``ctx.set_materialize_grads(False)``); non-differentiable outputs get no selector.  A single
+Tensor output needs no carrier: the node is its creator.  No engine change:
+``OutputGradients`` only has to look like a gradient to the engine (``+``, the carrier's
+``shape``, not a floating array for anomaly mode).
 
-Saved tensors are kept with the version they had when forward returned and checked when
-``ctx.saved_tensors`` is read; a saved output is held weakly (as the engine saves an op's
-output), so the graph makes no reference cycle.
+Saved tensors keep their version when forward returned, checked when read; a saved output
+is held weakly (as the engine saves an op's output): the graph makes no reference cycle.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
+import itertools
 import warnings
 import weakref
 
@@ -61,12 +57,6 @@ import numpy
 
 from .. import backend
 from . import engine, grad_mode
-
-_LEGACY_MESSAGE = (
-    "Legacy autograd function with non-static forward method is deprecated. Please use "
-    "new-style autograd function with static forward method: call Function.apply, not an "
-    "instance."
-)
 
 
 class SavedTensor:
@@ -77,10 +67,8 @@ class SavedTensor:
 
     def __init__(self, t, output: int | None):
         self.counter, self.recorded, self.output = t._version, t._version[0], output
-        if output is None:
-            self.tensor, self.ref, self.data = t, None, None
-        else:
-            self.tensor, self.ref, self.data = None, weakref.ref(t), t.data
+        self.tensor = t if output is None else None
+        self.ref, self.data = (None, None) if output is None else (weakref.ref(t), t.data)
 
     def unpack(self, graph: bool, owner: str):
         if self.counter[0] != self.recorded:
@@ -108,13 +96,10 @@ class FunctionCtx:
     may be set on it; the methods are PyTorch's."""
 
     def __init__(self, owner: str, needs_input_grad: tuple):
-        self.needs_input_grad = needs_input_grad
-        self.to_save = ()
-        self._owner = owner
+        self.needs_input_grad, self.to_save, self._owner = needs_input_grad, (), owner
         self._saved = None  # the SavedTensors, once forward returned
         self._graph = False  # set by the node before backward runs
-        self._non_differentiable = set()
-        self._materialize = True
+        self._non_differentiable, self._materialize = set(), True
 
     def save_for_backward(self, *tensors) -> None:
         """Keep Tensors (or None) for backward; read them back as ``ctx.saved_tensors``."""
@@ -142,18 +127,19 @@ class FunctionCtx:
         """False: backward receives None (not zeros) for outputs that got no gradient."""
         self._materialize = bool(value)
 
+    def mark_dirty(self, *tensors) -> None:
+        raise NotImplementedError(
+            "mark_dirty: custom Functions that modify their inputs in place are not "
+            "supported; return a new Tensor instead"
+        )
+
     def freeze(self, outputs, originals) -> None:
         """Forward returned: take the saved tensors with their versions now (an output by
         its index, held weakly)."""
         index = {id(o): k for k, o in enumerate(originals)}
-        self._saved = [
-            None
-            if t is None
-            else SavedTensor(outputs[index[id(t)]], index[id(t)])
-            if id(t) in index
-            else SavedTensor(t, None)
-            for t in self.to_save
-        ]
+        kept = [(t, index.get(id(t))) for t in self.to_save if t is not None]
+        saved = iter([SavedTensor(t if k is None else outputs[k], k) for t, k in kept])
+        self._saved = [None if t is None else next(saved) for t in self.to_save]
         self.to_save = ()
 
 
@@ -175,12 +161,11 @@ class OutputGradients:
         return self  # what the engine's anomaly check reads under create_graph
 
     def __add__(self, other):
-        return OutputGradients(
-            tuple(
-                b if a is None else a if b is None else a + b
-                for a, b in zip(self.parts, other.parts)
-            )
-        )
+        return OutputGradients(tuple(map(_plus, self.parts, other.parts)))
+
+
+def _plus(a, b):
+    return b if a is None else a if b is None else a + b
 
 
 class OutputSelect(engine.Function):
@@ -193,16 +178,48 @@ class OutputSelect(engine.Function):
         return f"output {self.index}"
 
     def backward(self, ns, gy):
-        parts = [None] * self.count
-        parts[self.index] = gy
-        return OutputGradients(tuple(parts))
+        return OutputGradients(tuple(gy if k == self.index else None for k in range(self.count)))
+
+
+class OnceDifferentiated(engine.Function):
+    """Stands for a gradient made by a ``@once_differentiable`` backward under create_graph
+    from gradients that require grad: differentiating it raises, as in PyTorch."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def forward(self, *grad_outputs):
+        return self.value
+
+    def backward(self, ns, gy):
+        raise RuntimeError(
+            "trying to differentiate twice a function that was marked with @once_differentiable"
+        )
+
+
+def once_differentiable(backward):
+    """Decorator of a custom Function's ``backward`` (PyTorch's): it runs without recording;
+    a second derivative through it raises instead of being silently zero."""
+
+    @functools.wraps(backward)
+    def wrapper(ctx, *grad_outputs):
+        with grad_mode.no_grad():
+            result = backward(ctx, *grad_outputs)
+        depends = tuple(g for g in grad_outputs if _is_tensor(g) and g.requires_grad)
+        if not (grad_mode.grad_enabled and depends):
+            return result
+        out = [
+            OnceDifferentiated(g.data)(*depends) if _is_tensor(g) and g.dtype.kind in "fc" else g
+            for g in (result if isinstance(result, tuple) else (result,))
+        ]
+        return tuple(out) if isinstance(result, tuple) else out[0]
+
+    return wrapper
 
 
 def _expandable(shape: tuple, to: tuple) -> bool:
     """PyTorch's is_expandable_to: ``shape`` broadcasts to ``to``."""
-    if len(shape) > len(to):
-        return False
-    return all(n == 1 or n == m for n, m in zip(reversed(shape), reversed(to)))
+    return len(shape) <= len(to) and all(n in (1, m) for n, m in zip(shape[::-1], to[::-1]))
 
 
 class CustomFunctionBackward(engine.Function):
@@ -288,15 +305,14 @@ class Function:
     plus ``setup_context(ctx, inputs, output)``) and call ``YourFunction.apply(*args)``."""
 
     def __init__(self, *args, **kwargs):
-        warnings.warn(
-            f"{type(self)} should not be instantiated. Methods on autograd functions are all "
-            f"static, so you should invoke them on the class itself.",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        message = f"{type(self)} should not be instantiated: its methods are static, use the class"
+        warnings.warn(message, DeprecationWarning, stacklevel=2)
 
     def __call__(self, *args, **kwargs):
-        raise RuntimeError(_LEGACY_MESSAGE)
+        raise RuntimeError(
+            "Legacy autograd function with non-static forward method is deprecated. Please "
+            "use new-style autograd function with static forward method: call apply."
+        )
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
@@ -327,9 +343,8 @@ class Function:
         record = grad_mode.grad_enabled
         is_tensor = tuple(_is_tensor(a) for a in inputs)
         if record:  # a view whose base was written since gets its history first
-            for a, t in zip(inputs, is_tensor):
-                if t:
-                    engine.edge(a)
+            for a in itertools.compress(inputs, is_tensor):
+                engine.edge(a)
         needs = tuple(t and a.requires_grad for a, t in zip(inputs, is_tensor))
         ctx = FunctionCtx(f"{cls.__name__}Backward", needs)
         with grad_mode.no_grad():

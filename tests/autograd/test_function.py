@@ -463,3 +463,44 @@ def test_autograd_function_is_pytorchs_and_the_engine_stays_exported():
     assert gg.autograd.Function is gg.autograd.function.Function
     assert not issubclass(gg.autograd.Function, gg.autograd.engine.Function)
     assert issubclass(gg.autograd.engine.Function, object) and gg.autograd.grad is gg.grad
+
+
+def test_once_differentiable_backward_raises_on_a_second_derivative_as_torch():
+    from torch.autograd.function import once_differentiable
+
+    for lib, decorate in ((gg, gg.autograd.once_differentiable), (torch, once_differentiable)):
+
+        class Square(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x * x
+
+            @staticmethod
+            @decorate
+            def backward(ctx, g):
+                (x,) = ctx.saved_tensors
+                return 2 * x * g
+
+        x = lib.tensor([1.0, 3.0], requires_grad=True)
+        v = lib.tensor([1.0, 0.5], requires_grad=True)
+        (g,) = lib.autograd.grad(Square.apply(x), x, v, create_graph=True)
+        assert g.tolist() == [2.0, 3.0] and g.requires_grad
+        with pytest.raises(RuntimeError, match="differentiate twice"):
+            g.sum().backward()
+        (g,) = lib.autograd.grad(Square.apply(x).sum(), x, create_graph=True)
+        assert not g.requires_grad  # the seed does not require grad: nothing to record
+        x.grad = None
+        Square.apply(x).sum().backward()
+        assert x.grad.tolist() == [2.0, 6.0]
+
+
+def test_mark_dirty_is_refused_plainly():
+    class AddOneInPlace(gg.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.mark_dirty(x)
+            return x
+
+    with pytest.raises(NotImplementedError, match="return a new Tensor"):
+        AddOneInPlace.apply(gg.tensor([1.0]))
