@@ -47,10 +47,8 @@ class Tensor:
         elif not isinstance(data, numpy.ndarray) and not backend.is_cuda_array(data):
             data = numpy.asarray(data)
         self.data = data
-        self.grad = None
-        self.creator = None
+        self.grad = self.creator = self._view = None
         self._version = [0]
-        self._view = None
         self.name = name
         self.requires_grad = False
         if requires_grad:
@@ -61,15 +59,14 @@ class Tensor:
         """A Tensor around the backend array ``data`` as it is: no copy, no check, no
         conversion, outside the graph.  How ops return their results (the fast path);
         :func:`gpugrad.tensor` is the checked, copying factory for users."""
+        # __init__'s fields, set inline rather than by a helper both call: every op's
+        # result comes through here, and a second call would slow each one
         t = object.__new__(cls)
         # NumPy turns 0-d results into scalars, which cannot be written in place
         t.data = numpy.asarray(data) if isinstance(data, numpy.generic) else data
-        t.grad = None
-        t.requires_grad = False
-        t.creator = None
+        t.grad = t.creator = t._view = t.name = None
         t._version = [0]
-        t._view = None
-        t.name = None
+        t.requires_grad = False
         return t
 
     # -- properties ---------------------------------------------------------------

@@ -11,8 +11,10 @@ tensor(1.0986123)
 
 from __future__ import annotations
 
+import inspect
+
 from .. import functional as F
-from ..ops.loss import legacy_reduction
+from ..ops.loss import arguments
 from .module import Module
 
 __all__ = [
@@ -30,18 +32,43 @@ __all__ = [
 
 class _Loss(Module):
     """``forward(input, target)`` is ``loss(input, target, reduction=..., **options)``, where
-    ``loss`` is the subclass's function, ``options()`` its extra keyword arguments and
-    ``reduction`` "mean", "sum" or "none" (or PyTorch's deprecated ``size_average`` and
-    ``reduce`` flags, mapped onto it)."""
+    ``loss`` is the subclass's function.  A subclass's constructor is made from the
+    function's PyTorch signature, less ``(input, target)`` and the parameters named in
+    ``without``: it takes ``reduction`` "mean", "sum" or "none" (or PyTorch's deprecated
+    ``size_average`` and ``reduce`` flags, mapped onto it) and keeps every other argument
+    as an attribute of its name (``weight`` and ``pos_weight`` as buffers), passed on to
+    ``loss`` by ``forward``."""
 
     loss = None  # the function in gpugrad.functional
+    without = ()  # the function's parameters the module does not take
+    BUFFERS = ("weight", "pos_weight")
 
-    def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
-        super().__init__()
-        self.reduction = legacy_reduction(size_average, reduce, reduction)
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            return
+        parameters = [
+            parameter
+            for name, parameter in inspect.signature(cls.loss).parameters.items()
+            if name not in ("input", "target", *cls.without)
+        ]
+        signature = inspect.Signature(parameters)
 
-    def options(self) -> dict:
-        return {}
+        def __init__(self, *args, **kwargs):
+            Module.__init__(self)
+            for name, value in arguments(cls.__qualname__, signature, args, kwargs).items():
+                if name in _Loss.BUFFERS:
+                    self._buffer(name, value)
+                else:
+                    setattr(self, name, value)
+
+        receiver = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        __init__.__signature__ = signature.replace(parameters=[receiver, *parameters])
+        __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+        cls.__init__ = __init__
+        cls._options = tuple(
+            name for name in signature.parameters if name not in ("size_average", "reduce")
+        )
 
     def _buffer(self, name: str, value) -> None:
         """``value`` as the buffer ``name`` (None: a plain attribute, since moving a module
@@ -52,99 +79,48 @@ class _Loss(Module):
             self.register_buffer(name, value)
 
     def forward(self, input, target):
-        return self.loss(input, target, reduction=self.reduction, **self.options())
+        options = {name: getattr(self, name) for name in self._options}
+        return self.loss(input, target, **options)
 
 
-class _WeightedLoss(_Loss):
-    """A loss with per-class (or per-element) weights, kept as the buffer ``weight``."""
-
-    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
-        super().__init__(size_average, reduce, reduction)
-        self._buffer("weight", weight)
-
-    def options(self) -> dict:
-        return {"weight": self.weight}
-
-
-class CrossEntropyLoss(_WeightedLoss):
+class CrossEntropyLoss(_Loss):
     """Softmax cross-entropy of logits (C,), (N, C) or (N, C, d1, ...) against class indices
     or class probabilities: ``F.cross_entropy``."""
 
     loss = staticmethod(F.cross_entropy)
 
-    def __init__(
-        self,
-        weight=None,
-        size_average=None,
-        ignore_index: int = -100,
-        reduce=None,
-        reduction: str = "mean",
-        label_smoothing: float = 0.0,
-    ):
-        super().__init__(weight, size_average, reduce, reduction)
-        self.ignore_index = ignore_index
-        self.label_smoothing = label_smoothing
 
-    def options(self) -> dict:
-        return {
-            "weight": self.weight,
-            "ignore_index": self.ignore_index,
-            "label_smoothing": self.label_smoothing,
-        }
-
-
-class NLLLoss(_WeightedLoss):
+class NLLLoss(_Loss):
     """Negative log-likelihood of log-probabilities against class indices: ``F.nll_loss``."""
 
     loss = staticmethod(F.nll_loss)
 
-    def __init__(
-        self,
-        weight=None,
-        size_average=None,
-        ignore_index: int = -100,
-        reduce=None,
-        reduction: str = "mean",
-    ):
-        super().__init__(weight, size_average, reduce, reduction)
-        self.ignore_index = ignore_index
 
-    def options(self) -> dict:
-        return {"weight": self.weight, "ignore_index": self.ignore_index}
-
-
-class BCELoss(_WeightedLoss):
+class BCELoss(_Loss):
     """Binary cross-entropy of probabilities: ``F.binary_cross_entropy``."""
 
     loss = staticmethod(F.binary_cross_entropy)
 
 
-class BCEWithLogitsLoss(_WeightedLoss):
+class BCEWithLogitsLoss(_Loss):
     """Binary cross-entropy of logits, computed stably, with an optional per-class
     ``pos_weight``: ``F.binary_cross_entropy_with_logits``."""
 
     loss = staticmethod(F.binary_cross_entropy_with_logits)
-
-    def __init__(
-        self, weight=None, size_average=None, reduce=None, reduction: str = "mean", pos_weight=None
-    ):
-        super().__init__(weight, size_average, reduce, reduction)
-        self._buffer("pos_weight", pos_weight)
-
-    def options(self) -> dict:
-        return {"weight": self.weight, "pos_weight": self.pos_weight}
 
 
 class MSELoss(_Loss):
     """Mean (or sum) of the squared differences."""
 
     loss = staticmethod(F.mse_loss)
+    without = ("weight",)
 
 
 class L1Loss(_Loss):
     """Mean (or sum) of the absolute differences."""
 
     loss = staticmethod(F.l1_loss)
+    without = ("weight",)
 
 
 class SmoothL1Loss(_Loss):
@@ -152,45 +128,16 @@ class SmoothL1Loss(_Loss):
 
     loss = staticmethod(F.smooth_l1_loss)
 
-    def __init__(self, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0):
-        super().__init__(size_average, reduce, reduction)
-        self.beta = beta
-
-    def options(self) -> dict:
-        return {"beta": self.beta}
-
 
 class HuberLoss(_Loss):
     """Quadratic below ``delta``, ``delta``-sloped linear above: ``F.huber_loss``."""
 
     loss = staticmethod(F.huber_loss)
-
-    def __init__(self, reduction: str = "mean", delta: float = 1.0):
-        super().__init__(reduction=reduction)
-        self.delta = delta
-
-    def options(self) -> dict:
-        return {"delta": self.delta}
+    without = ("weight",)
 
 
-class MultiMarginLoss(_WeightedLoss):
+class MultiMarginLoss(_Loss):
     """Multiclass SVM (hinge) loss of (N, C) scores against (N,) labels, divided by C as
     PyTorch's (the course notes' SVM loss is not): ``F.multi_margin_loss``."""
 
     loss = staticmethod(F.multi_margin_loss)
-
-    def __init__(
-        self,
-        p: int = 1,
-        margin: float = 1.0,
-        weight=None,
-        size_average=None,
-        reduce=None,
-        reduction: str = "mean",
-    ):
-        super().__init__(weight, size_average, reduce, reduction)
-        self.p = p
-        self.margin = margin
-
-    def options(self) -> dict:
-        return {"p": self.p, "margin": self.margin, "weight": self.weight}

@@ -9,6 +9,9 @@ cross-entropies (``binary_cross_entropy`` of probabilities, ``..._with_logits``)
 
 from __future__ import annotations
 
+import functools
+import inspect
+
 import numpy
 
 from .. import backend
@@ -59,6 +62,78 @@ def legacy_reduction(size_average, reduce, reduction: str) -> str:
     return reduction
 
 
+# PyTorch's loss parameters after (input, target): each one's default and annotation
+DEFAULTS = {
+    "weight": None,
+    "size_average": None,
+    "ignore_index": -100,
+    "reduce": None,
+    "reduction": "mean",
+    "label_smoothing": 0.0,
+    "pos_weight": None,
+    "p": 1,
+    "margin": 1.0,
+    "beta": 1.0,
+    "delta": 1.0,
+}
+ANNOTATIONS = {
+    "ignore_index": "int",
+    "reduction": "str",
+    "label_smoothing": "float",
+    "p": "int",
+    "margin": "float",
+    "beta": "float",
+    "delta": "float",
+}
+
+
+def torch_loss(*names: str):
+    """Decorates a loss ``function(input, target, **options)`` with PyTorch's signature
+    ``(input, target, *names)`` (PyTorch's order, defaults and annotations).  A call binds
+    its arguments to that signature and passes them all by keyword, the deprecated
+    ``size_average``/``reduce`` among them folded into ``reduction`` (``arguments``)."""
+    keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    signature = inspect.Signature(
+        [inspect.Parameter("input", keyword), inspect.Parameter("target", keyword)]
+        + [
+            inspect.Parameter(
+                name,
+                keyword,
+                default=DEFAULTS[name],
+                annotation=ANNOTATIONS.get(name, inspect.Parameter.empty),
+            )
+            for name in names
+        ],
+        return_annotation="Tensor",
+    )
+
+    def decorate(function):
+        @functools.wraps(function)
+        def loss(*args, **kwargs) -> Tensor:
+            return function(**arguments(function.__name__, signature, args, kwargs))
+
+        loss.__signature__ = signature
+        return loss
+
+    return decorate
+
+
+def arguments(name: str, signature: inspect.Signature, args, kwargs) -> dict:
+    """The arguments of a call of ``name`` bound to its ``signature``, by name with the
+    defaults filled in, ``size_average`` and ``reduce`` replaced by the ``reduction`` they
+    mean.  A call that does not fit raises Python's TypeError."""
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError as error:
+        raise TypeError(f"{name}() {error}") from None
+    bound.apply_defaults()
+    options = bound.arguments
+    options["reduction"] = legacy_reduction(
+        options.pop("size_average", None), options.pop("reduce", None), options["reduction"]
+    )
+    return options
+
+
 def apply_reduction(loss: Tensor, reduction: str) -> Tensor:
     if reduction == "mean":
         with numpy.errstate(invalid="ignore"):  # an empty mean is NaN, as in PyTorch
@@ -68,15 +143,8 @@ def apply_reduction(loss: Tensor, reduction: str) -> Tensor:
     return loss
 
 
-def nll_loss(
-    input,
-    target,
-    weight=None,
-    size_average=None,
-    ignore_index: int = -100,
-    reduce=None,
-    reduction: str = "mean",
-) -> Tensor:
+@torch_loss("weight", "size_average", "ignore_index", "reduce", "reduction")
+def nll_loss(input, target, weight, ignore_index, reduction) -> Tensor:
     """Negative log-likelihood of log-probabilities ``input`` (C,), (N, C) or (N, C, d1, ...)
     against class indices ``target`` (), (N,) or (N, d1, ...): per element
     ``-weight[y] * input[y]``, 0 where ``y == ignore_index``; "mean" divides by the sum of
@@ -86,7 +154,6 @@ def nll_loss(
     >>> nll_loss(gg.tensor([[-0.5, -1.0]]), gg.tensor([1]))
     tensor(1.)
     """
-    reduction = legacy_reduction(size_average, reduce, reduction)
     x = as_tensor(input)
     c = num_classes(x, "nll_loss")
     labels = class_indices(x, target, "nll_loss", ignore_index)
@@ -98,23 +165,14 @@ def nll_loss(
     return reduce_rows(-picked * w, reduction, labels.shape, w.sum)
 
 
-def multi_margin_loss(
-    input,
-    target,
-    p: int = 1,
-    margin: float = 1.0,
-    weight=None,
-    size_average=None,
-    reduce=None,
-    reduction: str = "mean",
-) -> Tensor:
+@torch_loss("p", "margin", "weight", "size_average", "reduce", "reduction")
+def multi_margin_loss(input, target, p, margin, weight, reduction) -> Tensor:
     """The multiclass SVM hinge loss of (N, C) scores against (N,) labels, PyTorch's
     definition: ``L_i = sum_{j != y_i} w[y_i] max(0, margin - s_{y_i} + s_j)^p / C``.
 
     The course notes' SVM loss is the same sum WITHOUT the division by the number of
     classes C; PyTorch divides by C, and so do we (multiply by C for the notes' number).
     """
-    reduction = legacy_reduction(size_average, reduce, reduction)
     if p not in (1, 2):
         raise ValueError(f"multi_margin_loss: p must be 1 or 2, got {p!r}")
     scores = as_tensor(input)
@@ -167,21 +225,17 @@ def _elementwise(loss: Tensor, weight, reduction: str, name: str, mean_of="weigh
     return divide(reduce_ops.sum(loss * weight), reduce_ops.sum(weight))
 
 
-def mse_loss(
-    input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None
-) -> Tensor:
+@torch_loss("size_average", "reduce", "reduction", "weight")
+def mse_loss(input, target, reduction, weight) -> Tensor:
     """Squared differences ``weight * (input - target)^2``, reduced."""
-    reduction = legacy_reduction(size_average, reduce, reduction)
     a, b = pair(input, target, "mse_loss")
     d = a - b
     return _elementwise(d * d, weight, reduction, "mse_loss")
 
 
-def l1_loss(
-    input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None
-) -> Tensor:
+@torch_loss("size_average", "reduce", "reduction", "weight")
+def l1_loss(input, target, reduction, weight) -> Tensor:
     """Absolute differences ``weight * |input - target|``, reduced."""
-    reduction = legacy_reduction(size_average, reduce, reduction)
     a, b = pair(input, target, "l1_loss")
     return _elementwise((a - b).abs(), weight, reduction, "l1_loss")
 
@@ -194,9 +248,8 @@ def _quadratic_then_linear(input, target, beta: float, slope: float, name: str) 
     return where(ad.data < beta, d * d * (0.5 * slope / beta), (ad - 0.5 * beta) * slope)
 
 
-def smooth_l1_loss(
-    input, target, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0
-) -> Tensor:
+@torch_loss("size_average", "reduce", "reduction", "beta")
+def smooth_l1_loss(input, target, reduction, beta) -> Tensor:
     """``0.5 d^2 / beta`` where ``|d| < beta``, else ``|d| - beta / 2`` (d = input -
     target); ``beta = 0`` is the L1 loss.
 
@@ -204,7 +257,6 @@ def smooth_l1_loss(
     >>> smooth_l1_loss(gg.tensor([0.5, 3.0]), gg.tensor([0.0, 0.0]))
     tensor(1.3125)
     """
-    reduction = legacy_reduction(size_average, reduce, reduction)
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
     if beta == 0:
@@ -214,10 +266,10 @@ def smooth_l1_loss(
     )
 
 
-def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None) -> Tensor:
+@torch_loss("reduction", "delta", "weight")
+def huber_loss(input, target, reduction, delta, weight) -> Tensor:
     """``0.5 d^2`` where ``|d| < delta``, else ``delta (|d| - delta / 2)`` (d = input -
     target): ``delta * smooth_l1_loss(beta=delta)``."""
-    check_reduction(reduction)
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
     loss = _quadratic_then_linear(input, target, delta, delta, "huber_loss")
@@ -254,13 +306,11 @@ class BinaryCrossEntropy(Function):
             )
 
 
-def binary_cross_entropy(
-    input, target, weight=None, size_average=None, reduce=None, reduction: str = "mean"
-) -> Tensor:
+@torch_loss("weight", "size_average", "reduce", "reduction")
+def binary_cross_entropy(input, target, weight, reduction) -> Tensor:
     """Binary cross-entropy of probabilities ``input`` in [0, 1] against ``target`` of the
     same shape: ``-weight (t log x + (1 - t) log(1 - x))``, each log clamped at -100 (as
     PyTorch), ``weight`` broadcast to the input's shape."""
-    reduction = legacy_reduction(size_average, reduce, reduction)
     x, t = pair(input, target, "binary_cross_entropy")
     in_range = backend.is_cuda_array(x.data) or bool(((x.data >= 0) & (x.data <= 1)).all())
     if not in_range:  # checked on the CPU, where it is free; on a GPU it would sync
@@ -273,15 +323,8 @@ def binary_cross_entropy(
     return apply_reduction(BinaryCrossEntropy(w)(x, t), reduction)
 
 
-def binary_cross_entropy_with_logits(
-    input,
-    target,
-    weight=None,
-    size_average=None,
-    reduce=None,
-    reduction: str = "mean",
-    pos_weight=None,
-) -> Tensor:
+@torch_loss("weight", "size_average", "reduce", "reduction", "pos_weight")
+def binary_cross_entropy_with_logits(input, target, weight, reduction, pos_weight) -> Tensor:
     """Binary cross-entropy of ``sigmoid(input)`` against ``target``, computed stably:
     ``weight ((1 - t) x + (1 + (pos_weight - 1) t) softplus(-x))``; ``pos_weight`` (one per
     class, broadcast along the last axis) weighs the positive term.
@@ -290,7 +333,6 @@ def binary_cross_entropy_with_logits(
     >>> binary_cross_entropy_with_logits(gg.tensor([0.0]), gg.tensor([1.0]))
     tensor(0.6931472)
     """
-    reduction = legacy_reduction(size_average, reduce, reduction)
     name = "binary_cross_entropy_with_logits"
     x, t = pair(input, target, name)
     log_weight = 1.0

@@ -31,7 +31,7 @@ from .class_targets import (
     shape_without_classes,
     target_tensor,
 )
-from .loss import legacy_reduction
+from .loss import torch_loss
 from .softmax import log_softmax, logsumexp
 
 __all__ = ["cross_entropy"]
@@ -74,16 +74,8 @@ class SoftmaxCrossEntropy(Function):
         return (probs - onehot) * ns.reshape(gy, (n, 1))
 
 
-def cross_entropy(
-    input,
-    target,
-    weight=None,
-    size_average=None,
-    ignore_index: int = -100,
-    reduce=None,
-    reduction: str = "mean",
-    label_smoothing: float = 0.0,
-) -> Tensor:
+@torch_loss("weight", "size_average", "ignore_index", "reduce", "reduction", "label_smoothing")
+def cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing) -> Tensor:
     """Softmax cross-entropy of logits ``input`` (C,), (N, C) or (N, C, d1, ...) against
     ``target``: class indices (), (N,) or (N, d1, ...), or class probabilities of the
     input's shape (a float target of the same shape), as PyTorch defines it.
@@ -99,7 +91,6 @@ def cross_entropy(
     >>> cross_entropy(gg.tensor([[0.0, 0.0]]), gg.tensor([1]))
     tensor(0.6931472)
     """
-    reduction = legacy_reduction(size_average, reduce, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     logits = as_tensor(input)

@@ -138,28 +138,19 @@ class ToDevice(Function):
         return ns.apply(ToDevice(self.source), gy)
 
 
-def exp(x):
-    return Exp()(as_tensor(x))
+def _elementwise(function: type[Function]):
+    """The op ``name(x)`` applying ``function`` (``Exp`` makes ``exp``) to ``x``."""
+
+    def op(x):
+        return function()(as_tensor(x))
+
+    op.__name__ = op.__qualname__ = function.__name__.lower()
+    return op
 
 
-def log(x):
-    return Log()(as_tensor(x))
-
-
-def sqrt(x):
-    return Sqrt()(as_tensor(x))
-
-
-def log1p(x):
-    return Log1p()(as_tensor(x))
-
-
-def expm1(x):
-    return Expm1()(as_tensor(x))
-
-
-def rsqrt(x):
-    return Rsqrt()(as_tensor(x))
+exp, log, sqrt, log1p, expm1, rsqrt, abs = map(
+    _elementwise, (Exp, Log, Sqrt, Log1p, Expm1, Rsqrt, Abs)
+)
 
 
 def clone(x):
@@ -171,10 +162,6 @@ def contiguous(x):
     """``x`` itself when C-contiguous, else a contiguous copy (in the graph)."""
     x = as_tensor(x)
     return x if x.data.flags.c_contiguous else Clone()(x)
-
-
-def abs(x):
-    return Abs()(as_tensor(x))
 
 
 def clip(x, min=None, max=None):
