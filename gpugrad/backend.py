@@ -224,8 +224,8 @@ def get_array_module(x):
         return get_array_module(x)
     if isinstance(x, _cupy.ndarray):
         return _cupy
-    # A Tensor's .data is the array (a NumPy array's own .data is a memoryview).
-    if isinstance(getattr(x, "data", None), _cupy.ndarray):
+    # a Tensor: its backend array
+    if isinstance(getattr(x, "array", None), _cupy.ndarray):
         return _cupy
     return numpy
 

@@ -32,9 +32,8 @@ __all__ = [
 
 
 def unwrap(v):
-    """The raw array of a Tensor; anything else unchanged.  (Not getattr(v, "data"):
-    NumPy arrays have a .data too, a memoryview.)"""
-    return v.data if isinstance(v, Tensor) else v
+    """The backend array of a Tensor; anything else unchanged."""
+    return v.array if isinstance(v, Tensor) else v
 
 
 def _infer_dtype(data, dtype):
@@ -63,7 +62,7 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     for CuPy arrays and to :func:`gpugrad.default_device` otherwise.
     """
     if isinstance(data, Tensor):
-        data = data.data
+        data = data.array
     if backend.is_cuda_array(data):
         dev = backend.device_of(data) if device is None else backend.device(device)
         arr = data if dtype is None else data.astype(dtype)

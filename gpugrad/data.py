@@ -226,7 +226,7 @@ class DataLoader:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is not in [0, {world_size})")
         self.device = backend.device(device) if device is not None else backend.default_device()
-        raw = lambda a: a.data if isinstance(a, Tensor) else numpy.asarray(a)
+        raw = lambda a: a.array if isinstance(a, Tensor) else numpy.asarray(a)
         self.x = backend.to_device(raw(x), self.device)
         self.y = backend.to_device(raw(y), self.device)
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last

@@ -161,7 +161,7 @@ def _all_reduce_array(a, op: str):
 
 def all_reduce(tensor: Tensor, op: str = "sum") -> Tensor:
     """Reduce ``tensor`` over all ranks, in place (like torch.distributed.all_reduce)."""
-    _all_reduce_array(tensor.data, op)
+    _all_reduce_array(tensor.array, op)
     increment_version(tensor)
     return tensor
 
@@ -181,7 +181,7 @@ def broadcast_parameters(module_or_params, root: int = 0) -> None:
     """Copy rank ``root``'s parameters (and buffers) to every rank, in place."""
     state = _require()
     for t in _tensors_of(module_or_params):
-        a = t.data
+        a = t.array
         if backend.is_cuda_array(a) and state["nccl"] is not None:
             stream = backend.cupy_or_none().cuda.get_current_stream().ptr
             state["nccl"].bcast(a.data.ptr, a.size, _nccl_dtype(a.dtype), root, stream)
@@ -229,7 +229,7 @@ class DataParallel:
             xp = bucket[0].device.xp
             flat = xp.concatenate(
                 [
-                    (p.grad.data if p.grad is not None else xp.zeros(p.shape, p.dtype)).ravel()
+                    (p.grad.array if p.grad is not None else xp.zeros(p.shape, p.dtype)).ravel()
                     for p in bucket
                 ]
             )

@@ -268,7 +268,7 @@ METHODS = {
     "masked_fill": where.masked_fill,
     "clone": unary.clone,
     "contiguous": unary.contiguous,
-    "is_contiguous": lambda self: bool(self.data.flags.c_contiguous),
+    "is_contiguous": lambda self: bool(self.array.flags.c_contiguous),
     "astype": unary.astype,
     "type": type_,
     "to": to,

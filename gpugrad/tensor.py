@@ -20,9 +20,10 @@ __all__ = ["Tensor"]
 class Tensor:
     """An n-dimensional array on a device, with optional gradient tracking.
 
-    Attributes: ``data`` (numpy.ndarray or cupy.ndarray; a 0-d tensor holds a 0-d array,
-    never a NumPy scalar), ``grad`` (Tensor or None), ``requires_grad``, ``creator`` (the
-    Function that produced it, None for leaves).  A view (``x[0]``, ``x.T`` ...) shares its
+    Attributes: ``array`` (the backend array, numpy.ndarray or cupy.ndarray; a 0-d tensor
+    holds a 0-d array, never a NumPy scalar), ``data`` (PyTorch's: a Tensor sharing the
+    memory, outside the graph), ``grad`` (Tensor or None), ``requires_grad``, ``creator``
+    (the Function that produced it, None for leaves; also ``grad_fn``).  A view (``x[0]``, ``x.T`` ...) shares its
     base's memory and version counter; ``_view`` says how it was taken (``ops/view.py``).
     Use :func:`gpugrad.tensor` to build one from Python data.
     """
@@ -31,8 +32,8 @@ class Tensor:
         "__weakref__",
         "_version",
         "_view",
+        "array",
         "creator",
-        "data",
         "grad",
         "name",
         "requires_grad",
@@ -43,10 +44,10 @@ class Tensor:
 
     def __init__(self, data, requires_grad: bool = False, name: str | None = None):
         if isinstance(data, Tensor):
-            data = data.data
+            data = data.array
         elif not isinstance(data, numpy.ndarray) and not backend.is_cuda_array(data):
             data = numpy.asarray(data)
-        self.data = data
+        self.array = data
         self.grad = self.creator = self._view = None
         self._version = [0]
         self.name = name
@@ -63,7 +64,7 @@ class Tensor:
         # result comes through here, and a second call would slow each one
         t = object.__new__(cls)
         # NumPy turns 0-d results into scalars, which cannot be written in place
-        t.data = numpy.asarray(data) if isinstance(data, numpy.generic) else data
+        t.array = numpy.asarray(data) if isinstance(data, numpy.generic) else data
         t.grad = t.creator = t._view = t.name = None
         t._version = [0]
         t.requires_grad = False
@@ -71,35 +72,48 @@ class Tensor:
 
     # -- properties ---------------------------------------------------------------
     @property
+    def data(self) -> Tensor:
+        """PyTorch's ``.data``: a Tensor sharing this one's memory, cut from the graph, whose
+        in-place changes autograd does not see (its own version counter: prefer
+        ``detach()``, which shares it).  ``w.grad.data.zero_()`` works.  The backend array
+        itself is ``.array``."""
+        return Tensor.wrap(self.array)
+
+    @data.setter
+    def data(self, value) -> None:
+        """``x.data = y``: x now holds y's array (shape and dtype may change), as PyTorch."""
+        self.array = value.array if isinstance(value, Tensor) else value
+
+    @property
     def shape(self) -> tuple:
-        return self.data.shape
+        return self.array.shape
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     def size(self, dim: int | None = None):
         """The shape (``x.size()``), or the length of dimension ``dim`` (``x.size(0)``)."""
-        return self.data.shape if dim is None else self.data.shape[dim]
+        return self.array.shape if dim is None else self.array.shape[dim]
 
     def numel(self) -> int:
         """The number of elements."""
-        return self.data.size
+        return self.array.size
 
     def dim(self) -> int:
         """The number of dimensions (``ndim``)."""
-        return self.data.ndim
+        return self.array.ndim
 
     def is_floating_point(self) -> bool:
-        return self.data.dtype.kind == "f"
+        return self.array.dtype.kind == "f"
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def device(self) -> backend.Device:
-        return backend.device_of(self.data)
+        return backend.device_of(self.array)
 
     @property
     def is_leaf(self) -> bool:
@@ -112,12 +126,12 @@ class Tensor:
 
     @property
     def is_cuda(self) -> bool:
-        return backend.is_cuda_array(self.data)
+        return backend.is_cuda_array(self.array)
 
     def __len__(self):
-        if self.data.ndim == 0:
+        if self.array.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self.array.shape[0]
 
     def __hash__(self):  # __eq__ is elementwise; identity hashing keeps dict/set use working
         return id(self)
@@ -142,9 +156,9 @@ class Tensor:
     # -- conversion ---------------------------------------------------------------
     def numpy(self) -> numpy.ndarray:
         """A NumPy array on the host (a copy for CUDA tensors; the data itself on CPU)."""
-        if backend.is_cuda_array(self.data):
-            return self.data.get()
-        return self.data
+        if backend.is_cuda_array(self.array):
+            return self.array.get()
+        return self.array
 
     def __array__(self, dtype=None, copy=None):
         a = self.numpy()
@@ -152,13 +166,13 @@ class Tensor:
 
     def item(self):
         """The value of a one-element tensor as a Python number (synchronizes the GPU)."""
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(
                 f"item() needs a tensor with one element, this one has shape {self.shape}"
             )
-        if backend.is_cuda_array(self.data):
+        if backend.is_cuda_array(self.array):
             backend.run_deferred_checks()  # errors flagged on the device surface here
-        return self.data.item()
+        return self.array.item()
 
     def tolist(self):
         return self.numpy().tolist()
@@ -170,23 +184,23 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self):
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(
-                f"the truth value of a tensor with {self.data.size} elements is "
+                f"the truth value of a tensor with {self.array.size} elements is "
                 f"ambiguous; use .any() or .all()"
             )
         return bool(self.item())
 
     def detach(self) -> Tensor:
         """The same data, cut from the graph (shares memory and version counter)."""
-        t = Tensor.wrap(self.data)
+        t = Tensor.wrap(self.array)
         t._version = self._version
         return t
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        if requires_grad and self.data.dtype.kind not in "fc":
+        if requires_grad and self.array.dtype.kind not in "fc":
             raise TypeError(
-                f"only floating-point tensors can require gradients, this one is {self.data.dtype}"
+                f"only floating-point tensors can require gradients, this one is {self.array.dtype}"
             )
         if not requires_grad and self.creator is not None:
             raise RuntimeError("requires_grad can only be turned off on a leaf; use detach()")

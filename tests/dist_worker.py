@@ -62,7 +62,7 @@ def main(mode):
     if rank == 0:
         single = make_model()
         for p, v in zip(single.parameters(), initial):
-            p.data[...] = v
+            p.array[...] = v
         train(single, [(gg.tensor(x), gg.tensor(y)) for x, y in data], single)
         reference = np.concatenate([p.numpy().ravel() for p in single.parameters()])
         np.testing.assert_allclose(flat, reference, rtol=1e-5, atol=1e-6)

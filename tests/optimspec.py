@@ -75,13 +75,15 @@ class OptimizerTests:
         params, tparams = pair(SHAPES, dtype, device)
         opt = getattr(optim, name)(params, **kwargs)
         topt = getattr(torch.optim, name)(tparams, **kwargs)
-        arrays = [p.data for p in params]
+        arrays = [p.array for p in params]
         for step_grads in random_grads(SHAPES, dtype, STEPS):
             set_grads(params, tparams, step_grads, device)
             opt.step()
             topt.step()
         assert_close(params, tparams, dtype)
-        assert all(p.data is a for p, a in zip(params, arrays)), "p.data was replaced, not updated"
+        assert all(p.array is a for p, a in zip(params, arrays)), (
+            "p.array was replaced, not updated"
+        )
         assert all(p.device == device for p in params)
 
     @pytest.mark.parametrize("through_file", [False, True], ids=["in-memory", "gg.save/gg.load"])

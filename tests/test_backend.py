@@ -99,7 +99,7 @@ def test_get_array_module(device):
     x = gg.zeros(2, device=device)
     xp = backend.get_array_module(x)
     assert xp is device.xp
-    assert backend.get_array_module(x.data) is device.xp
+    assert backend.get_array_module(x.array) is device.xp
     assert backend.get_array_module(np.zeros(2)) is np
     assert backend.get_array_module(3.0) is np
 

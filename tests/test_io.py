@@ -79,7 +79,7 @@ def test_tensor_round_trip_is_bit_identical(dtype, shape, device, tmp_path):
     assert back.dtype == a.dtype and back.shape == a.shape
     assert back.numpy().tobytes() == a.tobytes()
     if device.kind == "cpu":  # a fresh array the caller may update
-        assert back.data.flags.writeable and back.data.flags.owndata
+        assert back.array.flags.writeable and back.array.flags.owndata
 
 
 def test_non_contiguous_and_big_endian_tensors(tmp_path):
@@ -332,7 +332,7 @@ def test_bad_files_raise_value_error_naming_the_problem(saved, tmp_path):
         with pytest.raises(ValueError, match=message) as info:
             loaded = gg.load(bad)
             for k, t in target.items():  # (never reached) a caller's load
-                t.data[...] = loaded["model"][k].data
+                t.array[...] = loaded["model"][k].array
         assert str(bad) in str(info.value), label  # the message names the file
         for t in target.values():
             assert not t.numpy().any(), label  # nothing was written anywhere

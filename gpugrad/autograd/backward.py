@@ -90,7 +90,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         if create_graph:
             t.grad = g if t.grad is None else t.grad + g
         else:  # a buffer of its own: the returned gradients may share one
-            t.grad = Tensor.wrap(g.data.copy() if t.grad is None else t.grad.data + g.data)
+            t.grad = Tensor.wrap(g.array.copy() if t.grad is None else t.grad.array + g.array)
 
 
 def seed_gradient(t, grad, create_graph: bool):
@@ -98,14 +98,14 @@ def seed_gradient(t, grad, create_graph: bool):
     ``t`` when ``grad`` is None; else ``grad`` (a Tensor, array or number) of t's shape,
     dtype and device.  A Tensor under ``create_graph``, a raw array otherwise."""
     Tensor = engine.tensor_type()
-    xp = backend.get_array_module(t.data)
+    xp = backend.get_array_module(t.array)
     if grad is None:
-        if t.data.size != 1:
+        if t.array.size != 1:
             raise RuntimeError(
                 f"backward() without a gradient needs a one-element output; "
                 f"this one has shape {t.shape}: pass grad= of that shape"
             )
-        g = Tensor.wrap(xp.ones_like(t.data))
+        g = Tensor.wrap(xp.ones_like(t.array))
     elif isinstance(grad, Tensor):
         g = grad
     elif isinstance(grad, numpy.ndarray) or backend.is_cuda_array(grad):
@@ -127,4 +127,4 @@ def seed_gradient(t, grad, create_graph: bool):
             f"backward: device mismatch: left operand is on {t.device}, right operand is on "
             f"{g.device}; move one with .to()"
         )
-    return g if create_graph else g.data
+    return g if create_graph else g.array

@@ -159,10 +159,10 @@ class Function:
             self.needs_grad = needs
         else:
             self.needs_grad = (False,) * len(inputs)
-        y = self.forward(inputs[0].data) if one else self.forward(*[t.data for t in inputs])
+        y = self.forward(inputs[0].array) if one else self.forward(*[t.array for t in inputs])
         out = _Tensor.wrap(y)
         if grad_mode.anomaly_enabled:
-            _check_finite(out.data, f"the forward of {self.name}")
+            _check_finite(out.array, f"the forward of {self.name}")
         if record:  # record(inputs, out), inlined: this is the hot path of every op
             self.seq = next(_counter)
             self.inputs = inputs
@@ -189,7 +189,7 @@ class Function:
         if self.save_inputs:
             self._versions = tuple([inputs[i]._version[0] for i in self.save_inputs])
         if self.save_output:
-            self._out_data = out.data
+            self._out_data = out.array
             self._out_version = out._version
             self._out_ref = weakref.ref(out)
         out.requires_grad = True
@@ -209,7 +209,7 @@ class Function:
                     f"{t._version[0]}, it was {recorded} when saved. Use an out-of-place "
                     f"operation (x = x + y instead of x += y)."
                 )
-            values.append(t if graph else t.data)
+            values.append(t if graph else t.array)
         if self.save_output:
             if self._out_version[0] != 0:
                 raise RuntimeError(
@@ -317,7 +317,7 @@ def run_backward(
                 if t.grad is None:
                     t.grad = leaf_gradient(g)
                 else:
-                    t.grad = t.grad + g if graph else _Tensor.wrap(t.grad.data + g)
+                    t.grad = t.grad + g if graph else _Tensor.wrap(t.grad.array + g)
             return
         slot = pending.get(id(node))
         if slot is None:
@@ -364,7 +364,7 @@ def run_backward(
                     gx = ns.sum_to(gx, t.shape)
                 if grad_mode.anomaly_enabled:
                     _check_finite(
-                        gx.data if graph else gx,
+                        gx.array if graph else gx,
                         f"the backward of {node.name} (created at sequence {node.seq})",
                     )
                 if not isinstance(e, Function):

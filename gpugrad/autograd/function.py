@@ -63,17 +63,17 @@ class SavedTensor:
     """One argument of ``save_for_backward``: the Tensor (an output weakly, with its array)
     and its version when forward returned."""
 
-    __slots__ = ("counter", "data", "output", "recorded", "ref", "tensor")
+    __slots__ = ("array", "counter", "output", "recorded", "ref", "tensor")
 
     def __init__(self, t, output: int | None):
         self.counter, self.recorded, self.output = t._version, t._version[0], output
         self.tensor = t if output is None else None
-        self.ref, self.data = (None, None) if output is None else (weakref.ref(t), t.data)
+        self.ref, self.array = (None, None) if output is None else (weakref.ref(t), t.array)
 
     def unpack(self, graph: bool, owner: str):
         if self.counter[0] != self.recorded:
             kind = "" if self.output is None else f", which is output {self.output} of {owner},"
-            shape = list(self.data.shape if self.tensor is None else self.tensor.shape)
+            shape = list(self.array.shape if self.tensor is None else self.tensor.shape)
             raise RuntimeError(
                 f"one of the variables needed for gradient computation has been modified by "
                 f"an inplace operation: [{shape}]{kind} is at version {self.counter[0]}; "
@@ -87,7 +87,7 @@ class SavedTensor:
                 raise RuntimeError(
                     f"create_graph needs an output of {owner}, which no longer exists"
                 )
-            t = engine.tensor_type().wrap(self.data)
+            t = engine.tensor_type().wrap(self.array)
         return t
 
 
@@ -157,7 +157,7 @@ class OutputGradients:
         self.parts = parts
 
     @property
-    def data(self):
+    def array(self):
         return self  # what the engine's anomaly check reads under create_graph
 
     def __add__(self, other):
@@ -209,7 +209,7 @@ def once_differentiable(backward):
         if not (grad_mode.grad_enabled and depends):
             return result
         out = [
-            OnceDifferentiated(g.data)(*depends) if _is_tensor(g) and g.dtype.kind in "fc" else g
+            OnceDifferentiated(g.array)(*depends) if _is_tensor(g) and g.dtype.kind in "fc" else g
             for g in (result if isinstance(result, tuple) else (result,))
         ]
         return tuple(out) if isinstance(result, tuple) else out[0]
@@ -229,7 +229,7 @@ class CustomFunctionBackward(engine.Function):
         self.fn_cls, self.ctx, self.arg_is_tensor = fn_cls, ctx, arg_is_tensor
         # what a missing output gradient is made of: (xp, shape, dtype), None for non-Tensors
         self.output_meta = [
-            (backend.get_array_module(o.data), o.shape, o.dtype) if _is_tensor(o) else None
+            (backend.get_array_module(o.array), o.shape, o.dtype) if _is_tensor(o) else None
             for o in outputs
         ]
 
@@ -291,7 +291,7 @@ class CustomFunctionBackward(engine.Function):
                 )
             if g.dtype != t.dtype:
                 g = g.astype(t.dtype)
-            out.append(g if graph else g.data)
+            out.append(g if graph else g.array)
         return tuple(out)
 
 

@@ -31,7 +31,7 @@ def _float64_inputs(inputs):
     ins = []
     for x in inputs:
         if _is_tensor(x) and x.dtype.kind == "f":
-            t = engine.tensor_type().wrap(x.data.astype("float64"))
+            t = engine.tensor_type().wrap(x.array.astype("float64"))
             t.requires_grad = x.requires_grad
             ins.append(t)
         else:
@@ -94,12 +94,12 @@ def gradcheck(
                 v[d] = 1.0
             else:
                 v = d
-            saved = x.data
-            x.data = x.device.xp.asarray(host + eps * v)
+            saved = x.array
+            x.array = x.device.xp.asarray(host + eps * v)
             plus = _scalar(fn, ins, weights)
-            x.data = x.device.xp.asarray(host - eps * v)
+            x.array = x.device.xp.asarray(host - eps * v)
             minus = _scalar(fn, ins, weights)
-            x.data = saved
+            x.array = saved
             numeric = (plus - minus) / (2 * eps)
             exact = float((g * v).sum())
             if not abs(numeric - exact) <= atol + rtol * abs(numeric):

@@ -98,21 +98,21 @@ def explain(output) -> list:
     Example: for ``(x + y) * z`` with x=-2, y=5, z=-4 the records are x, y, z, then the "+"
     node (value 3, upstream -4, local [1, 1], downstream [-4, -4]) and the "*" node."""
     nodes, produced = _collect(output)
-    xp = backend.get_array_module(output.data)
+    xp = backend.get_array_module(output.array)
     ns = autograd.raw_namespace(xp)
     order = sorted(nodes.values(), key=lambda n: n.seq)
     labels, uses, leaves = _label_values(order, produced)
 
     # Gradients: every node's backward, newest first, so that a value's fan-out is summed
     # before the node that produced it runs (the heap backward's order).  Own dict, not .grad.
-    grads = {id(output): xp.ones_like(output.data)}
+    grads = {id(output): xp.ones_like(output.array)}
     records = {}
     heap = [(-node.seq, id(node), node) for node in order]
     heapq.heapify(heap)
     while heap:
         _, _, node = heapq.heappop(heap)
         out = produced[id(node)]
-        gy = grads.get(id(out), xp.zeros_like(out.data))
+        gy = grads.get(id(out), xp.zeros_like(out.array))
         saved = node.saved_values(False)
         downstream = _input_gradients(node, ns, gy, saved)
         # The backward of an upstream of ones is the local gradient (no Jacobian is built).
@@ -125,8 +125,8 @@ def explain(output) -> list:
             name=labels[id(out)],
             op=node.label(),
             gate=node.gate,
-            inputs=[labels.get(id(t), _summary(t.data)) for t in node.inputs],
-            value=_summary(out.data),
+            inputs=[labels.get(id(t), _summary(t.array)) for t in node.inputs],
+            value=_summary(out.array),
             upstream=_summary(gy),
             local=[_summary(g) for g in local],
             downstream=[_summary(g) for g in downstream],
@@ -138,7 +138,7 @@ def explain(output) -> list:
             name=labels[id(t)],
             op="input",
             gate=None,
-            value=_summary(t.data),
+            value=_summary(t.array),
             upstream=_summary(grads.get(id(t))),
         )
         for t in leaves

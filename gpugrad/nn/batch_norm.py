@@ -48,7 +48,7 @@ class _BatchNorm(Module):
             )
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.data += 1
+            self.num_batches_tracked.array += 1
             increment_version(self.num_batches_tracked)
             if self.momentum is None:  # a cumulative average, as PyTorch (reads the count)
                 factor = 1.0 / float(self.num_batches_tracked.item())

@@ -37,7 +37,7 @@ class Embedding(Module):
             init.normal_(self.weight)
             if padding_idx is not None:
                 with no_grad():
-                    self.weight.data[padding_idx] = 0
+                    self.weight.array[padding_idx] = 0
         else:
             self.weight = Parameter(_weight)
 

@@ -54,7 +54,7 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
 def _write(t: Tensor, array) -> Tensor:
     """``t``'s values replaced in place by ``array`` (outside the graph)."""
     with no_grad():
-        t.data[...] = array
+        t.array[...] = array
         increment_version(t)
     return t
 

@@ -21,7 +21,7 @@ class Parameter(Tensor):
 
     def __init__(self, data, requires_grad: bool = True):
         super().__init__(
-            data.data if isinstance(data, Tensor) else data, requires_grad=requires_grad
+            data.array if isinstance(data, Tensor) else data, requires_grad=requires_grad
         )
 
     def __repr__(self):
@@ -219,7 +219,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             else:
-                p.grad.data[...] = 0
+                p.grad.array[...] = 0
                 increment_version(p.grad)
 
     def _convert(self, fn):
@@ -230,9 +230,9 @@ class Module:
                 for t in registry.values():
                     if t is None:
                         continue
-                    t.data = fn(t.data)
+                    t.array = fn(t.array)
                     if t.grad is not None:
-                        t.grad = Tensor.wrap(fn(t.grad.data))
+                        t.grad = Tensor.wrap(fn(t.grad.array))
         return self
 
     def to(self, *args, device=None, dtype=None, non_blocking: bool = False):
@@ -316,7 +316,7 @@ class Module:
             prepared.append((target, backend.to_device(array, target.device)))
         with no_grad():
             for target, array in prepared:
-                target.data[...] = array
+                target.array[...] = array
                 increment_version(target)
         return IncompatibleKeys(missing, unexpected)
 
@@ -372,7 +372,7 @@ def _as_array(value):
     """A state-dict value as a NumPy/CuPy array: a gpugrad Tensor's array, a torch tensor
     (detached, on the host) or anything NumPy can read."""
     if isinstance(value, Tensor):
-        return value.data
+        return value.array
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch.Tensor
         return value.detach().cpu().numpy()
     if hasattr(value, "shape") and hasattr(value, "dtype"):

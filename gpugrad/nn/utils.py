@@ -46,8 +46,8 @@ def clip_grad_norm_(
     norm_type = float(norm_type)
     if not grads:
         return Tensor(0.0)
-    xp = backend.get_array_module(grads[0].data)
-    norms = xp.stack([_norm(g.data, norm_type) for g in grads])
+    xp = backend.get_array_module(grads[0].array)
+    norms = xp.stack([_norm(g.array, norm_type) for g in grads])
     total = norms.max() if math.isinf(norm_type) else _norm(norms, norm_type)
     if error_if_nonfinite and not bool(xp.isfinite(total)):
         raise RuntimeError(
@@ -58,7 +58,7 @@ def clip_grad_norm_(
     coef = xp.minimum(max_norm / (total + 1e-6), 1.0)
     with no_grad(), numpy.errstate(invalid="ignore"):  # inf · 0 is NaN, as in PyTorch
         for g in grads:
-            g.data *= coef.astype(g.dtype)
+            g.array *= coef.astype(g.dtype)
             increment_version(g)
     return Tensor.wrap(total.astype(grads[0].dtype))
 
@@ -69,8 +69,8 @@ def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
     with no_grad():
         for p in _listed(parameters):
             if p.grad is not None:
-                xp = backend.get_array_module(p.grad.data)
-                xp.clip(p.grad.data, -clip_value, clip_value, out=p.grad.data)
+                xp = backend.get_array_module(p.grad.array)
+                xp.clip(p.grad.array, -clip_value, clip_value, out=p.grad.array)
                 increment_version(p.grad)
 
 
@@ -91,6 +91,6 @@ def vector_to_parameters(vec: Tensor, parameters) -> None:
     with no_grad():
         for p in params:
             n = math.prod(p.shape)
-            p.data[...] = vec.data[offset : offset + n].reshape(p.shape)
+            p.array[...] = vec.array[offset : offset + n].reshape(p.shape)
             increment_version(p)
             offset += n

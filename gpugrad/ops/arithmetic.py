@@ -22,10 +22,10 @@ from .promotion import cast, check_device, operands
 
 def check_same(a: Tensor, b: Tensor, op: str) -> None:
     """Raise if ``a`` and ``b`` differ in dtype or device, naming both sides."""
-    if a.data.dtype != b.data.dtype:
+    if a.array.dtype != b.array.dtype:
         raise TypeError(
-            f"{op}: dtype mismatch: left operand is {a.data.dtype}, right operand is "
-            f"{b.data.dtype}; convert one with .to()"
+            f"{op}: dtype mismatch: left operand is {a.array.dtype}, right operand is "
+            f"{b.array.dtype}; convert one with .to()"
         )
     check_device(a, b, op)
 
@@ -35,7 +35,7 @@ _SCALAR_TYPES = (float, int)
 
 def _raw(v):
     """The array of a Tensor (masks are constants in a backward), an array as it is."""
-    return v.data if isinstance(v, Tensor) else v
+    return v.array if isinstance(v, Tensor) else v
 
 
 def is_scalar(v) -> bool:
@@ -248,15 +248,15 @@ def _with_scalar(a: Tensor, c, name: str):
     tensor meets a float, or is divided, in the default float dtype."""
     if isinstance(c, numpy.generic):
         c = c.item()  # NumPy scalars carry a dtype that NumPy would promote to
-    if a.data.dtype.kind in "biu" and (isinstance(c, float) or name == "div"):
-        a = Tensor.wrap(a.data.astype(dtypes.get_default_dtype()))  # integers never require grad
+    if a.array.dtype.kind in "biu" and (isinstance(c, float) or name == "div"):
+        a = Tensor.wrap(a.array.astype(dtypes.get_default_dtype()))  # integers never require grad
     return a, c
 
 
 def _binary(a, b, name: str, tensor_op, const_op):
     """``tensor_op()(a, b)``, or ``const_op(b)(a)`` when b is a Python number (no array made
     for it, and the backward needs no gradient for it)."""
-    if type(b) is float and a.data.dtype.kind == "f":  # the common case, first
+    if type(b) is float and a.array.dtype.kind == "f":  # the common case, first
         return const_op(b)(a)
     if is_scalar(b):
         a, b = _with_scalar(a, b, name)
@@ -291,7 +291,7 @@ def mul(a, b):
 
 
 def div(a, b):
-    if a.data.dtype.kind in "biu" and isinstance(b, Tensor) and b.data.dtype.kind in "biu":
+    if a.array.dtype.kind in "biu" and isinstance(b, Tensor) and b.array.dtype.kind in "biu":
         a = cast(a, dtypes.get_default_dtype())  # true division of integers gives floats
     return _binary(a, b, "div", Div, DivConst)
 

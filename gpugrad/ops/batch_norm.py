@@ -46,10 +46,10 @@ def batch_norm(
         if running_mean is not None:
             with no_grad():
                 m = momentum
-                running_mean.data *= 1 - m
-                running_mean.data += m * mean.data.reshape(-1)
-                running_var.data *= 1 - m
-                running_var.data += m * var.data.reshape(-1) * (count / (count - 1))
+                running_mean.array *= 1 - m
+                running_mean.array += m * mean.array.reshape(-1)
+                running_var.array *= 1 - m
+                running_var.array += m * var.array.reshape(-1) * (count / (count - 1))
                 increment_version(running_mean)
                 increment_version(running_var)
         y = centered / (var + eps).sqrt()

@@ -60,7 +60,7 @@ def class_indices(scores: Tensor, labels, name: str, ignore_index=None):
     to lie in [0, C) (free there; on a GPU the check would synchronize, so the fused kernel
     flags bad labels on the device instead)."""
     c = num_classes(scores, name)
-    raw = target_tensor(labels, scores, name).data
+    raw = target_tensor(labels, scores, name).array
     if raw.dtype.kind not in "iu":
         raise TypeError(f"{name}: labels must be integer class indices, got {raw.dtype}")
     expected = shape_without_classes(scores)
@@ -93,7 +93,7 @@ def class_weights(weight, scores: Tensor, c: int, name: str):
     """The per-class weights as a raw (C,) array in the scores' dtype, or None."""
     if weight is None:
         return None
-    w = constant(weight, scores, name, "weight").data
+    w = constant(weight, scores, name, "weight").array
     if w.shape != (c,):
         raise ValueError(f"{name}: weight of shape {w.shape}; expected one per class, ({c},)")
     return w

@@ -15,11 +15,11 @@ def compare(a: Tensor, b, name: str) -> Tensor:
     a = as_tensor(a)
     if isinstance(b, Tensor):
         a, b = operands(a, b, name)
-        b = b.data
+        b = b.array
     elif not is_scalar(b):
-        b = as_tensor(b, like=a).data
-    xp = backend.get_array_module(a.data)
-    return Tensor.wrap(getattr(xp, name)(a.data, b))
+        b = as_tensor(b, like=a).array
+    xp = backend.get_array_module(a.array)
+    return Tensor.wrap(getattr(xp, name)(a.array, b))
 
 
 def _comparison(name: str, xp_name: str):
@@ -35,7 +35,7 @@ gt, ge = _comparison("gt", "greater"), _comparison("ge", "greater_equal")
 
 def _test(x, name: str) -> Tensor:
     x = as_tensor(x)
-    return Tensor.wrap(getattr(backend.get_array_module(x.data), name)(x.data))
+    return Tensor.wrap(getattr(backend.get_array_module(x.array), name)(x.array))
 
 
 def isnan(x) -> Tensor:
@@ -54,12 +54,12 @@ def allclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = F
     """True when |a - b| <= atol + rtol * |b| everywhere (broadcast), as PyTorch's."""
     a = as_tensor(a)
     a, b = operands(a, b, "allclose")
-    xp = backend.get_array_module(a.data)
-    return bool(xp.allclose(a.data, b.data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    xp = backend.get_array_module(a.array)
+    return bool(xp.allclose(a.array, b.array, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 def equal(a, b) -> bool:
     """True when ``a`` and ``b`` have the same shape and elements."""
     a = as_tensor(a)
     a, b = operands(a, b, "equal")
-    return a.shape == b.shape and bool((a.data == b.data).all())
+    return a.shape == b.shape and bool((a.array == b.array).all())

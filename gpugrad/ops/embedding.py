@@ -41,7 +41,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None) -> Tensor:
     weight = as_tensor(weight)
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be 2-d (num_embeddings, dim), got {weight.shape}")
-    indices = input.data if isinstance(input, Tensor) else input
+    indices = input.array if isinstance(input, Tensor) else input
     indices = backend.to_device(backend.get_array_module(indices).asarray(indices), weight.device)
     if indices.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got {indices.dtype}")

@@ -79,7 +79,7 @@ def raw_index(index, like: Tensor):
 
     def conv(p):
         if isinstance(p, Tensor):
-            return p.data if p.device == like.device else backend.to_device(p.data, like.device)
+            return p.array if p.device == like.device else backend.to_device(p.array, like.device)
         if isinstance(p, list):
             return backend.to_device(numpy.asarray(p), like.device)
         if isinstance(p, numpy.ndarray) and like.device.kind != "cpu":

@@ -85,13 +85,13 @@ def _check_writable(t: Tensor, what: str) -> None:
         whose = "a leaf tensor" if base is t else "a view of a leaf tensor"
         raise RuntimeError(
             f"{what} on {whose} that requires grad would lose its gradient; do it inside "
-            f"`with gg.no_grad():` (or on .data)"
+            f"`with gg.no_grad():` (or on .data / .detach())"
         )
 
 
 def _snapshot(t: Tensor) -> Tensor:
     """t's value and history now, as the input of the out-of-place op (own version)."""
-    old = Tensor.wrap(t.data)
+    old = Tensor.wrap(t.array)
     e = edge(t)  # a stale view's history is recorded again first
     old.creator = e if isinstance(e, Function) else None
     old.requires_grad = e is not None
@@ -114,7 +114,7 @@ def _rebase(t: Tensor, steps: tuple, value) -> None:
     node = SetView(steps, value.shape if value is not None else ())
     old_base = _snapshot(base)
     if value is None:
-        value = Tensor.wrap(old_base.data)  # a constant: no gradient flows to it
+        value = Tensor.wrap(old_base.array)  # a constant: no gradient flows to it
     node.needs_grad = (old_base.requires_grad, value_grad)
     node.record((old_base, value), base)
 
@@ -132,8 +132,8 @@ def _write(t: Tensor, result: Tensor) -> Tensor:
             "in-place operation on an expanded (broadcast) view: more than one element "
             "refers to one memory location; clone() it first"
         )
-    if result.data is not t.data:
-        t.data[...] = result.data
+    if result.array is not t.array:
+        t.array[...] = result.array
     increment_version(t)
     return t
 
@@ -149,7 +149,7 @@ def apply(t: Tensor, op, other) -> Tensor:
     result = op(old, other)
     node = result.creator
     if node is not None and node.inputs and node.inputs[0] is old and 0 in node.save_inputs:
-        old.data = old.data.copy()  # what its backward reads, before the write below
+        old.array = old.array.copy()  # what its backward reads, before the write below
     _write(t, result)
     _rebase(t, (), result)
     return t
@@ -160,7 +160,7 @@ def fill(t: Tensor, value) -> Tensor:
     is zero, as PyTorch's FillBackward."""
     if grad_mode.grad_enabled:
         _check_writable(t, "fill_/zero_")
-    t.data.fill(value)
+    t.array.fill(value)
     increment_version(t)
     if grad_mode.grad_enabled:
         _rebase(t, (), None)
@@ -172,11 +172,11 @@ def setitem(t: Tensor, index, value) -> None:
     index = raw_index(index, t)
     step = IndexStep(lambda x: x[index], index)
     if not _recording(t, value):
-        step.assign(t.data, value.data if isinstance(value, Tensor) else value)
+        step.assign(t.array, value.array if isinstance(value, Tensor) else value)
         increment_version(t)
         return
     _check_writable(t, "item assignment")
     v = as_tensor(value, like=t)
-    step.assign(t.data, v.data)
+    step.assign(t.array, v.array)
     increment_version(t)
     _rebase(t, (step,), v)

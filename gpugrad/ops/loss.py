@@ -245,7 +245,7 @@ def _quadratic_then_linear(input, target, beta: float, slope: float, name: str) 
     a, b = pair(input, target, name)
     d = a - b
     ad = d.abs()
-    return where(ad.data < beta, d * d * (0.5 * slope / beta), (ad - 0.5 * beta) * slope)
+    return where(ad.array < beta, d * d * (0.5 * slope / beta), (ad - 0.5 * beta) * slope)
 
 
 @torch_loss("size_average", "reduce", "reduction", "beta")
@@ -312,12 +312,12 @@ def binary_cross_entropy(input, target, weight, reduction) -> Tensor:
     same shape: ``-weight (t log x + (1 - t) log(1 - x))``, each log clamped at -100 (as
     PyTorch), ``weight`` broadcast to the input's shape."""
     x, t = pair(input, target, "binary_cross_entropy")
-    in_range = backend.is_cuda_array(x.data) or bool(((x.data >= 0) & (x.data <= 1)).all())
+    in_range = backend.is_cuda_array(x.array) or bool(((x.array >= 0) & (x.array <= 1)).all())
     if not in_range:  # checked on the CPU, where it is free; on a GPU it would sync
         raise ValueError("binary_cross_entropy: all elements of input must be in [0, 1]")
     w = None
     if weight is not None:
-        w = constant(weight, x, "binary_cross_entropy", "weight").data
+        w = constant(weight, x, "binary_cross_entropy", "weight").array
         xp = backend.get_array_module(w)
         w = xp.broadcast_to(w, numpy.broadcast_shapes(w.shape, x.shape))
     return apply_reduction(BinaryCrossEntropy(w)(x, t), reduction)

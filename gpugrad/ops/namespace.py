@@ -55,7 +55,7 @@ expand_dims = shape.expand_dims
 
 def sign(x: Tensor) -> Tensor:
     """sign(x) as a constant (its derivative is zero almost everywhere)."""
-    return Tensor.wrap(backend.get_array_module(x.data).sign(x.data))
+    return Tensor.wrap(backend.get_array_module(x.array).sign(x.array))
 
 
 def transpose(x, axes=None) -> Tensor:
@@ -77,7 +77,7 @@ def sum_to(x: Tensor, target_shape) -> Tensor:
 
 
 def zeros_like(x: Tensor) -> Tensor:
-    return Tensor.wrap(backend.get_array_module(x.data).zeros_like(x.data))
+    return Tensor.wrap(backend.get_array_module(x.array).zeros_like(x.array))
 
 
 def apply(fn, *args) -> Tensor:

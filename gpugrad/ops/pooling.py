@@ -55,7 +55,7 @@ def _pool(x, geometry, reducer, fill=0.0):
 def _window_counts(x, k, s, sides, padding, count_include_pad):
     """How many elements each window averages over, as PyTorch counts them: the padding
     counts (if ``count_include_pad``), what ceil_mode adds beyond it never does."""
-    xp = backend.get_array_module(x.data)
+    xp = backend.get_array_module(x.array)
     h, w = x.shape[2:]
     (ph, pw) = pair(padding, "padding")
     inside = numpy.zeros((1, 1, h + 2 * ph, w + 2 * pw), dtype=x.dtype)

@@ -31,11 +31,11 @@ def promote_all(ts, op: str) -> list:
     """The Tensors ``ts`` on one device (else an error) and in their promoted dtype."""
     for t in ts[1:]:
         check_device(ts[0], t, op)
-    dt = ts[0].data
+    dt = ts[0].array
     for t in ts[1:]:
-        if t.data.dtype != dt.dtype:
-            dt = numpy.empty((0,) if t.ndim or dt.ndim else (), dtypes.promote(dt, t.data))
-    return [t if t.data.dtype == dt.dtype else cast(t, dt.dtype) for t in ts]
+        if t.array.dtype != dt.dtype:
+            dt = numpy.empty((0,) if t.ndim or dt.ndim else (), dtypes.promote(dt, t.array))
+    return [t if t.array.dtype == dt.dtype else cast(t, dt.dtype) for t in ts]
 
 
 def operands(a: Tensor, b, op: str):
@@ -43,7 +43,7 @@ def operands(a: Tensor, b, op: str):
     array or list)."""
     if not isinstance(b, Tensor):
         b = as_tensor(b, like=a)
-    da, db = a.data, b.data
+    da, db = a.array, b.array
     if (
         da.dtype != db.dtype
         or type(da) is not type(db)

@@ -263,7 +263,7 @@ def _index_reduction(method):
     def fn(x, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
         x = as_tensor(x)
         d, k = dims(dim, keepdim, axis, keepdims)
-        a = x.data
+        a = x.array
         if method in ("argmax", "argmin"):
             if d is None:
                 out = getattr(a.reshape(-1), method)()

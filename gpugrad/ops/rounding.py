@@ -65,13 +65,13 @@ def _pair(a, b):
         return operands(a, b, "remainder")
     if a.dtype.kind in "biu" and isinstance(b, float):
         a = cast(a, dtypes.get_default_dtype())
-    return a, Tensor.wrap(backend.get_array_module(a.data).asarray(b, dtype=a.dtype))
+    return a, Tensor.wrap(backend.get_array_module(a.array).asarray(b, dtype=a.dtype))
 
 
 def floor_divide(a, b) -> Tensor:
     """a // b rounded toward minus infinity (PyTorch's ``//``); outside the graph."""
     a, b = _pair(a, b)
-    return Tensor.wrap(backend.get_array_module(a.data).floor_divide(a.data, b.data))
+    return Tensor.wrap(backend.get_array_module(a.array).floor_divide(a.array, b.array))
 
 
 def remainder(a, b) -> Tensor:

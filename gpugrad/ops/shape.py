@@ -191,7 +191,7 @@ def broadcast_to(x, shape) -> Tensor:
             raise ValueError
     except ValueError:
         raise ValueError(f"cannot broadcast shape {x.shape} to {shape}") from None
-    xp_broadcast = backend.get_array_module(x.data).broadcast_to
+    xp_broadcast = backend.get_array_module(x.array).broadcast_to
     step = ViewStep(
         lambda t: broadcast_to(t, shape), lambda a: xp_broadcast(a, shape), read_only=True
     )

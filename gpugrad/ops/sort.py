@@ -43,7 +43,7 @@ class PutAlong(Function):
 
 
 def _order(x, dim, descending):
-    a = x.data
+    a = x.array
     xp = backend.get_array_module(a)
     if a.ndim == 0:
         return xp.zeros((), dtype=xp.int64)

@@ -161,7 +161,7 @@ def clone(x):
 def contiguous(x):
     """``x`` itself when C-contiguous, else a contiguous copy (in the graph)."""
     x = as_tensor(x)
-    return x if x.data.flags.c_contiguous else Clone()(x)
+    return x if x.array.flags.c_contiguous else Clone()(x)
 
 
 def clip(x, min=None, max=None):
@@ -177,7 +177,7 @@ def astype(x: Tensor, dtype) -> Tensor:
         return x
     if x.requires_grad and dtype.kind != "f":
         # Casting to an integer type leaves the graph (as in PyTorch).
-        return Tensor.wrap(x.data.astype(dtype))
+        return Tensor.wrap(x.array.astype(dtype))
     return AsType(dtype)(x)
 
 

@@ -58,10 +58,10 @@ class ViewInfo:
 
 def shares_memory(out, base) -> bool:
     """True when ``out``'s array is a view into ``base``'s memory (not a copy)."""
-    a = out.data
+    a = out.array
     while a.base is not None and hasattr(a.base, "base"):
         a = a.base
-    b = base.data
+    b = base.array
     while b.base is not None and hasattr(b.base, "base"):
         b = b.base
     return a is b

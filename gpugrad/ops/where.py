@@ -38,7 +38,7 @@ def where(cond, a, b) -> Tensor:
     a = as_tensor(a, like=like)
     b = as_tensor(b, like=like)
     a, b = promote_all([a, b], "where")
-    c = cond.data if isinstance(cond, Tensor) else cond
+    c = cond.array if isinstance(cond, Tensor) else cond
     if not hasattr(c, "dtype"):
         c = numpy.asarray(c)
     c = backend.to_device(c, like.device)
@@ -53,6 +53,6 @@ def masked_fill(x, mask, value) -> Tensor:
     x's dtype kept; no gradient flows to ``x`` under the mask."""
     x = as_tensor(x)
     if isinstance(value, Tensor):
-        value = value.data.item() if value.ndim == 0 else value
-    fill = as_tensor(backend.get_array_module(x.data).asarray(value, dtype=x.dtype), like=x)
+        value = value.array.item() if value.ndim == 0 else value
+    fill = as_tensor(backend.get_array_module(x.array).asarray(value, dtype=x.dtype), like=x)
     return where(mask, fill, x)

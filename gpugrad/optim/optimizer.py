@@ -8,7 +8,7 @@ PyTorch's layout, so a checkpoint written by :func:`gpugrad.save` resumes exactl
 
 How a step runs, and why:
 
-* The update is written into ``p.data`` in place: other code (modules, data-parallel
+* The update is written into ``p.array`` in place: other code (modules, data-parallel
   buckets) holds references to that array, so it is never replaced.
 * ``p.grad`` is only read: gradients may share memory with other arrays.
 * On CUDA each parameter is updated by one fused kernel from :mod:`gpugrad.kernels`; on
@@ -180,7 +180,9 @@ class Optimizer:
                 p.grad = (
                     None
                     if set_to_none
-                    else Tensor.wrap(backend.get_array_module(p.grad.data).zeros_like(p.grad.data))
+                    else Tensor.wrap(
+                        backend.get_array_module(p.grad.array).zeros_like(p.grad.array)
+                    )
                 )
 
     def step(self, closure=None):
@@ -197,11 +199,11 @@ class Optimizer:
         for group, p, g in work:  # all checked: now update
             state = self.state.setdefault(id(p), {"step": 0})
             state["step"] += 1
-            if backend.is_cuda_array(p.data):
-                with _current_gpu(p.data):  # launch on the parameter's GPU
-                    self._update_cuda(group, p.data, g, state)
+            if backend.is_cuda_array(p.array):
+                with _current_gpu(p.array):  # launch on the parameter's GPU
+                    self._update_cuda(group, p.array, g, state)
             else:
-                self._update_cpu(group, p.data, g, state)
+                self._update_cpu(group, p.array, g, state)
             increment_version(p)  # a graph that saved p's old value now refuses backward
         return loss
 
@@ -209,7 +211,7 @@ class Optimizer:
     def _checked_grad(p: Tensor):
         """The raw gradient array of ``p`` after checking shape, dtype and device (metadata
         only: nothing is read from the device)."""
-        g = p.grad.data if isinstance(p.grad, Tensor) else p.grad
+        g = p.grad.array if isinstance(p.grad, Tensor) else p.grad
         if tuple(g.shape) != p.shape:
             raise ValueError(
                 f"gradient of shape {tuple(g.shape)} for a parameter of shape {p.shape}"
@@ -221,9 +223,9 @@ class Optimizer:
             )
         if backend.device_of(g) != p.device:
             raise ValueError(f"gradient on {backend.device_of(g)} for a parameter on {p.device}")
-        if p.device.kind == "cpu" and not p.data.flags.writeable:
+        if p.device.kind == "cpu" and not p.array.flags.writeable:
             raise ValueError("the parameter's array is read-only; it cannot be updated in place")
-        if p.device.kind == "cuda" and not p.data.flags.c_contiguous:
+        if p.device.kind == "cuda" and not p.array.flags.c_contiguous:
             raise ValueError(
                 "on CUDA a parameter is updated in place by one kernel: its array "
                 "must be C-contiguous"
@@ -333,7 +335,7 @@ class Optimizer:
             if name not in entry:
                 continue
             value = entry[name]
-            array = value.data if isinstance(value, Tensor) else value
+            array = value.array if isinstance(value, Tensor) else value
             if not hasattr(array, "shape") or not hasattr(array, "dtype"):
                 raise ValueError(
                     f"optimizer state_dict: {name} of parameter {index} is a "

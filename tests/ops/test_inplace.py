@@ -69,10 +69,10 @@ def test_inplace_through_a_view_bumps_the_base(device):
 
 def test_setitem_without_grad_writes_in_place(device):
     x = gg.zeros(3, device=device)
-    data = x.data
+    data = x.array
     x[1] = 5.0
     x[gg.tensor([0, 2], device=device)] = gg.tensor([1.0, 2.0], device=device)
-    assert x.data is data
+    assert x.array is data
     np.testing.assert_array_equal(x.numpy(), [1.0, 5.0, 2.0])
 
 

@@ -60,7 +60,7 @@ def test_in_place_on_an_expanded_view_raises(device):
 def test_zero_d_results_are_zero_d_arrays(device):
     x = gg.tensor([1.0, 2.0, 3.0], device=device)
     for t in (x.sum(), x[1], x.max(), x.sum() * 2.0, -x.mean()):
-        assert t.shape == () and t.data.ndim == 0 and hasattr(t.data, "flags")
+        assert t.shape == () and t.array.ndim == 0 and hasattr(t.array, "flags")
     s = x.sum()
     s += 1.0
     s.zero_()

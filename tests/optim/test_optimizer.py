@@ -68,7 +68,7 @@ def test_step_never_writes_the_gradient(make, device):
     """The gradient may alias other arrays (here: a view of a bigger one), so it is only read."""
     big = gg.tensor(np.arange(12.0).reshape(3, 4) / 7, device=device)
     w = gg.tensor(np.ones(4), device=device, requires_grad=True)
-    w.grad = gg.Tensor(big.data[1])  # a view into big's array
+    w.grad = gg.Tensor(big.array[1])  # a view into big's array
     before = big.numpy().copy()
     opt = make([w])
     for _ in range(3):
