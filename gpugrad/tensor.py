@@ -23,8 +23,9 @@ class Tensor:
     Attributes: ``array`` (the backend array, numpy.ndarray or cupy.ndarray; a 0-d tensor
     holds a 0-d array, never a NumPy scalar), ``data`` (PyTorch's: a Tensor sharing the
     memory, outside the graph), ``grad`` (Tensor or None), ``requires_grad``, ``creator``
-    (the Function that produced it, None for leaves; also ``grad_fn``).  A view (``x[0]``, ``x.T`` ...) shares its
-    base's memory and version counter; ``_view`` says how it was taken (``ops/view.py``).
+    (the Function that produced it, None for leaves; also ``grad_fn``).  A view (``x[0]``,
+    ``x.T`` ...) shares its base's memory and version counter; ``_view`` says how it was
+    taken (``ops/view.py``).
     Use :func:`gpugrad.tensor` to build one from Python data.
     """
 
