@@ -32,7 +32,13 @@ def info(argv) -> int:
     except RuntimeError as e:
         print(f"device  none: {e}")
         return 2
-    print(f"device  {dev}  ({backend.device_reason})")
+    why_not = backend.cuda_unavailable_reason()
+    if why_not is None:
+        print(f"device  {dev}  ({backend.device_reason})")
+    else:  # say it plainly; cupy's own words (an "insufficient driver") go below, indented
+        chosen = "" if backend.device_reason.startswith("CPU:") else f"; {backend.device_reason}"
+        print(f"device  {dev}  (no CUDA device{chosen})")
+        print(f"        reason: {why_not}")
     if cupy is not None:
         for i in range(cupy.cuda.runtime.getDeviceCount()):
             props = cupy.cuda.runtime.getDeviceProperties(i)
