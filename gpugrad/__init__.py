@@ -52,6 +52,7 @@ from .dtypes import (
     set_default_dtype,
     uint8,
 )
+from .interop import from_dlpack
 from .ops import namespace as _graph_namespace, view
 from .ops.activation import relu, sigmoid, tanh
 from .ops.arithmetic import add, div, maximum, minimum, mul, neg, pow, sub

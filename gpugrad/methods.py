@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from . import backend, dtypes
+from . import backend, dtypes, interop
 from .creation import as_tensor
 from .ops import (
     activation,
@@ -269,6 +269,8 @@ METHODS = {
     "clone": unary.clone,
     "contiguous": unary.contiguous,
     "is_contiguous": lambda self: bool(self.array.flags.c_contiguous),
+    "__dlpack__": interop.dlpack,
+    "__dlpack_device__": interop.dlpack_device,
     "astype": unary.astype,
     "type": type_,
     "to": to,
@@ -285,6 +287,7 @@ METHODS = {
 PROPERTIES = {
     "T": shape.transpose,
     "mT": lambda self: shape.swapaxes(self, -2, -1),
+    "__cuda_array_interface__": interop.cuda_array_interface,
 }
 
 
