@@ -3,8 +3,10 @@
 Writes ``DIR/metrics.json``, ``DIR/curves.png`` and ``DIR/model.ggt`` (a checkpoint that
 ``--resume`` continues from).  Each epoch's data order depends only on (seed, epoch), and
 the checkpoint holds the model, the optimizer, the epoch and the history, so a resumed
-run ends with the same metrics as an uninterrupted one.  Bad input prints one line and
-exits with code 2 before anything is written.
+run ends with the same metrics as an uninterrupted one; ``--resume`` takes the run's
+settings (data, model, optimizer, lr, batch size, seed) from the checkpoint.  Bad input
+prints one line and exits with code 2 before anything is written; a diverging run (a
+NaN/Inf loss) stops at the first such read with exit code 1, keeping the last checkpoint.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import os
 import sys
 import time
@@ -26,33 +29,45 @@ from .random import get_rng_state, manual_seed, set_rng_state
 
 CHECKPOINT = "model.ggt"
 REPORT_EVERY = 10  # steps between reads of the loss (each read synchronizes a GPU)
+# What defines a run: a resumed run takes these from its checkpoint (lr None: by optimizer).
+SETTINGS = {"data": "digits", "model": "mlp", "optimizer": "adam", "lr": None}
+SETTINGS.update(batch_size=32, seed=0)
 
 
 class UsageError(Exception):
     """Bad input: reported as one line, exit code 2."""
 
 
+class Diverged(Exception):
+    """The loss became NaN or Inf: reported as one line, exit code 1."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m gpugrad train", description="Train a small network with gpugrad."
     )
-    p.add_argument("--data", default="digits", help="digits | spiral | idx:DIR (default digits)")
-    p.add_argument("--model", default="mlp", choices=["mlp", "cnn"])
+    # The run's settings default to None, so that --resume can tell which were given.
+    p.add_argument("--data", help="digits | spiral | idx:DIR (default digits)")
+    p.add_argument("--model", choices=["mlp", "cnn"], help="(default mlp)")
     p.add_argument("--epochs", type=int, default=60)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, help="(default 32)")
     p.add_argument(
         "--lr",
         type=float,
         default=None,
         help="learning rate (default 0.001 for adam, 0.05 for sgd)",
     )
-    p.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
+    p.add_argument("--optimizer", choices=["adam", "sgd"], help="(default adam)")
     p.add_argument(
         "--device", default=None, help="cpu | cuda | cuda:N (default: the best available)"
     )
     p.add_argument("--out", default=os.path.join("runs", "latest"), help="output directory")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/model.ggt")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from OUT/model.ggt, with its data, model, optimizer, lr, batch size, seed",
+    )
+    p.add_argument("--seed", type=int, help="(default 0)")
     p.add_argument(
         "--distributed",
         action="store_true",
@@ -105,12 +120,46 @@ def evaluate(model, loader) -> float:
 def _validate(args):
     if args.epochs < 1:
         raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
-    if args.batch_size < 1:
+    if args.batch_size is not None and args.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.lr is not None and not args.lr > 0:
         raise UsageError(f"--lr must be positive, got {args.lr}")
-    if args.seed < 0:
+    if args.seed is not None and args.seed < 0:
         raise UsageError(f"--seed must be non-negative, got {args.seed}")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UsageError(f"--out {args.out} is a file; name a folder")
+
+
+def _settle(args, saved: dict) -> str:
+    """Fill the run's settings: the checkpoint's (``saved``, its args) first, then the
+    defaults.  Returns a note naming the given settings the checkpoint overrode, or ''."""
+    overridden = []
+    for name in SETTINGS:
+        given, kept = getattr(args, name), saved.get(name)
+        if kept is None:
+            continue
+        if given is not None and given != kept:
+            overridden.append(f"--{name.replace('_', '-')} {kept} (not {given})")
+        setattr(args, name, kept)
+    for name, default in SETTINGS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+    if args.lr is None:
+        args.lr = 0.001 if args.optimizer == "adam" else 0.05
+    if not overridden:
+        return ""
+    return "--resume continues the checkpoint's run: " + ", ".join(overridden)
+
+
+def _check_finite(loss: float, where: str) -> None:
+    if not math.isfinite(loss):
+        raise Diverged(f"the loss is {loss} at {where}; the run diverged (try a smaller --lr)")
+
+
+def _kept(history: list, ckpt_path: str) -> str:
+    if not history:
+        return "no checkpoint was written"
+    return f"the checkpoint of epoch {len(history)} is in {ckpt_path} (continue with --resume)"
 
 
 def plot_curves(history: list, path: str, title: str) -> None:
@@ -138,6 +187,17 @@ def plot_curves(history: list, path: str, title: str) -> None:
     write_atomically(path, png.getvalue())
 
 
+def _load_checkpoint(path: str, dev) -> dict:
+    from . import io
+
+    if not os.path.isfile(path):
+        raise UsageError(f"--resume: no checkpoint at {path}")
+    try:
+        return io.load(path, device=dev)
+    except ValueError as e:
+        raise UsageError(f"--resume: {e}") from None
+
+
 def run(args) -> dict:
     """Train as ``args`` says; returns the metrics (also written to OUT/metrics.json)."""
     _validate(args)
@@ -153,43 +213,30 @@ def run(args) -> dict:
         dev = backend.device(args.device) if args.device else backend.default_device()
     except (ValueError, RuntimeError, TypeError) as e:
         raise UsageError(str(e)) from None
+    rank, world = (dist.get_rank(), dist.get_world_size()) if dist is not None else (0, 1)
+    out = args.out
+    ckpt_path = os.path.join(out, CHECKPOINT)
+    ckpt = _load_checkpoint(ckpt_path, dev) if args.resume else {}
+    note = _settle(args, ckpt.get("args", {}))
+    if note and rank == 0:
+        print(f"gpugrad train: note: {note}", file=sys.stderr)
     try:
         dataset = data.load(args.data, seed=args.seed).standardized()
     except (ValueError, FileNotFoundError) as e:
         raise UsageError(str(e)) from None
-    lr = args.lr if args.lr is not None else (0.001 if args.optimizer == "adam" else 0.05)
-
-    rank, world = 0, 1
-    if dist is not None:
-        rank, world = dist.get_rank(), dist.get_world_size()
-        if args.batch_size % world:
-            raise UsageError(f"--batch-size {args.batch_size} does not split over {world} ranks")
+    if args.batch_size % world:
+        raise UsageError(f"--batch-size {args.batch_size} does not split over {world} ranks")
     local_batch = args.batch_size // world
 
     manual_seed(args.seed)
     model = build_model(args.model, dataset.input_shape, dataset.num_classes, dev)
     opt = (
-        optim.Adam(model.parameters(), lr=lr)
+        optim.Adam(model.parameters(), lr=args.lr)
         if args.optimizer == "adam"
-        else optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+        else optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
     )
-    identity = {"data": args.data, "model": args.model, "optimizer": args.optimizer}
-
-    out = args.out
-    ckpt_path = os.path.join(out, CHECKPOINT)
     history, start_epoch = [], 0
     if args.resume:
-        from . import io
-
-        if not os.path.isfile(ckpt_path):
-            raise UsageError(f"--resume: no checkpoint at {ckpt_path}")
-        try:
-            ckpt = io.load(ckpt_path, device=dev)
-        except ValueError as e:
-            raise UsageError(f"--resume: {e}") from None
-        saved = ckpt.get("identity", {})
-        if saved != identity:
-            raise UsageError(f"--resume: the checkpoint is of {saved}, this run is {identity}")
         try:
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["optimizer"])
@@ -205,7 +252,10 @@ def run(args) -> dict:
             )
     is_main = rank == 0
     if is_main:
-        os.makedirs(out, exist_ok=True)
+        try:
+            os.makedirs(out, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"--out {out}: {e.strerror}") from None
 
     train_loader = data.DataLoader(
         dataset.x_train,
@@ -231,7 +281,6 @@ def run(args) -> dict:
                 "optimizer": opt.state_dict(),
                 "epoch": epoch,
                 "history": history,
-                "identity": identity,
                 "rng": {"cpu": json.dumps(get_rng_state())},
                 "args": {k: v for k, v in vars(args).items() if k != "resume"},
             },
@@ -266,9 +315,12 @@ def run(args) -> dict:
                 total_loss = loss.detach() if total_loss is None else total_loss + loss.detach()
                 bar.update(1)
                 if step % REPORT_EVERY == 0:  # the only host reads of the step loop
-                    bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+                    value = loss.item()
+                    _check_finite(value, f"epoch {epoch + 1}, step {step + 1}/{steps_per_epoch}")
+                    bar.set_postfix(loss=f"{value:.4f}", refresh=False)
             seconds = time.perf_counter() - started
             train_loss = total_loss.item() / steps_per_epoch
+            _check_finite(train_loss, f"epoch {epoch + 1} (its mean training loss)")
             accuracy = evaluate(model, test_loader)
             history.append(
                 {
@@ -285,12 +337,14 @@ def run(args) -> dict:
                 samples_s=f"{history[-1]['samples_per_second']:.0f}",
             )
             save_checkpoint(epoch + 1)
+    except Diverged as e:
+        bar.close()
+        raise Diverged(f"{e}; {_kept(history, ckpt_path)}") from None
     except KeyboardInterrupt:
         bar.close()
         if is_main:
             print(
-                f"\ninterrupted during epoch {epoch + 1}; the checkpoint of epoch "
-                f"{len(history)} is in {ckpt_path} (continue with --resume)",
+                f"\ninterrupted during epoch {epoch + 1}; {_kept(history, ckpt_path)}",
                 file=sys.stderr,
             )
         raise
@@ -303,7 +357,7 @@ def run(args) -> dict:
         "data": args.data,
         "seed": args.seed,
         "optimizer": args.optimizer,
-        "lr": lr,
+        "lr": args.lr,
         "batch_size": args.batch_size,
         "world_size": world,
         "wall_seconds": time.perf_counter() - wall,
@@ -329,10 +383,14 @@ def main(argv=None) -> int:
     if isinstance(args, int):  # --help, or argparse printed its one-line usage error
         return args
     try:
-        run(args)
+        with numpy.errstate(over="ignore", invalid="ignore"):  # a divergence is told once
+            run(args)
     except UsageError as e:
         print(f"gpugrad train: error: {e}", file=sys.stderr)
         return 2
+    except Diverged as e:
+        print(f"gpugrad train: error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return 0

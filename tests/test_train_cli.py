@@ -79,28 +79,73 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, args, message):
     assert sorted(os.listdir(out)) == ["metrics.json"]
 
 
-def test_resume_from_another_model_is_refused(tmp_path, capsys):
+def test_resume_takes_the_run_settings_from_the_checkpoint(tmp_path, capsys):
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    common = ["--data", "spiral", "--optimizer", "sgd", "--lr", "0.02", "--batch-size", "16"]
+    assert train(*common, "--seed", "5", "--epochs", "2", "--out", str(whole)) == 0
+    assert train(*common, "--seed", "5", "--epochs", "1", "--out", str(split)) == 0
+    capsys.readouterr()
+    other = ["--model", "cnn", "--optimizer", "adam", "--lr", "0.5", "--seed", "1"]
+    assert train(*other, "--epochs", "2", "--out", str(split), "--resume") == 0
+    note = capsys.readouterr().err.strip()
+    assert len(note.splitlines()) == 1 and "checkpoint's run" in note
+    for said in ["--model mlp (not cnn)", "--optimizer sgd (not adam)", "--lr 0.02 (not 0.5)"]:
+        assert said in note
+    assert "--data" not in note  # not given, so not overridden
+    a = json.loads((whole / "metrics.json").read_text())
+    b = json.loads((split / "metrics.json").read_text())
+    assert (b["model"], b["data"], b["optimizer"], b["lr"]) == ("mlp", "spiral", "sgd", 0.02)
+    assert (b["batch_size"], b["seed"]) == (16, 5)
+    assert [e["train_loss"] for e in a["epochs"]] == [e["train_loss"] for e in b["epochs"]]
+    # nothing but --resume: the same run continues, silently
+    assert train("--epochs", "3", "--out", str(split), "--resume") == 0
+    assert capsys.readouterr().err == ""
+    assert json.loads((split / "metrics.json").read_text())["data"] == "spiral"
+
+
+@pytest.mark.parametrize("where", ["file", "file/below"])
+def test_out_naming_a_file_exits_2_and_writes_nothing(tmp_path, capsys, where):
+    (tmp_path / "file").write_text("mine")
+    out = tmp_path / where
+    assert train("--data", "spiral", "--epochs", "1", "--out", str(out)) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--out" in err
+    assert (tmp_path / "file").read_text() == "mine"
+    assert os.listdir(tmp_path) == ["file"]
+
+
+def test_diverging_run_stops_with_exit_1_and_writes_no_metrics(tmp_path, capsys):
     out = tmp_path / "run"
-    assert train("--data", "spiral", "--epochs", "1", "--out", str(out)) == 0
-    before = (out / "model.ggt").read_bytes()
-    assert (
-        train(
-            "--data",
-            "spiral",
-            "--epochs",
-            "3",
-            "--model",
-            "mlp",
-            "--optimizer",
-            "sgd",
-            "--out",
-            str(out),
-            "--resume",
-        )
-        == 2
-    )
-    assert "checkpoint is of" in capsys.readouterr().err
-    assert (out / "model.ggt").read_bytes() == before
+    args = ["--data", "spiral", "--optimizer", "sgd", "--lr", "1e6", "--epochs", "2"]
+    assert train(*args, "--out", str(out)) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "diverged" in err and "epoch 1" in err and "no checkpoint was written" in err
+    assert not (out / "metrics.json").exists() and not (out / "model.ggt").exists()
+
+
+def test_divergence_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, capsys):
+    from gpugrad import functional, io, trainer
+
+    evaluated = []
+
+    def cross_entropy(logits, y):  # NaN from the first step of epoch 2
+        loss = functional.cross_entropy(logits, y)
+        return loss * float("nan") if evaluated else loss
+
+    def evaluate(model, loader):
+        evaluated.append(1)
+        return 0.5
+
+    monkeypatch.setattr(trainer, "F", type("F", (), {"cross_entropy": staticmethod(cross_entropy)}))
+    monkeypatch.setattr(trainer, "evaluate", evaluate)
+    out = tmp_path / "run"
+    assert train("--data", "spiral", "--epochs", "3", "--out", str(out)) == 1
+    err = capsys.readouterr().err.strip()
+    assert "the loss is nan at epoch 2, step 1/" in err and len(err.splitlines()) == 1
+    assert f"checkpoint of epoch 1 is in {out / 'model.ggt'}" in err
+    assert io.load(out / "model.ggt")["epoch"] == 1
+    assert not (out / "metrics.json").exists()
 
 
 def test_resume_without_checkpoint_is_refused(tmp_path, capsys):
