@@ -61,7 +61,22 @@ from .ops.concatenate import cat, concatenate, stack
 from .ops.cumulative import cumsum
 from .ops.einsum import einsum
 from .ops.matmul import bmm, dot, matmul, mm, mv, outer
-from .ops.reduce import all, amax, amin, any, argmax, argmin, max, mean, min, std, sum, var
+from .ops.reduce import (
+    all,
+    amax,
+    amin,
+    any,
+    argmax,
+    argmin,
+    max,
+    mean,
+    min,
+    norm,
+    prod,
+    std,
+    sum,
+    var,
+)
 from .ops.rounding import ceil, floor, floor_divide, remainder, round, sign
 from .ops.shape import (
     broadcast_to,
@@ -75,7 +90,7 @@ from .ops.shape import (
     unflatten,
     unsqueeze,
 )
-from .ops.softmax import logsumexp
+from .ops.softmax import log_softmax, logsumexp, softmax
 from .ops.sort import argsort, sort, topk
 from .ops.split import chunk, split
 from .ops.tile import flip

@@ -243,9 +243,11 @@ METHODS = {
     "sort": sort.sort,
     "argsort": sort.argsort,
     "topk": sort.topk,
-    "logsumexp": lambda self, dim=None, keepdim=False, *, axis=None, keepdims=None: (
-        softmax.logsumexp(self, *reduce.dims(dim, keepdim, axis, keepdims))
-    ),
+    "logsumexp": softmax.logsumexp,
+    "softmax": softmax.softmax,
+    "log_softmax": softmax.log_softmax,
+    "prod": reduce.prod,
+    "norm": reduce.norm,
     "reshape": reshape,
     "view": view,
     "view_as": lambda self, other: shape.view(self, other.shape),

@@ -1,5 +1,5 @@
-"""Reductions: sum, mean, max, min (the max gate routes), var and std over any dims, and
-the index reductions (argmax, argmin, any, all) outside the graph.
+"""Reductions: sum, mean, prod, norm, max, min (the max gate routes), var and std over any
+dims, and the index reductions (argmax, argmin, any, all) outside the graph.
 
 ``dim`` is None (all dims), an int or a tuple of ints; ``keepdim`` keeps the reduced
 dims with length 1 (NumPy's ``axis``/``keepdims`` are aliases).  ``max``/``min`` with an
@@ -183,6 +183,37 @@ class Var(Reduction):
         return ns.reshape(gy, self.kept_shape) * (x - mean) * scale
 
 
+class Prod(Reduction):
+    """Product over the axes; the gradient is the product of the other elements: y / x
+    (recorded, so twice differentiable) or, when a zero is reduced, exclusive products."""
+
+    save_inputs = (0,)
+    save_output = True
+
+    def forward(self, x):
+        return x.prod(axis=self._setup(x), keepdims=self.keepdims)
+
+    def backward(self, ns, gy, x, y):
+        g = self._expand(ns, gy)
+        raw = x.array if ns.graph else x
+        if not (raw == 0).any():
+            return g * self._expand(ns, y) / x
+        others = self._others(raw)
+        return g * (Tensor.wrap(others) if ns.graph else others)
+
+    def _others(self, x):
+        """For each element the product of the others in its reduced slice."""
+        xp = backend.get_array_module(x)
+        order = [i for i in range(x.ndim) if i not in self.axes] + list(self.axes)
+        moved = xp.transpose(x, order)
+        flat = moved.reshape(moved.shape[: x.ndim - len(self.axes)] + (-1,))
+        ones = xp.ones(flat.shape[:-1] + (1,), x.dtype)
+        left = xp.cumprod(xp.concatenate([ones, flat[..., :-1]], -1), -1)
+        right = xp.cumprod(xp.concatenate([ones, flat[..., :0:-1]], -1), -1)[..., ::-1]
+        inverse = tuple(int(i) for i in numpy.argsort(order))
+        return xp.transpose((left * right).reshape(moved.shape), inverse)
+
+
 def sum(x, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
     """Sum over ``dim`` (all dims when None)."""
     return Sum(*dims(dim, keepdim, axis, keepdims))(as_tensor(x))
@@ -191,6 +222,30 @@ def sum(x, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
 def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
     """Mean over ``dim`` (all dims when None)."""
     return Mean(*dims(dim, keepdim, axis, keepdims))(as_tensor(x))
+
+
+def prod(x, dim=None, keepdim=False, *, dtype=None) -> Tensor:
+    """Product over ``dim`` (all elements when None); ``dtype`` casts the input first."""
+    x = as_tensor(x)
+    return Prod(dim, keepdim)(x if dtype is None else x.to(dtype))
+
+
+def norm(x, p="fro", dim=None, keepdim=False, dtype=None) -> Tensor:
+    """The vector p-norm over ``dim`` (all elements when None), as ``torch.norm``: ``p`` is
+    ``'fro'``/2 (Euclidean), 1, ``inf``, ``-inf``, 0 (count of non-zeros) or any number."""
+    from .unary import abs, sqrt
+
+    x = as_tensor(x)
+    x = x if dtype is None else x.to(dtype)
+    if p in ("fro", 2):
+        return sqrt(sum(x * x, dim, keepdim))
+    if isinstance(p, str):
+        raise ValueError(f"norm: p={p!r} is not supported (a number, inf or 'fro')")
+    if p == numpy.inf or p == -numpy.inf:
+        return (Max if p > 0 else Min)(dim, keepdim)(abs(x))
+    if p == 0:
+        return sum((x != 0).to(x.dtype), dim, keepdim)
+    return sum(abs(x) ** p, dim, keepdim) ** (1.0 / p)
 
 
 def _extreme(op, arg, x, dim, keepdim, axis, keepdims):

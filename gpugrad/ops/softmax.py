@@ -7,7 +7,7 @@ from .. import backend
 from ..autograd.engine import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
-from .reduce import Reduction
+from .reduce import Reduction, dims
 
 __all__ = ["log_softmax", "logsumexp", "softmax"]
 
@@ -53,12 +53,21 @@ class LogSoftmaxFunction(AlongAxis):
         return gy - ns.exp(y) * ns.sum(gy, axis=self.axis, keepdims=True)
 
 
-def softmax(x, axis: int = -1) -> Tensor:
-    return SoftmaxFunction(axis)(as_tensor(x))
+def _along(fn, x, dim, dtype, axis):
+    x = as_tensor(x)
+    if dtype is not None:  # PyTorch casts the input first
+        x = x.to(dtype)
+    return fn(dim if axis is None else axis)(x)
 
 
-def log_softmax(x, axis: int = -1) -> Tensor:
-    return LogSoftmaxFunction(axis)(as_tensor(x))
+def softmax(x, dim: int = -1, dtype=None, *, axis=None) -> Tensor:
+    """Softmax along ``dim`` (NumPy's ``axis`` is an alias); ``dtype`` casts the input."""
+    return _along(SoftmaxFunction, x, dim, dtype, axis)
+
+
+def log_softmax(x, dim: int = -1, dtype=None, *, axis=None) -> Tensor:
+    """log(softmax(x)) along ``dim``, computed stably."""
+    return _along(LogSoftmaxFunction, x, dim, dtype, axis)
 
 
 class LogSumExp(Reduction):
@@ -85,5 +94,6 @@ class LogSumExp(Reduction):
         return ns.reshape(gy, self.kept_shape) * ns.exp(x - yk)
 
 
-def logsumexp(x, axis=None, keepdims=False) -> Tensor:
-    return LogSumExp(axis, keepdims)(as_tensor(x))
+def logsumexp(x, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
+    """log(sum(exp(x))) over ``dim`` (int or tuple; all dims when None), stably."""
+    return LogSumExp(*dims(dim, keepdim, axis, keepdims))(as_tensor(x))
