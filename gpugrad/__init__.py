@@ -128,7 +128,7 @@ from .explain import explain  # noqa: E402  (the function; the module is gpugrad
 from .io import load, save  # noqa: E402
 
 # Submodules with heavier imports (matplotlib, safetensors, mpi4py) load on first use.
-_LAZY_SUBMODULES = {"optim", "io", "data", "distributed", "trainer"}
+_LAZY_SUBMODULES = {"optim", "io", "data", "distributed", "trainer", "utils"}
 
 
 def __getattr__(name):

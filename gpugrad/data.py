@@ -3,8 +3,9 @@
 * ``load_digits()``: the 1,797 UCI 8×8 digits shipped inside the package (no network).
 * ``make_spiral()``: the notes' 3-class spiral.
 * ``load_idx(directory)``: MNIST / Fashion-MNIST IDX files, gzip or raw, validated.
-* ``DataLoader``: moves the data set to the device once; each epoch draws a permutation
-  on the device and gathers batches there by index — no host round trip per batch.
+* ``DataLoader``: the trainer's loader (``gg.utils.data.DataLoader`` over x and y): moves
+  the data set to the device once; each epoch draws a permutation on the device and
+  gathers batches there by index — no host round trip per batch.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy
 
 from . import backend
 from .tensor import Tensor
+from .utils import data as utils_data
 
 __all__ = ["DataLoader", "Dataset", "load", "load_digits", "load_idx", "make_spiral"]
 
@@ -197,8 +199,9 @@ def load(spec: str, seed: int = 0) -> Dataset:
 
 
 # -- loading batches on the device -------------------------------------------------------------
-class DataLoader:
-    """Batches of (x, y) Tensors gathered on the device.
+class DataLoader(utils_data.DataLoader):
+    """Batches of (x, y) Tensors gathered on the device (``gg.utils.data.DataLoader`` over
+    a ``TensorDataset`` of the two, with the trainer's epoch-seeded, sharded order).
 
     The arrays are moved to ``device`` once.  Each epoch a permutation is drawn on the
     device from a generator seeded with ``(seed, epoch)`` — so an epoch's order does not
@@ -219,8 +222,6 @@ class DataLoader:
         rank: int = 0,
         world_size: int = 1,
     ):
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if len(x) != len(y):
             raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
         if not 0 <= rank < world_size:
@@ -229,7 +230,8 @@ class DataLoader:
         raw = lambda a: a.array if isinstance(a, Tensor) else numpy.asarray(a)
         self.x = backend.to_device(raw(x), self.device)
         self.y = backend.to_device(raw(y), self.device)
-        self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
+        dataset = utils_data.TensorDataset(Tensor.wrap(self.x), Tensor.wrap(self.y))
+        super().__init__(dataset, batch_size, shuffle, drop_last=drop_last)
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.epoch = 0
 
@@ -248,7 +250,7 @@ class DataLoader:
     def _order(self):
         xp = self.device.xp
         n = len(self.x)
-        if not self.shuffle:
+        if not isinstance(self.sampler, utils_data.RandomSampler):
             order = xp.arange(n)
         elif self.device.kind == "cpu":
             order = numpy.random.default_rng([self.seed, self.epoch]).permutation(n)
@@ -260,8 +262,4 @@ class DataLoader:
     def __iter__(self):
         order = self._order()
         self.epoch += 1
-        for start in range(0, len(order), self.batch_size):
-            index = order[start : start + self.batch_size]
-            if self.drop_last and len(index) < self.batch_size:
-                break
-            yield Tensor.wrap(self.x[index]), Tensor.wrap(self.y[index])
+        yield from self._gather(self.dataset.tensors, order)
