@@ -1,34 +1,46 @@
-"""The notes' two-layer network, written with gpugrad.
+"""The notes' two-layer network, written as PyTorch code.
 
 N=64 samples of D_in=1000 random features, a hidden layer of H=100 ReLU units, D_out=10
-outputs, squared-error loss, plain SGD on the weights — the loop from the notes, with
-the gradients computed by backward() instead of by hand.
+outputs, squared-error loss, plain SGD on the weights: the loop from the notes, with the
+gradients computed by backward() instead of by hand.
 
-    python examples/two_layer_net.py [--steps 500] [--device cpu]
+    EXAMPLE_LIB=gpugrad python examples/two_layer_net.py [--steps 500] [--device cpu]
+    EXAMPLE_LIB=torch python examples/two_layer_net.py
 """
 
 import argparse
 
-import gpugrad as gg
+import common
+
+torch = common.library()  # the one line that differs from PyTorch: EXAMPLE_LIB=torch|gpugrad
 
 
-def train(steps: int = 500, lr: float = 1e-6, device=None, seed: int = 0, log_every: int = 100):
-    """Returns the loss after each step (floats)."""
-    gg.manual_seed(seed)
+def initial(seed=0, device=None, dtype=None):
+    """The random data and weights: x, y, w1, w2."""
+    torch.manual_seed(seed)
     N, D_in, H, D_out = 64, 1000, 100, 10
-    x = gg.randn(N, D_in, device=device)
-    y = gg.randn(N, D_out, device=device)
-    w1 = gg.randn(D_in, H, device=device, requires_grad=True)
-    w2 = gg.randn(H, D_out, device=device, requires_grad=True)
+    sizes = {"x": (N, D_in), "y": (N, D_out), "w1": (D_in, H), "w2": (H, D_out)}
+    return {k: torch.randn(*size, device=device, dtype=dtype) for k, size in sizes.items()}
+
+
+def train(steps=500, lr=1e-6, device=None, seed=0, log_every=100, init=None, dtype=None):
+    """The loss after each step (floats); ``init`` (name -> array) replaces the random start."""
+    if init is None:
+        start = initial(seed, device, dtype)
+    else:
+        start = {k: torch.tensor(v, device=device, dtype=dtype) for k, v in init.items()}
+    x, y = start["x"], start["y"]
+    w1, w2 = start["w1"].requires_grad_(), start["w2"].requires_grad_()
     losses = []
     for t in range(steps):
-        y_pred = (x @ w1).relu() @ w2  # f = W2 max(0, W1 x)
-        loss = ((y_pred - y) ** 2).sum()
-        w1.grad = w2.grad = None
+        y_pred = x.mm(w1).clamp(min=0).mm(w2)  # f = W2 max(0, W1 x)
+        loss = (y_pred - y).pow(2).sum()
         loss.backward()
-        with gg.no_grad():
+        with torch.no_grad():
             w1 -= lr * w1.grad
             w2 -= lr * w2.grad
+            w1.grad.zero_()
+            w2.grad.zero_()
         losses.append(loss.item())
         if log_every and t % log_every == 0:
             print(f"step {t:4d}  loss {losses[-1]:.2f}")
