@@ -17,6 +17,7 @@ from .ops import (
     linear as _linear,
     loss as _loss,
     maxout as _maxout,
+    one_hot as _one_hot,
     pooling as _pooling,
     silu as _silu,
     softmax as _softmax,
@@ -34,6 +35,7 @@ from .ops.layer_norm import *  # noqa: F403
 from .ops.linear import *  # noqa: F403
 from .ops.loss import *  # noqa: F403
 from .ops.maxout import *  # noqa: F403
+from .ops.one_hot import *  # noqa: F403
 from .ops.pooling import *  # noqa: F403
 from .ops.silu import *  # noqa: F403
 from .ops.softmax import *  # noqa: F403
@@ -52,6 +54,7 @@ _MODULES = (
     _linear,
     _loss,
     _maxout,
+    _one_hot,
     _pooling,
     _silu,
     _softmax,

@@ -590,7 +590,7 @@ def habit_losses(torch):
     ]
 
 
-@habit(xfail="gap: F.one_hot is missing from gpugrad.nn.functional (gpugrad/functional.py)")
+@habit
 def habit_one_hot(torch):
     return [torch.nn.functional.one_hot(torch.tensor(Y), 3)]
 
@@ -707,3 +707,15 @@ def habit_register_buffer_parameter(torch, init):
 def test_habit(fn):
     got, want = run_both(fn)
     assert_same(got, want)
+
+
+def test_one_hot_errors_as_torch():
+    import gpugrad as gg
+    import gpugrad.nn.functional as F
+
+    with pytest.raises(RuntimeError, match="non-negative"):
+        F.one_hot(gg.tensor([0, -1]))
+    with pytest.raises(RuntimeError, match="smaller than num_classes"):
+        F.one_hot(gg.tensor([0, 3]), 3)
+    with pytest.raises(RuntimeError, match="index tensors"):
+        F.one_hot(gg.tensor([0.0, 1.0]))
