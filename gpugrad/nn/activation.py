@@ -1,7 +1,8 @@
 """Activation modules (``nn.ReLU``, ``nn.LeakyReLU(negative_slope)``, ...), one per record of
 ``gpugrad.ops.activation.ACTIVATIONS``: the class name, the constructor's keyword and its
-default, the docstring and ``extra_repr`` all come from the record.  ``inplace=True`` is
-accepted where PyTorch has it (the result is a new tensor).  Then the composite ones:
+default, the docstring and ``extra_repr`` all come from the record.  ``inplace=True``
+writes the input as PyTorch's does (ReLU, LeakyReLU, ELU); SiLU accepts it and returns a new
+tensor.  Then the composite ones:
 ``GELU``, ``SiLU``, ``Softmax``, ``LogSoftmax``."""
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def activation_module(spec: ActivationSpec) -> type:
         self.inplace = bound.arguments.get("inplace", False)
 
     def forward(self, x):
-        return activate(spec.name, x, None if spec.param is None else getattr(self, spec.param))
+        p = None if spec.param is None else getattr(self, spec.param)
+        return activate(spec.name, x, p, inplace=self.inplace)
 
     def extra_repr(self):
         parts = [] if spec.param is None else [f"{spec.param}={getattr(self, spec.param)}"]

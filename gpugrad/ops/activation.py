@@ -28,6 +28,7 @@ from .. import backend, kernels
 from ..autograd.engine import Function
 from ..creation import as_tensor, unwrap
 from ..tensor import Tensor
+from . import inplace as inplace_ops
 from .arithmetic import check_same
 from .select import select
 
@@ -184,10 +185,6 @@ def _elu_local(y, alpha, ns):
     return (y + alpha) * (1 - on) + on
 
 
-def _elu_local_derivative(y, alpha, ns):
-    return 1 - _on(y)
-
-
 _NONNEGATIVE = "(its backward reads the sign of the output)"
 
 # One record per activation, as derivatives.yaml has one entry per op.
@@ -226,7 +223,7 @@ ACTIVATIONS = {
             name="elu", code=4, module="ELU",
             formula="x if x > 0 else alpha·(exp(x) - 1); local gradient 1 or y + alpha",
             numpy_forward=_elu, numpy_backward=_elu_backward,
-            local_gradient=_elu_local, local_gradient_derivative=_elu_local_derivative,
+            local_gradient=_elu_local, local_gradient_derivative=lambda y, p, ns: 1 - _on(y),
             param="alpha", default=1.0,
             check=lambda p: None if p > 0 else f"needs alpha > 0 {_NONNEGATIVE}",
         ),
@@ -324,13 +321,15 @@ class BiasActivation(ActivationNode):
 
 
 # -- the functions ------------------------------------------------------------------------------
-def activate(name: str, x, p=None) -> Tensor:
-    """Activation ``name`` of x with parameter ``p`` (its default if None)."""
+def activate(name: str, x, p=None, inplace: bool = False) -> Tensor:
+    """Activation ``name`` of x with parameter ``p`` (its default if None); ``inplace=True``
+    writes the result into x and returns x (PyTorch's in-place rules: ops/inplace.py)."""
     spec = spec_of(name)
     x = as_tensor(x)
     if x.dtype.kind != "f":
         raise TypeError(f"{name} needs a floating-point tensor, got {x.dtype}")
-    return Activation(spec, spec.parameter(p))(x)
+    node = Activation(spec, spec.parameter(p))
+    return inplace_ops.apply(x, lambda t, _: node(t), None) if inplace else node(x)
 
 
 def sigmoid(x) -> Tensor:
@@ -343,19 +342,19 @@ def tanh(x) -> Tensor:
     return activate("tanh", x)
 
 
-def relu(x) -> Tensor:
+def relu(x, inplace: bool = False) -> Tensor:
     """max(0, x), any shape; NaN passes through; the gradient at 0 is 0."""
-    return activate("relu", x)
+    return activate("relu", x, inplace=inplace)
 
 
-def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
+def leaky_relu(x, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """x if x > 0 else negative_slope·x, any shape; negative_slope >= 0."""
-    return activate("leaky_relu", x, negative_slope)
+    return activate("leaky_relu", x, negative_slope, inplace)
 
 
-def elu(x, alpha: float = 1.0) -> Tensor:
+def elu(x, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x if x > 0 else alpha·(exp(x) - 1), any shape; alpha > 0."""
-    return activate("elu", x, alpha)
+    return activate("elu", x, alpha, inplace)
 
 
 def softplus(x) -> Tensor:

@@ -182,3 +182,21 @@ def test_bad_arguments_raise_clear_errors():
         activation.bias_activation(x, gg.tensor([1.0, 2.0, 3.0]), "leaky_relu", slope=0.1)
     with pytest.raises(ValueError, match="unknown activation 'gelu'"):
         activation.activate("gelu", x)
+
+
+@pytest.mark.parametrize(
+    "name, module", [("relu", "ReLU"), ("leaky_relu", "LeakyReLU"), ("elu", "ELU")]
+)
+def test_inplace_activations_write_their_input_as_torch(name, module, device):
+    host = np.array([-1.5, -0.2, 0.0, 0.7, 2.0])
+    for make in (lambda x: getattr(F, name)(x, inplace=True), getattr(gg.nn, module)(inplace=True)):
+        x = gg.tensor(host, dtype="float64", device=device, requires_grad=True)
+        tx = torch.tensor(host, requires_grad=True)
+        h, th = x * 1.0, tx * 1.0
+        out = make(h)
+        getattr(torch.nn.functional, name)(th, inplace=True)
+        assert out is h
+        (h * h).sum().backward()
+        (th * th).sum().backward()
+        np.testing.assert_allclose(h.numpy(), th.detach().numpy(), rtol=1e-15)
+        np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-15)
