@@ -2,9 +2,10 @@
 
 A :class:`Device` names where arrays live (``cpu`` or ``cuda:N``) and carries the
 array module (``xp``) that computes there.  The default device is decided once:
-``GPUGRAD_DEVICE`` if set, else CUDA when ``cupy`` imports and a device answers,
-else the CPU.  Nothing here raises on a machine without CUDA; the reason for the
-choice is kept in :data:`device_reason` for ``python -m gpugrad info``.
+``GPUGRAD_DEVICE`` if set, else CUDA when ``cupy`` imports, a device answers and a
+one-element test kernel compiles and runs there, else the CPU.  Nothing here raises on a
+machine without CUDA; the reason for the choice is kept in :data:`device_reason` for
+``python -m gpugrad info``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ _cupy_probed = False
 
 
 def _probe_cupy():
-    """Import cupy and ask for a device, once. Never raises."""
+    """Import cupy, ask for a device and run one tiny kernel there, once. Never raises."""
     global _cupy, _cupy_error, _cupy_probed
     if _cupy_probed:
         return _cupy
@@ -51,8 +52,52 @@ def _probe_cupy():
     if count < 1:
         _cupy_error = "cupy imported but there is no CUDA device"
         return None
+    # CuPy 14 without the CUDA headers answers getDeviceCount() and fails only at the first
+    # kernel ("Failed to find CUDA headers"): compile and run one tiny kernel now, once.
+    failure = _kernel_probe_failure(cupy)
+    if failure is not None:
+        _cupy_error = failure
+        return None
     _cupy = cupy
     return cupy
+
+
+def _kernel_probe_failure(cupy) -> str | None:
+    """Compile and run a one-element kernel; None if it worked, else why not. Never raises."""
+    try:
+        kernel = cupy.ElementwiseKernel("T x", "T y", "y = x + 1", "gpugrad_probe_add_one")
+        y = kernel(cupy.zeros(1, dtype=cupy.float32))
+        got = y.get()
+        if float(got[0]) != 1.0:
+            return (
+                "cupy imported and a device answered, but a test kernel computed "
+                f"0 + 1 = {float(got[0])!r}"
+            )
+    except Exception as e:  # CompileException, missing headers, launch failure, ...
+        return (
+            "cupy imported and a device answered, but compiling and running a kernel failed "
+            f"({type(e).__name__}: {_first_lines(e)}): install {_ctk_hint(cupy)} "
+            "or the CUDA toolkit headers"
+        )
+    return None
+
+
+def _first_lines(e: BaseException, n: int = 3) -> str:
+    """The start of an exception's message (NVRTC logs run to pages)."""
+    lines = [line for line in str(e).strip().splitlines() if line.strip()]
+    text = " / ".join(lines[:n])
+    return text + (" ..." if len(lines) > n else "")
+
+
+def _ctk_hint(cupy) -> str:
+    """The pip package that brings the CUDA headers for this CuPy's CUDA major version."""
+    try:
+        major = int(cupy.cuda.runtime.runtimeGetVersion()) // 1000
+    except Exception:
+        major = None
+    if major in (12, 13):
+        return f"cupy-cuda{major}x[ctk]"
+    return "cupy-cuda12x[ctk] (or cupy-cuda13x[ctk])"
 
 
 def cupy_or_none():
@@ -61,7 +106,7 @@ def cupy_or_none():
 
 
 def cuda_available() -> bool:
-    """True when cupy imports and at least one CUDA device answers."""
+    """True when cupy imports, a CUDA device answers and a test kernel runs on it."""
     return _probe_cupy() is not None
 
 
@@ -193,7 +238,7 @@ def _choose_default() -> Device:
         device_reason = f"GPUGRAD_DEVICE={env}"
         return d
     if _probe_cupy() is not None:
-        device_reason = "CUDA is available (cupy imported and a device answered)"
+        device_reason = "CUDA is available (cupy imported, a device answered, a kernel ran)"
         return device("cuda:0")
     device_reason = f"CPU: {_cupy_error}"
     return CPU

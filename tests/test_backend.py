@@ -4,6 +4,7 @@
 import os
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -113,3 +114,114 @@ def test_transfers_round_trip(device):
     (back * 3).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [[3.0, 3.0]])
     assert x.to(device) is x
+
+
+# -- the device probe: a device that answers must also compile and run a kernel ---------------
+
+
+@pytest.fixture
+def fresh_probe(monkeypatch):
+    """Forget the probe's verdict (and the default device built from it) for one test;
+    monkeypatch puts every value back exactly afterwards."""
+    monkeypatch.setattr(backend, "_cupy", None)
+    monkeypatch.setattr(backend, "_cupy_error", None)
+    monkeypatch.setattr(backend, "_cupy_probed", False)
+    monkeypatch.setattr(backend, "_default", None)
+    monkeypatch.setattr(backend, "device_reason", "")
+    monkeypatch.setattr(backend, "_device_cache", {})
+    monkeypatch.delenv("GPUGRAD_DEVICE", raising=False)
+    return monkeypatch
+
+
+class CompileException(Exception):
+    """Named as CuPy's (cupy.cuda.compiler.CompileException)."""
+
+
+def _fake_cupy(kernel_error=None, result=1.0, runtime_version=12080):
+    """A cupy whose device answers; its first kernel raises ``kernel_error`` at launch (as
+    CuPy's ElementwiseKernel compiles on first call) or returns ``result``."""
+    calls = {"compiled": 0, "launched": 0}
+
+    class Array:
+        def __init__(self, values):
+            self.values = values
+
+        def get(self):
+            return np.array(self.values, dtype=np.float32)
+
+    class ElementwiseKernel:
+        def __init__(self, in_params, out_params, operation, name):
+            calls["compiled"] += 1
+
+        def __call__(self, x):
+            calls["launched"] += 1
+            if kernel_error is not None:
+                raise kernel_error
+            return Array([result] * len(x.values))
+
+    runtime = types.SimpleNamespace(
+        getDeviceCount=lambda: 1, runtimeGetVersion=lambda: runtime_version
+    )
+    fake = types.ModuleType("cupy")
+    fake.cuda = types.SimpleNamespace(runtime=runtime)
+    fake.ElementwiseKernel = ElementwiseKernel
+    fake.ndarray = Array
+    fake.float32 = np.float32
+    fake.zeros = lambda n, dtype=None: Array([0.0] * n)
+    return fake, calls
+
+
+HEADERS = CompileException(
+    "Failed to find CUDA headers\ncuda_fp16.h: No such file or directory\n3\n4\n5"
+)
+
+
+def test_probe_falls_back_to_cpu_when_a_kernel_does_not_compile(fresh_probe):
+    fake, calls = _fake_cupy(kernel_error=HEADERS)
+    fresh_probe.setitem(sys.modules, "cupy", fake)
+    assert calls == {"compiled": 0, "launched": 0}  # lazy: nothing until first need
+    assert backend.cuda_available() is False
+    assert backend.cupy_or_none() is None
+    reason = backend.cuda_unavailable_reason()
+    assert "a device answered" in reason and "kernel failed" in reason
+    assert "CompileException: Failed to find CUDA headers" in reason
+    assert "install cupy-cuda12x[ctk]" in reason and "CUDA toolkit headers" in reason
+    assert "\n" not in reason and "No such file or directory / 3 ..." in reason  # NVRTC log cut
+    assert backend.default_device() == backend.CPU
+    assert backend.device_reason == f"CPU: {reason}"
+    with pytest.raises(RuntimeError, match="compiling and running a kernel failed"):
+        backend.device("cuda")
+    assert calls == {"compiled": 1, "launched": 1}  # once, however often it is asked
+
+
+def test_probe_names_the_cuda13_package_for_a_cuda13_cupy(fresh_probe):
+    fake, _ = _fake_cupy(kernel_error=HEADERS, runtime_version=13000)
+    fresh_probe.setitem(sys.modules, "cupy", fake)
+    assert not backend.cuda_available()
+    assert "install cupy-cuda13x[ctk]" in backend.cuda_unavailable_reason()
+
+
+def test_probe_reports_a_kernel_that_computes_wrong(fresh_probe):
+    fake, _ = _fake_cupy(result=0.0)
+    fresh_probe.setitem(sys.modules, "cupy", fake)
+    assert not backend.cuda_available()
+    assert "test kernel computed 0 + 1 = 0.0" in backend.cuda_unavailable_reason()
+
+
+def test_probe_accepts_cuda_when_the_kernel_runs(fresh_probe):
+    fake, calls = _fake_cupy()
+    fresh_probe.setitem(sys.modules, "cupy", fake)
+    assert backend.cuda_available() is True
+    assert backend.cupy_or_none() is fake
+    assert backend.cuda_unavailable_reason() is None
+    assert backend.default_device() == "cuda:0"
+    assert "a kernel ran" in backend.device_reason
+    assert calls == {"compiled": 1, "launched": 1}
+
+
+def test_probe_state_is_restored_after_the_fake_cupy_tests():
+    # runs after the tests above (file order): the real verdict is back
+    assert backend._probe_cupy() is backend._cupy
+    assert (backend._cupy is None) == (backend.cuda_unavailable_reason() is not None)
+    real = sys.modules.get("cupy")
+    assert real is None or hasattr(real, "__file__")  # the fake (no __file__) is gone
