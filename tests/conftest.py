@@ -1,6 +1,7 @@
 """Shared fixtures: the ``device`` fixture runs a test on the CPU always and on CUDA
 when a GPU answers (skipped otherwise, with the reason)."""
 
+import contextlib
 import os
 
 import numpy as np
@@ -25,6 +26,15 @@ def _seed():
     gg.manual_seed(0)
     np.random.seed(0)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _clear_deferred_label_flags():
+    """Device checks deferred to the next host read (a GPU label flag) belong to the test
+    that set them: clear them after each test, so no later, unrelated ``.item()`` raises."""
+    yield
+    with contextlib.suppress(ValueError):
+        backend.run_deferred_checks()
 
 
 def pytest_configure(config):

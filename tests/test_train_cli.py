@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from gpugrad import cli
+from gpugrad import backend, cli
 
 
 def train(*args):
@@ -22,7 +22,7 @@ def test_spiral_run_writes_the_three_files(tmp_path):
     assert {"test_accuracy", "epochs", "device", "model", "data", "seed", "wall_seconds"} <= set(
         metrics
     )
-    assert metrics["data"] == "spiral" and metrics["device"] == "cpu"
+    assert metrics["data"] == "spiral" and metrics["device"] == str(backend.default_device())
     assert 0 <= metrics["test_accuracy"] <= 1
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "model.ggt").stat().st_size > 0

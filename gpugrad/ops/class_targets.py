@@ -56,11 +56,24 @@ def num_classes(scores: Tensor, name: str) -> int:
 
 def class_indices(scores: Tensor, labels, name: str, ignore_index=None):
     """Validated class indices as a raw int64 array on the scores' device, of the scores'
-    shape without the class axis.  On the CPU every label but ``ignore_index`` is checked
-    to lie in [0, C) (free there; on a GPU the check would synchronize, so the fused kernel
-    flags bad labels on the device instead)."""
+    shape without the class axis.  Labels held on the host (lists, NumPy arrays, CPU
+    Tensors) are checked to lie in [0, C) (all but ``ignore_index``) before any upload:
+    free there.  Labels already on a GPU are not read back (that would synchronize): the
+    loss flags bad labels on the device and the next host read raises."""
     c = num_classes(scores, name)
-    raw = target_tensor(labels, scores, name).array
+    if not isinstance(labels, Tensor) and not backend.is_cuda_array(labels):
+        labels = numpy.asarray(labels)
+        check_labels(labels, scores, c, name, ignore_index)
+        raw = target_tensor(labels, scores, name).array
+    else:
+        raw = target_tensor(labels, scores, name).array
+        check_labels(raw, scores, c, name, ignore_index)
+    return raw.astype(numpy.int64, copy=False)
+
+
+def check_labels(raw, scores: Tensor, c: int, name: str, ignore_index=None) -> None:
+    """The dtype and shape of the labels ``raw`` (a raw array) and, if they are on the
+    host, their range [0, C) (``ignore_index`` excepted)."""
     if raw.dtype.kind not in "iu":
         raise TypeError(f"{name}: labels must be integer class indices, got {raw.dtype}")
     expected = shape_without_classes(scores)
@@ -69,14 +82,19 @@ def class_indices(scores: Tensor, labels, name: str, ignore_index=None):
             f"{name}: labels of shape {raw.shape} for input of shape {scores.shape}; "
             f"expected {expected}"
         )
-    if not backend.is_cuda_array(raw) and raw.size:
-        valid = raw if ignore_index is None else raw[raw != ignore_index]
-        if valid.size:
-            low, high = int(valid.min()), int(valid.max())
-            if low < 0 or high >= c:
-                bad = low if low < 0 else high
-                raise ValueError(f"{name}: label {bad} is out of range [0, {c})")
-    return raw.astype(numpy.int64, copy=False)
+    if backend.is_cuda_array(raw) or not raw.size:
+        return
+    valid = raw if ignore_index is None else raw[raw != ignore_index]
+    if valid.size:
+        low, high = int(valid.min()), int(valid.max())
+        if low < 0 or high >= c:
+            raise ValueError(f"{name}: label {low if low < 0 else high} is out of range [0, {c})")
+
+
+def label_flag(raw, c: int):
+    """A device int32 flag (shape (1,)): 1 if any label of ``raw`` lies outside [0, C).
+    Array ops only, no sync (for :func:`gpugrad.kernels._build.defer_flag`)."""
+    return ((raw < 0) | (raw >= c)).any().astype(numpy.int32).reshape(1)
 
 
 def class_rows(x: Tensor, c: int) -> Tensor:
