@@ -96,6 +96,7 @@ def cross_entropy(input, target, weight, ignore_index, reduction, label_smoothin
     logits = as_tensor(input)
     c = num_classes(logits, "cross_entropy")
     weights = class_weights(weight, logits, c, "cross_entropy")
+    given = target  # host labels are range-checked before any upload (class_indices)
     target = target_tensor(target, logits, "cross_entropy")
     rows = class_rows(logits, c)
     if target.shape == logits.shape and target.dtype.kind == "f":
@@ -106,7 +107,8 @@ def cross_entropy(input, target, weight, ignore_index, reduction, label_smoothin
         )
         loss = _with_probabilities(rows, probs, weights, label_smoothing)
         return reduce_rows(loss, reduction, shape_without_classes(logits), rows.shape[0])
-    labels = class_indices(logits, target, "cross_entropy", ignore_index)
+    host = not isinstance(given, Tensor) and not backend.is_cuda_array(given)
+    labels = class_indices(logits, given if host else target, "cross_entropy", ignore_index)
     safe, keep, w = row_weights(labels.reshape(-1), weights, ignore_index, logits)
     loss = SoftmaxCrossEntropy(safe)(rows) * w
     if label_smoothing:
