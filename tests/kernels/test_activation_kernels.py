@@ -76,6 +76,10 @@ def test_forward_on_edge_values(impl, case, dtype):
         y = impl.asnumpy(impl.forward(case, impl.asarray(x)))
     assert y.dtype == dtype and y.shape == x.shape
     expected = case.reference(x)
+    if impl.machine == "gpu" and dtype == np.float32:  # CuPy compiles with -ftz=true
+        tiny = np.finfo(np.float32).tiny
+        expected = np.where(np.abs(expected) < tiny, np.float32(0), expected)
+        x = np.where(np.abs(x) < tiny, np.float32(0), x)  # what the kernel read
     # one unit in the last place of the subnormals: CUDA's maths may round there differently
     atol = 2 * float(np.finfo(dtype).smallest_subnormal) if impl.machine == "gpu" else 0
     np.testing.assert_allclose(y[:n], expected[:n], rtol=impl.tol[dtype]["rtol"], atol=atol)

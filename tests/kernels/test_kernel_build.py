@@ -21,6 +21,8 @@ import pytest
 from gpugrad import kernels
 from gpugrad.kernels import _build
 
+CUPY_APPENDED = _build.CUPY_APPENDED_OPTIONS  # compiled as CuPy really compiles
+
 ARCHS = ["compute_80", "sm_90"]
 
 
@@ -50,7 +52,8 @@ def compile_program(nvrtc, name: str, source: str, arch: str) -> dict:
     program = nvrtc.createProgram(source, name, [], [])
     try:
         try:
-            nvrtc.compileProgram(program, [f"--gpu-architecture={arch}", *kernels.COMPILE_OPTIONS])
+            options = [f"--gpu-architecture={arch}", *kernels.COMPILE_OPTIONS, *CUPY_APPENDED]
+            nvrtc.compileProgram(program, options)
         except nvrtc.NVRTCError:
             return {"error": nvrtc.getProgramLog(program)}
         ptx = nvrtc.getPTX(program)
