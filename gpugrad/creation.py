@@ -108,7 +108,9 @@ def build(fill, shape, dtype, device, requires_grad) -> Tensor:
             raise ValueError(f"shape must be non-negative integers, got {shape}")
     dev = backend.device(device)
     dt = dtypes.to_dtype(dtype)
-    return Tensor(fill(dev.xp, tuple(shape), dt), requires_grad=requires_grad)
+    with dev:  # allocate on that device, not on cupy's current one
+        array = fill(dev.xp, tuple(shape), dt)
+    return Tensor(array, requires_grad=requires_grad)
 
 
 def zeros(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -131,7 +133,9 @@ def full(shape, fill_value, dtype=None, device=None, requires_grad=False) -> Ten
 def _like(fill, t: Tensor, dtype, device, requires_grad):
     dev = t.device if device is None else backend.device(device)
     dt = t.dtype if dtype is None else dtypes.to_dtype(dtype)
-    return Tensor(fill(dev.xp, t.shape, dt), requires_grad=requires_grad)
+    with dev:
+        array = fill(dev.xp, t.shape, dt)
+    return Tensor(array, requires_grad=requires_grad)
 
 
 def zeros_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -160,7 +164,9 @@ def arange(start, stop=None, step=1, dtype=None, device=None, requires_grad=Fals
         else (numpy.dtype(numpy.int64) if ints else dtypes.get_default_dtype())
     )
     dev = backend.device(device)
-    return Tensor(dev.xp.arange(start, stop, step, dtype=dt), requires_grad=requires_grad)
+    with dev:
+        array = dev.xp.arange(start, stop, step, dtype=dt)
+    return Tensor(array, requires_grad=requires_grad)
 
 
 def linspace(start, end, steps: int, dtype=None, device=None, requires_grad=False) -> Tensor:

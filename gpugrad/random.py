@@ -49,7 +49,8 @@ def generator(dev: backend.Device):
         if dev.kind == "cpu":
             g = numpy.random.default_rng(_seed)
         else:
-            g = dev.xp.random.RandomState(_seed)
+            with dev:  # one generator per device, its state on that device
+                g = dev.xp.random.RandomState(_seed)
         _generators[dev] = g
     return g
 
@@ -85,17 +86,19 @@ def sample_uniform(dev: backend.Device, shape, dtype=numpy.float64):
     """An array of ``dtype`` on ``dev`` with uniform samples in [0, 1)."""
     g = generator(dev)
     sample_dtype = _sample_dtype(dtype)
-    if dev.kind == "cpu":
-        out = g.random(shape, dtype=sample_dtype)
-    else:
-        out = g.random_sample(size=shape, dtype=sample_dtype)
-    return out.astype(dtype, copy=False)
+    with dev:  # on that device, not on cupy's current one
+        if dev.kind == "cpu":
+            out = g.random(shape, dtype=sample_dtype)
+        else:
+            out = g.random_sample(size=shape, dtype=sample_dtype)
+        return out.astype(dtype, copy=False)
 
 
 def sample_normal(dev: backend.Device, shape, dtype=numpy.float64):
     """An array of ``dtype`` on ``dev`` with standard normal samples."""
-    out = generator(dev).standard_normal(shape, dtype=_sample_dtype(dtype))
-    return out.astype(dtype, copy=False)
+    g = generator(dev)
+    with dev:
+        return g.standard_normal(shape, dtype=_sample_dtype(dtype)).astype(dtype, copy=False)
 
 
 def randn(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:

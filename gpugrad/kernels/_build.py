@@ -13,6 +13,7 @@ cupy is imported lazily: importing this module on a machine without CUDA works.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy
@@ -104,6 +105,23 @@ class Kernel:
                 _modules[(device, self.file)] = module
             fn = _functions[(device, full_name)] = module.get_function(full_name)
         return fn
+
+
+def on_arrays_device(launcher):
+    """Run ``launcher`` on the device that holds its first CuPy array argument, so that its
+    allocations and launches happen there and not on cupy's current device (a tensor on
+    cuda:1 while cuda:0 is current).  Arrays that are not CuPy's (the tests' stand-in) run
+    as they are."""
+
+    @functools.wraps(launcher)
+    def run(*args, **kwargs):
+        for a in args:
+            if backend.is_cuda_array(a):
+                with backend.device_of(a):
+                    return launcher(*args, **kwargs)
+        return launcher(*args, **kwargs)
+
+    return run
 
 
 # -- launch configuration ---------------------------------------------------------------------

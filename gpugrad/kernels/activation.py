@@ -23,6 +23,7 @@ from ._build import (
     compute_dtype,
     contiguous,
     grid,
+    on_arrays_device,
 )
 
 FILE = "activation.cu"
@@ -34,6 +35,7 @@ _column_reduce_direct = Kernel(FILE, "column_reduce_direct")  # one chunk: the s
 _column_finish = Kernel(FILE, "column_finish")  # the partial sums added up
 
 
+@on_arrays_device
 def forward(code: int, x, p: float = 0.0):
     """y = act(x), any shape, one pass.  Returns a new C-contiguous array like x."""
     check_float(x)
@@ -48,6 +50,7 @@ def forward(code: int, x, p: float = 0.0):
     return y
 
 
+@on_arrays_device
 def backward(code: int, y, gy, p: float = 0.0):
     """gx = gy · act'(x), computed from the forward's output y (any shape) and the upstream
     gy (y's shape, or broadcastable to it; cast to y's dtype), one pass."""
@@ -95,6 +98,7 @@ def _column_reduce(code: int, y, gy, gx, p: float):
     return out
 
 
+@on_arrays_device
 def column_sum(g):
     """Sum over every axis but the last: (..., C) -> (C,), deterministic, accumulated in
     float32 for float16 and in the dtype otherwise."""
@@ -103,6 +107,7 @@ def column_sum(g):
     return _column_reduce(-1, g, g, g, 0.0)
 
 
+@on_arrays_device
 def bias_forward(code: int, x, b, p: float = 0.0):
     """y = act(x + b): x (..., C), b (C,) broadcast over the rows (cast to x's dtype), one
     pass."""
@@ -131,6 +136,7 @@ def bias_forward(code: int, x, b, p: float = 0.0):
     return y
 
 
+@on_arrays_device
 def bias_backward(code: int, y, gy, p: float = 0.0):
     """(gx, gb) for y = act(x + b): gx = gy · act'(y) (y's shape) and gb = the column sum of
     gx (C,), in one pass over y and gy (plus a small pass over per-chunk partial sums)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy
 
-from ._build import THREADS, Kernel, as_contiguous, check_float, grid
+from ._build import THREADS, Kernel, as_contiguous, check_float, grid, on_arrays_device
 
 FILE = "optimizer.cu"
 _sgd = Kernel(FILE, "sgd_update")
@@ -59,6 +59,7 @@ def _launch(kernel, arrays, scalars):
         kernel(p.dtype)(grid(p.size), (THREADS,), (*arrays, numpy.int64(p.size), *scalars))
 
 
+@on_arrays_device
 def sgd_update(
     p, grad, buf, *, lr, momentum=0.0, nesterov=False, weight_decay=0.0, first_step=False
 ):
@@ -76,6 +77,7 @@ def sgd_update(
     )
 
 
+@on_arrays_device
 def adam_update(
     p,
     grad,

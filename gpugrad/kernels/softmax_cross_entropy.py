@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy
 
 from . import _build
-from ._build import THREADS, Kernel, as_contiguous, check_float, contiguous
+from ._build import THREADS, Kernel, as_contiguous, check_float, contiguous, on_arrays_device
 
 FILE = "softmax_cross_entropy.cu"
 _forward = Kernel(FILE, "softmax_cross_entropy_forward")
@@ -36,6 +36,7 @@ def _checked(logits, labels):
     return contiguous(logits), contiguous(labels.astype(numpy.int64, copy=False))
 
 
+@on_arrays_device
 def forward(logits, labels):
     """(loss_rows, lse, flag) for logits (N, C) and integer labels (N,):
     loss_rows (N,) in the logits' dtype, lse (N,) the per-row log-sum-exp as float64 for
@@ -59,6 +60,7 @@ def forward(logits, labels):
     return loss, lse, flag
 
 
+@on_arrays_device
 def backward(logits, lse, labels, gy_rows):
     """gx (N, C) = (softmax(logits) - onehot(labels)) · gy_rows[:, None], one pass.
     gy_rows is the per-row upstream gradient (N,) (or a scalar): 1/N for a mean, 1 for a

@@ -139,3 +139,37 @@ def test_benchmark_script_runs_here_or_says_why_not(tmp_path, capsys):
     doc = json.loads(written.read_text())
     assert doc["machine"]["gpu"] and doc["results"][0]["elements"] == 4096
     assert doc["results"][0]["sigmoid_fused_GBps"] > 0
+
+
+def test_launchers_run_on_the_device_that_holds_their_arrays(monkeypatch):
+    """A launcher given a CuPy array of cuda:1 while cuda:0 is current runs (allocates and
+    launches) inside that array's device context; other arrays run as they are."""
+    from gpugrad import backend
+
+    entered = []
+
+    class FakeDevice:
+        def __init__(self, a):
+            self.name = f"cuda:{a.device_id}"
+
+        def __enter__(self):
+            entered.append(self.name)
+
+        def __exit__(self, *exc):
+            entered.append("exit")
+
+    class FakeCudaArray:
+        device_id = 1
+
+    monkeypatch.setattr(backend, "is_cuda_array", lambda a: isinstance(a, FakeCudaArray))
+    monkeypatch.setattr(backend, "device_of", FakeDevice)
+    seen = []
+
+    @_build.on_arrays_device
+    def launcher(code, x):
+        seen.append(list(entered))
+        return "done"
+
+    assert launcher(3, FakeCudaArray()) == "done"
+    assert seen == [["cuda:1"]] and entered == ["cuda:1", "exit"]
+    assert launcher(3, np.zeros(2)) == "done" and entered == ["cuda:1", "exit"]
