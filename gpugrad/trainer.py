@@ -1,12 +1,10 @@
 """``python -m gpugrad train``: train a small network, keep the whole minibatch on the device.
 
-Writes ``DIR/metrics.json``, ``DIR/curves.png`` and ``DIR/model.ggt`` (a checkpoint that
-``--resume`` continues from).  Each epoch's data order depends only on (seed, epoch), and
-the checkpoint holds the model, the optimizer, the epoch and the history, so a resumed
-run ends with the same metrics as an uninterrupted one; ``--resume`` takes the run's
-settings (data, model, optimizer, lr, batch size, seed) from the checkpoint.  Bad input
-prints one line and exits with code 2 before anything is written; a diverging run (a
-NaN/Inf loss) stops at the first such read with exit code 1, keeping the last checkpoint.
+Writes ``DIR/metrics.json``, ``DIR/curves.png`` and ``DIR/model.ggt``, the checkpoint
+(model, optimizer, epoch, history, settings) that ``--resume`` continues with the same
+settings; each epoch's order depends only on (seed, epoch), so a resumed run ends as an
+uninterrupted one.  Bad input: one line, exit code 2, nothing written; a NaN/Inf loss
+stops the run at the first read, exit code 1, keeping the last checkpoint.
 """
 
 from __future__ import annotations
@@ -198,6 +196,12 @@ def _load_checkpoint(path: str, dev) -> dict:
         raise UsageError(f"--resume: {e}") from None
 
 
+def _device(spec, distributed: bool):
+    """--device; under --distributed ``cuda`` is this rank's GPU (distributed.init's choice)."""
+    rank_gpu = distributed and spec is not None and spec.strip().lower() in ("cuda", "gpu")
+    return backend.default_device() if spec is None or rank_gpu else backend.device(spec)
+
+
 def run(args) -> dict:
     """Train as ``args`` says; returns the metrics (also written to OUT/metrics.json)."""
     _validate(args)
@@ -210,7 +214,7 @@ def run(args) -> dict:
         except ImportError as e:
             raise UsageError(str(e)) from None
     try:
-        dev = backend.device(args.device) if args.device else backend.default_device()
+        dev = _device(args.device, distributed=dist is not None)
     except (ValueError, RuntimeError, TypeError) as e:
         raise UsageError(str(e)) from None
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist is not None else (0, 1)

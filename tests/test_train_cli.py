@@ -211,3 +211,15 @@ def test_ctrl_c_keeps_the_last_checkpoint_and_exits_130(tmp_path, monkeypatch, c
     assert io.load(out / "model.ggt")["epoch"] == 1
     monkeypatch.setattr(trainer, "evaluate", real_evaluate)
     assert train("--data", "spiral", "--epochs", "3", "--out", str(out), "--resume") == 0
+
+
+def test_distributed_cuda_means_the_ranks_gpu(monkeypatch):
+    """Under --distributed, --device cuda is the rank's GPU (the default device that
+    distributed.init chose), not cuda:0 for every rank; other specs are taken as given."""
+    from gpugrad import backend, trainer
+
+    rank_gpu = object()
+    monkeypatch.setattr(backend, "default_device", lambda: rank_gpu)
+    assert trainer._device("cuda", distributed=True) is rank_gpu
+    assert trainer._device(None, distributed=False) is rank_gpu
+    assert trainer._device("cpu", distributed=True) == backend.device("cpu")
