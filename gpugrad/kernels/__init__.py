@@ -16,6 +16,7 @@ from ._build import (
     KERNELS,
     SUFFIX,
     check_deferred_flags,
+    defer_flag,
     header_sources,
     kernel_sources,
     module_source,

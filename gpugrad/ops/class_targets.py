@@ -12,7 +12,7 @@ import math
 
 import numpy
 
-from .. import backend
+from .. import backend, kernels
 from ..creation import as_tensor
 from ..tensor import Tensor
 from . import reduce, shape
@@ -91,10 +91,21 @@ def check_labels(raw, scores: Tensor, c: int, name: str, ignore_index=None) -> N
             raise ValueError(f"{name}: label {low if low < 0 else high} is out of range [0, {c})")
 
 
-def label_flag(raw, c: int):
-    """A device int32 flag (shape (1,)): 1 if any label of ``raw`` lies outside [0, C).
-    Array ops only, no sync (for :func:`gpugrad.kernels._build.defer_flag`)."""
-    return ((raw < 0) | (raw >= c)).any().astype(numpy.int32).reshape(1)
+def label_flag(raw, c: int, ignore_index=None):
+    """A device int32 flag (shape (1,)): 1 if any label of ``raw`` (other than
+    ``ignore_index``) lies outside [0, C).  Array ops only, no sync."""
+    bad = (raw < 0) | (raw >= c)
+    if ignore_index is not None:
+        bad &= raw != ignore_index
+    return bad.any().astype(numpy.int32).reshape(1)
+
+
+def flag_device_labels(raw, c: int, name: str, ignore_index=None) -> None:
+    """Labels already on the GPU are not read back (that would synchronize): a bad one sets
+    a device flag that the next host read (``.item()``) raises as ValueError."""
+    if backend.is_cuda_array(raw):
+        message = f"{name}: label out of range [0, {c}) (on the GPU)"
+        kernels.defer_flag(label_flag(raw, c, ignore_index), message, (name, c))
 
 
 def class_rows(x: Tensor, c: int) -> Tensor:

@@ -26,7 +26,7 @@ from .class_targets import (
     class_weights,
     constant,
     divide,
-    label_flag,
+    flag_device_labels,
     num_classes,
     reduce_rows,
     row_weights,
@@ -158,6 +158,7 @@ def nll_loss(input, target, weight, ignore_index, reduction) -> Tensor:
     x = as_tensor(input)
     c = num_classes(x, "nll_loss")
     labels = class_indices(x, target, "nll_loss", ignore_index)
+    flag_device_labels(labels, c, "nll_loss", ignore_index)
     weights = class_weights(weight, x, c, "nll_loss")
     rows = class_rows(x, c)
     xp = backend.get_array_module(labels)
@@ -182,12 +183,7 @@ def multi_margin_loss(input, target, p, margin, weight, reduction) -> Tensor:
     raw = class_indices(scores, target, "multi_margin_loss")
     xp = backend.get_array_module(raw)
     n, c = scores.shape
-    if backend.is_cuda_array(raw):
-        # labels already on the GPU: flag bad ones on the device, raise at the next read
-        from ..kernels import _build
-
-        message = f"multi_margin_loss: label out of range [0, {c}) (on the GPU)"
-        _build.defer_flag(label_flag(raw, c), message, c)
+    flag_device_labels(raw, c, "multi_margin_loss")
     correct = shape.reshape(scores[xp.arange(n), raw], (n, 1))
     # max(0, h) with 0 as the first argument: at the kink h = 0 the max gate routes the
     # gradient to the constant, so the hinge has gradient 0 there (as in PyTorch).
