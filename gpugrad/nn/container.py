@@ -6,7 +6,16 @@ from __future__ import annotations
 import operator
 from collections import OrderedDict
 
+from .. import functional as F
+from ..ops.activation import ACTIVATIONS
+from . import activation as activation_modules
+from .linear import Linear
 from .module import Module
+
+# the nn module class of each registry activation -> its record
+ACTIVATIONS_BY_MODULE = {
+    getattr(activation_modules, spec.module): spec for spec in ACTIVATIONS.values()
+}
 
 
 class _Indexed(Module):
@@ -76,9 +85,33 @@ class Sequential(_Indexed):
         return Sequential(OrderedDict(items))  # the names are kept, as in PyTorch
 
     def forward(self, x):
-        for m in self._modules.values():
+        modules = list(self._modules.values())
+        i = 0
+        while i < len(modules):
+            m = modules[i]
+            after = modules[i + 1] if i + 1 < len(modules) else None
+            if _fusable(m, after):  # Linear + activation: one GEMM, one bias-activation kernel
+                spec = ACTIVATIONS_BY_MODULE[type(after)]
+                p = {} if spec.param is None else {spec.param: getattr(after, spec.param)}
+                x = F.bias_activation(F.linear(x, m.weight), m.bias, spec.name, **p)
+                i += 2
+                continue
             x = m(x)
+            i += 1
         return x
+
+
+def _fusable(linear, activation) -> bool:
+    """A plain ``nn.Linear`` with a bias followed by a registry activation module, neither
+    with hooks (calling the modules would run them) nor in-place: they run as one fused
+    node each way, with the same numbers."""
+    return (
+        type(linear) is Linear
+        and linear.bias is not None
+        and type(activation) in ACTIVATIONS_BY_MODULE
+        and not activation.inplace
+        and not any(m._forward_hooks or m._forward_pre_hooks for m in (linear, activation))
+    )
 
 
 class ModuleList(_Indexed):
