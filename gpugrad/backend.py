@@ -281,6 +281,14 @@ def is_cuda_array(a) -> bool:
     return _cupy is not None and isinstance(a, _cupy.ndarray)
 
 
+def memory_owner(a):
+    """The array that owns ``a``'s memory (``a`` itself unless it is a view); NumPy's and
+    CuPy's views both keep their source in ``.base``."""
+    while a.base is not None and hasattr(a.base, "base"):
+        a = a.base
+    return a
+
+
 def device_of(a) -> Device:
     """The Device an array lives on."""
     if _cupy is not None and isinstance(a, _cupy.ndarray):

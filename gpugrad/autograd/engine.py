@@ -88,9 +88,8 @@ def edge(t):
     """Where a gradient for ``t`` goes: the node that made it, the leaf itself when it is a
     leaf that requires grad, or None.  A view whose base was written since its history was
     recorded gets its history again first."""
-    view = t._view
-    if view is not None and view.version != t._version[0]:
-        _refresh_view(t)
+    if t._view is not None:
+        _fresh(t)
     c = t.creator
     if c is not None:
         return c
@@ -255,13 +254,6 @@ def _check_finite(a, where: str):
         raise FloatingPointError(f"anomaly detected: {where} produced NaN or Inf")
 
 
-def _base(a):
-    """The array that owns ``a``'s memory."""
-    while a.base is not None and hasattr(a.base, "base"):
-        a = a.base
-    return a
-
-
 # -- the engine ----------------------------------------------------------------------
 def run_backward(
     roots, root_grads, retain_graph=False, create_graph=False, inputs=None, allow_unused=False
@@ -294,12 +286,12 @@ def run_backward(
     # Buffers already visible to the user (the seeds, leaf gradients): a second leaf
     # gets its own copy, so that x.grad and y.grad never share memory (Add hands the
     # same upstream array to both of its inputs).
-    handed = set() if graph else {id(_base(g)) for g in root_grads}
+    handed = set() if graph else {id(backend.memory_owner(g)) for g in root_grads}
 
     def leaf_gradient(g):
         if graph:
             return g
-        base = id(_base(g))
+        base = id(backend.memory_owner(g))
         if base in handed or not g.flags.c_contiguous:
             g = g.copy()  # contiguous, and ours alone (broadcast views are read-only)
             base = id(g)

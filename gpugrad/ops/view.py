@@ -17,6 +17,7 @@ needs after an in-place write:
 
 from __future__ import annotations
 
+from .. import backend
 from ..autograd import enable_grad
 
 
@@ -58,13 +59,7 @@ class ViewInfo:
 
 def shares_memory(out, base) -> bool:
     """True when ``out``'s array is a view into ``base``'s memory (not a copy)."""
-    a = out.array
-    while a.base is not None and hasattr(a.base, "base"):
-        a = a.base
-    b = base.array
-    while b.base is not None and hasattr(b.base, "base"):
-        b = b.base
-    return a is b
+    return backend.memory_owner(out.array) is backend.memory_owner(base.array)
 
 
 def make_view(out, source, step: ViewStep):
