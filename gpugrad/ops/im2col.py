@@ -5,9 +5,13 @@ convolution and overlapping pooling are built on.
   with a constant (0; -inf for max pooling), each side on its own, into a column:
   (N, C, H, W) -> (C, kh, kw, N, Ho, Wo), Caffe's layout: one strided copy per kernel
   offset (i, j), each of whole output rows, so the copies run at memory speed (a layout
-  with the tiny kh, kw axes innermost copies 4-6x slower in NumPy);
+  with the tiny kh, kw axes innermost copies 4-6x slower in NumPy).  The padding is never
+  built: each offset copies the windows that read inside the image and fills the border
+  strips of its block, which saves a padded copy of the image (an allocation, and on the
+  CPU its page faults, per call);
 * ``col2im`` is its adjoint: it adds each offset's block back to where it came from (a loop
-  over the kh·kw offsets, never over the batch).
+  over the kh·kw offsets, never over the batch), into an unpadded (C, N, H, W) array
+  returned as its (N, C, H, W) view, the layout in which the blocks are whole rows.
 
 Each is the other's backward, so everything built on them is differentiable to any order.
 """
@@ -53,13 +57,36 @@ def output_size(size, k, stride, padding, name, dilation=1):
     return out
 
 
-def offset_window(i, j, ho, wo, stride, dilation=(1, 1)):
-    """The (rows, cols) slices of a padded image that kernel offset (i, j) reads."""
-    (sh, sw), (dh, dw) = stride, dilation
-    return (
-        slice(i * dh, i * dh + sh * (ho - 1) + 1, sh),
-        slice(j * dw, j * dw + sw * (wo - 1) + 1, sw),
-    )
+def inside(offset, stride, count, size):
+    """The outputs [lo, hi) of ``count`` whose tap, at ``offset + o * stride`` of an axis
+    of ``size`` (the padding at negative positions and from ``size`` on), is inside."""
+    lo = min(count, max(0, -(offset // stride)))
+    hi = min(count, max(lo, (size - 1 - offset) // stride + 1))
+    return lo, hi
+
+
+def offset_blocks(kernel, out_hw, in_hw, stride, padding, dilation):
+    """Per kernel offset (i, j) whose taps are not all in the padding: (i, j, block,
+    image), ``block`` the (rows, cols) slices of its (Ho, Wo) block that read inside the
+    image, ``image`` the (rows, cols) slices of the image they read."""
+    (ho, wo), (h, w), (sh, sw) = out_hw, in_hw, stride
+    found = []
+    for i in range(kernel[0]):
+        top = i * dilation[0] - padding[0][0]
+        r0, r1 = inside(top, sh, ho, h)
+        for j in range(kernel[1]):
+            left = j * dilation[1] - padding[1][0]
+            c0, c1 = inside(left, sw, wo, w)
+            if r0 == r1 or c0 == c1:
+                continue
+            y0, x0 = top + r0 * sh, left + c0 * sw
+            block = slice(r0, r1), slice(c0, c1)
+            image = (
+                slice(y0, y0 + sh * (r1 - r0 - 1) + 1, sh),
+                slice(x0, x0 + sw * (c1 - c0 - 1) + 1, sw),
+            )
+            found.append((i, j, block, image))
+    return found
 
 
 class Im2Col(Function):
@@ -72,18 +99,25 @@ class Im2Col(Function):
     def forward(self, x):
         xp = backend.get_array_module(x)
         (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.stride, self.dilation
-        self.in_shape = x.shape
-        if any(self.padding[0] + self.padding[1]):
-            width = ((0, 0), (0, 0), *self.padding)
-            x = xp.pad(x, width, constant_values=self.fill)
-        n, c, h, w = x.shape
-        ho, wo = (h - dh * (kh - 1) - 1) // sh + 1, (w - dw * (kw - 1) - 1) // sw + 1
+        (pt, pb), (pl, pr) = self.padding
+        self.in_shape = n, c, h, w = x.shape
+        ho = (h + pt + pb - dh * (kh - 1) - 1) // sh + 1
+        wo = (w + pl + pr - dw * (kw - 1) - 1) // sw + 1
         by_channel = x.transpose(1, 0, 2, 3)  # (C, N, H, W), a view
         cols = xp.empty((c, kh, kw, n, ho, wo), dtype=x.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                rows_at, cols_at = offset_window(i, j, ho, wo, self.stride, self.dilation)
-                cols[:, i, j] = by_channel[:, :, rows_at, cols_at]
+        blocks = offset_blocks(
+            self.kernel, (ho, wo), (h, w), self.stride, self.padding, self.dilation
+        )
+        if len(blocks) < kh * kw:  # offsets that read only padding
+            cols[...] = self.fill
+        for i, j, (rows, cols_at), (image_rows, image_cols) in blocks:
+            block = cols[:, i, j]  # (C, N, Ho, Wo)
+            block[:, :, rows, cols_at] = by_channel[:, :, image_rows, image_cols]
+            # The strips around it read the padding.
+            block[:, :, : rows.start] = self.fill
+            block[:, :, rows.stop :] = self.fill
+            block[:, :, rows, : cols_at.start] = self.fill
+            block[:, :, rows, cols_at.stop :] = self.fill
         return cols
 
     def backward(self, ns, gy):
@@ -92,8 +126,9 @@ class Im2Col(Function):
 
 
 class Col2Im(Function):
-    """The adjoint of Im2Col: (C, kh, kw, N, Ho, Wo) -> (N, C, H, W), overlaps added (the
-    padding dropped, whatever it was filled with)."""
+    """The adjoint of Im2Col: (C, kh, kw, N, Ho, Wo) -> (N, C, H, W), overlaps added (what
+    fell in the padding dropped, whatever it was filled with); a view of a (C, N, H, W)
+    array."""
 
     def __init__(self, in_shape, kernel, stride, padding, dilation=(1, 1)):
         self.in_shape, self.kernel, self.stride = in_shape, kernel, stride
@@ -102,28 +137,40 @@ class Col2Im(Function):
     def forward(self, cols):
         xp = backend.get_array_module(cols)
         (kh, kw), (sh, sw) = self.kernel, self.stride
-        (pt, pb), (pl, pr) = self.padding
         n, c, h, w = self.in_shape
         ho, wo = cols.shape[4], cols.shape[5]
-        padded = (n, c, h + pt + pb, w + pl + pr)
-        # Windows that do not overlap (pooling) are placed, not added; when they also tile
-        # the whole image, nothing needs zeroing first.
-        plain = self.dilation == (1, 1)
-        disjoint = plain and sh >= kh and sw >= kw
-        tiles = plain and (sh, sw) == (kh, kw) and (sh * ho, sw * wo) == padded[2:]
-        out = xp.empty(padded, dtype=cols.dtype) if tiles else xp.zeros(padded, dtype=cols.dtype)
-        by_channel = out.transpose(1, 0, 2, 3)  # (C, N, H, W), a view
-        for i in range(kh):
-            for j in range(kw):
-                rows_at, cols_at = offset_window(i, j, ho, wo, self.stride, self.dilation)
-                if disjoint:
-                    by_channel[:, :, rows_at, cols_at] = cols[:, i, j]
-                else:
-                    by_channel[:, :, rows_at, cols_at] += cols[:, i, j]
-        return out[:, :, pt : pt + h, pl : pl + w]
+        blocks = offset_blocks(
+            self.kernel, (ho, wo), (h, w), self.stride, self.padding, self.dilation
+        )
+        # Windows that do not overlap (pooling) are placed, not added; when they tile the
+        # padded image, every element is written and nothing needs zeroing.  Overlapping
+        # ones are added, after a first block that is placed: one that covers the whole
+        # image if there is one (stride 1, e.g. the middle tap of a 'same' convolution),
+        # so that again nothing needs zeroing.
+        (pt, pb), (pl, pr) = self.padding
+        disjoint = self.dilation == (1, 1) and sh >= kh and sw >= kw
+        tiles = (sh, sw) == (kh, kw) and (sh * ho, sw * wo) == (h + pt + pb, w + pl + pr)
+        whole = [b for b in blocks if _reads_all(b[3], h, w)]
+        if whole and not disjoint:
+            blocks.remove(whole[0])
+            blocks.insert(0, whole[0])
+        covered = (disjoint and tiles) or (not disjoint and bool(whole))
+        out = (xp.empty if covered else xp.zeros)((c, n, h, w), dtype=cols.dtype)
+        for k, (i, j, (rows, cols_at), (image_rows, image_cols)) in enumerate(blocks):
+            source = cols[:, i, j, :, rows, cols_at]
+            if disjoint or k == 0:
+                out[:, :, image_rows, image_cols] = source
+            else:
+                out[:, :, image_rows, image_cols] += source
+        return out.transpose(1, 0, 2, 3)
 
     def backward(self, ns, gy):
         return ns.apply(Im2Col(self.kernel, self.stride, self.padding, self.dilation), gy)
+
+
+def _reads_all(image_at, h, w):
+    """Whether an offset's image slices are the whole h×w image."""
+    return image_at == (slice(0, h, 1), slice(0, w, 1))
 
 
 def im2col(x, kernel_size, stride=1, padding=0, dilation=1, fill=0.0) -> Tensor:
