@@ -5,6 +5,8 @@ sched = gg.optim.lr_scheduler.StepLR(opt, step_size=10)
 loss.backward(); opt.step(); opt.zero_grad(); sched.step()
 
 optimizer     the base class: parameter groups, step, zero_grad, the state dict
+multi_tensor  on CUDA: SGD's and Adam's buckets of parameters, a few launches per step
+arithmetic    the in-place array arithmetic the update rules share
 sgd           SGD (momentum, dampening, Nesterov, weight decay)
 adam          Adam and AdamW (amsgrad)
 rmsprop       RMSprop

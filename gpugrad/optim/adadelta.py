@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import backend
-from . import optimizer as base
+from . import arithmetic, optimizer as base
 
 
 class Adadelta(base.Optimizer):
@@ -34,18 +34,18 @@ class Adadelta(base.Optimizer):
     def _update_cpu(self, group, p, grad, state):
         xp = backend.get_array_module(p)
         rho, eps = group["rho"], group["eps"]
-        g, _ = base.decayed_gradient(p, grad, group["weight_decay"])
-        square_avg = base.state_buffer(state, "square_avg", p)
-        acc_delta = base.state_buffer(state, "acc_delta", p)
-        scratch = base.scratch_like(p)
-        base.average_square_(square_avg, rho, g, scratch)
+        g, _ = arithmetic.decayed_gradient(p, grad, group["weight_decay"])
+        square_avg = arithmetic.state_buffer(state, "square_avg", p)
+        acc_delta = arithmetic.state_buffer(state, "acc_delta", p)
+        scratch = arithmetic.scratch_like(p)
+        arithmetic.average_square_(square_avg, rho, g, scratch)
         std = xp.add(square_avg, eps, out=scratch)
         xp.sqrt(std, out=std)
-        delta = xp.add(acc_delta, eps, out=base.scratch_like(p))
+        delta = xp.add(acc_delta, eps, out=arithmetic.scratch_like(p))
         xp.sqrt(delta, out=delta)
         delta /= std
         delta *= g
-        base.average_square_(acc_delta, rho, delta, scratch)
+        arithmetic.average_square_(acc_delta, rho, delta, scratch)
         delta *= -group["lr"]
         p += delta
 

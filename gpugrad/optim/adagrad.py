@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 from .. import backend
-from .optimizer import (
-    Optimizer,
-    check_real,
-    decayed_gradient,
-    hyper_parameters,
-    scratch_like,
-    state_buffer,
-)
+from .arithmetic import decayed_gradient, scratch_like, state_buffer
+from .optimizer import Optimizer, check_real, hyper_parameters
 
 
 class Adagrad(Optimizer):

@@ -4,16 +4,8 @@ to the parameter before the step (AdamW, ``decoupled``), and the AMSGrad variant
 from __future__ import annotations
 
 from .. import backend, kernels
-from .optimizer import (
-    Optimizer,
-    average_square_,
-    check_bool,
-    check_real,
-    decayed_gradient,
-    lerp_,
-    scratch_like,
-    state_buffer,
-)
+from .arithmetic import average_square_, decayed_gradient, lerp_, scratch_like, state_buffer
+from .optimizer import Optimizer, check_bool, check_real
 
 
 class Adam(Optimizer):
@@ -25,9 +17,12 @@ class Adam(Optimizer):
     - p = p - (lr / (1 - β1^t)) · m / (sqrt(v) / sqrt(1 - β2^t) + eps)
 
     ``amsgrad=True`` (Reddi et al.) keeps ``max_exp_avg_sq = max(max_exp_avg_sq, v)`` and
-    divides by its root instead of v's.  On CUDA the fused Adam kernel has no AMSGrad: with
-    ``amsgrad=True`` the step runs as CuPy array operations (several launches per
-    parameter), the same operations in the same order as on the CPU.
+    divides by its root instead of v's.  On CUDA the parameters of a group that share a
+    dtype are updated by TWO multi-tensor launches per step (the step counts, then the
+    update; lr, betas, eps and weight decay read from device memory, the bias corrections
+    computed there from the device step count: see :mod:`gpugrad.optim.multi_tensor`).  That
+    kernel has no AMSGrad: with ``amsgrad=True`` the step runs as CuPy array operations
+    (several launches per parameter), the same operations in the same order as on the CPU.
 
         opt = gg.optim.Adam(model.parameters(), lr=1e-3, amsgrad=True)
     """
@@ -96,25 +91,22 @@ class Adam(Optimizer):
         update /= denom
         p += update
 
-    def _update_cuda(self, group, p, g, state):
-        if group["amsgrad"]:  # the fused kernel has no AMSGrad: array operations
-            return self._update_cpu(group, p, g, state)
-        (b1, b2), t = group["betas"], state["step"]
-        m, v = state_buffer(state, "exp_avg", p), state_buffer(state, "exp_avg_sq", p)
-        kernels.optimizer.adam_update(
-            p,
-            g,
-            m,
-            v,
-            lr=group["lr"],
-            beta1=b1,
-            beta2=b2,
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
+    def _uses_multi_tensor(self, group) -> bool:
+        return not group["amsgrad"]  # the multi-tensor kernel has no AMSGrad
+
+    def _device_scalars(self, group) -> tuple:
+        (b1, b2) = group["betas"]
+        return group["lr"], b1, b2, group["eps"], group["weight_decay"]  # ADAM_SCALARS
+
+    def _update_multi_tensor(self, group, params, grads, states, bucket):
+        ms = [state_buffer(s, "exp_avg", p) for p, s in zip(params, states)]
+        vs = [state_buffer(s, "exp_avg_sq", p) for p, s in zip(params, states)]
+        steps = self._multi_tensor.step_counts(params, states)
+        kernels.optimizer.adam_multi_update(
+            params, grads, ms, vs, steps, bucket.scalars.array, bucket.table,
             decoupled=self.decoupled,
-            bias_correction1=1 - b1**t,
-            bias_correction2=1 - b2**t,
-        )
+        )  # fmt: skip
+        self._multi_tensor.counted(params, states)
 
 
 class AdamW(Adam):

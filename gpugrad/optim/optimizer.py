@@ -11,11 +11,15 @@ How a step runs, and why:
 * The update is written into ``p.array`` in place: other code (modules, data-parallel
   buckets) holds references to that array, so it is never replaced.
 * ``p.grad`` is only read: gradients may share memory with other arrays.
-* On CUDA each parameter is updated by one fused kernel from :mod:`gpugrad.kernels`; on
-  the CPU by NumPy in place, with the operations in PyTorch's order (``lerp`` for Adam's
-  first moment, ``p + (-step)·m / denom``) so that trajectories agree to rounding.
-* Nothing is read back from the device (the step count and bias corrections are host
-  numbers), so ``step()`` never synchronizes with the GPU.
+* On the CPU each parameter is updated by NumPy in place, with the operations in PyTorch's
+  order (``lerp`` for Adam's first moment, ``p + (-step)·m / denom``) so that trajectories
+  agree to rounding.
+* On CUDA, SGD and Adam/AdamW update all the parameters of a group that share a dtype in a
+  constant number of launches (multi-tensor kernels: SGD 1, Adam 2; see
+  :mod:`.multi_tensor` for where lr and the step counts live); the variants those kernels
+  lack (SGD's dampening, AMSGrad) and the other optimizers run as CuPy array operations,
+  parameter by parameter.
+* ``step()`` never synchronizes with the GPU: nothing is read back from the device.
 * Every parameter is checked before any is updated: a bad gradient changes nothing.
 """
 
@@ -30,9 +34,10 @@ import numpy
 from .. import autograd, backend
 from ..autograd import increment_version
 from ..tensor import Tensor
+from .multi_tensor import MultiTensorState, runs_on_kernels
 
 
-# -- for the subclasses: hyper-parameter checks, CPU scratch arrays ------------------------
+# -- for the subclasses: hyper-parameter checks ------------------------------------------
 def check_real(name: str, value, low: float = 0.0, high: float = math.inf, high_open: bool = False):
     """``value`` as a float in [low, high] (or [low, high)); ValueError naming it otherwise."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -52,62 +57,17 @@ def check_bool(name: str, value) -> bool:
     return bool(value)
 
 
-def scratch_like(p):
-    """A temporary of p's shape and dtype, on p's device, for ``out=`` (a NumPy ufunc
-    without ``out=`` returns a scalar, not an array, for 0-d inputs)."""
-    return backend.get_array_module(p).empty(p.shape, p.dtype)
-
-
 def hyper_parameters(arguments: dict) -> dict:
     """A constructor's hyper-parameters from its ``locals()``: all but self and params."""
     return {k: v for k, v in arguments.items() if k not in ("self", "params", "__class__")}
 
 
-def decayed_gradient(p, grad, weight_decay: float):
-    """``(g, owned)``: the gradient in p's dtype plus ``weight_decay·p`` (PyTorch's
-    ``grad.add(p, alpha=weight_decay)``) and whether g is a fresh array we may overwrite."""
-    g = grad.astype(p.dtype, copy=False)
-    if weight_decay == 0:
-        return g, False
-    out = backend.get_array_module(p).multiply(p, weight_decay, out=scratch_like(p))
-    out += g  # grad is never written: it may be shared
-    return out, True
-
-
-def lerp_(m, g, weight: float, scratch) -> None:
-    """``m = lerp(m, g, weight)`` in place, in PyTorch's two-sided form (exact at both ends),
-    the weight rounded to the compute type first as PyTorch does; scratch is overwritten."""
-    xp = backend.get_array_module(m)
-    xp.subtract(g, m, out=scratch)
-    w = m.dtype.type(weight)
-    if abs(w) < 0.5:
-        scratch *= w
-        m += scratch
-    else:
-        scratch *= m.dtype.type(1) - w
-        xp.subtract(g, scratch, out=m)
-
-
-def average_square_(avg, decay: float, g, scratch) -> None:
-    """``avg = decay·avg + ((1 - decay)·g)·g`` in place (``mul_`` then ``addcmul_``, in
-    PyTorch's order); scratch is overwritten."""
-    backend.get_array_module(avg).multiply(g, 1 - decay, out=scratch)
-    scratch *= g
-    avg *= decay
-    avg += scratch
-
-
-def state_buffer(state: dict, name: str, p, fill: float = 0.0):
-    """``state[name]``, created filled with ``fill`` (p's shape, dtype, device) if absent."""
-    if name not in state:
-        state[name] = backend.get_array_module(p).full(p.shape, fill, p.dtype)
-    return state[name]
-
-
 class Optimizer:
     """Base class: parameter groups, per-parameter state, ``zero_grad``, ``step`` and the
     state dict.  Subclasses define ``_validate(group)`` (checks and normalizes the
-    hyper-parameters), ``_state_names`` (their buffers), ``_update_cpu`` and ``_update_cuda``."""
+    hyper-parameters), ``_state_names`` (their buffers), ``_update_cpu`` and ``_update_cuda``
+    (one parameter), and, to update a bucket of CUDA parameters in a few launches,
+    ``_uses_multi_tensor``, ``_device_scalars`` and ``_update_multi_tensor``."""
 
     _state_names: tuple = ()  # names of the per-parameter buffers (besides "step")
     # hyper-parameters added after state dicts were first written: an older state dict
@@ -118,6 +78,7 @@ class Optimizer:
         self.defaults = self._validate(dict(defaults))
         self.param_groups: list = []
         self.state: dict = {}  # id(param) -> {"step": int, buffer name: backend array}
+        self._multi_tensor = MultiTensorState()  # device tables, scalars and step counts
         if isinstance(params, Tensor):
             raise TypeError(
                 "params must be an iterable of Tensors or of dicts (parameter "
@@ -173,17 +134,29 @@ class Optimizer:
 
     # -- the step -----------------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Forget the gradients.  ``set_to_none=False`` gives fresh zero gradients instead
-        (never zeroed in place: a gradient array may be shared with other code)."""
+        """Forget the gradients (``set_to_none=True``, the default: the next backward brings
+        new arrays), or zero them in place (``set_to_none=False``), as PyTorch: a gradient
+        with a grad_fn (from ``create_graph=True``) is detached first, else it stops
+        requiring grad; then ``zero_()``.  The same array is kept, so gradient buffers
+        persist across steps: backward accumulates into them and the multi-tensor kernels'
+        pointer tables stay valid (nothing allocated in a steady-state step).  Zeroing in
+        place writes every array that shares the gradient's memory."""
         for _, p in self._params():
-            if p.grad is not None:
-                p.grad = (
-                    None
-                    if set_to_none
-                    else Tensor.wrap(
-                        backend.get_array_module(p.grad.array).zeros_like(p.grad.array)
-                    )
-                )
+            grad = p.grad
+            if grad is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            elif not isinstance(grad, Tensor):  # a bare backend array
+                grad.fill(0)
+            else:
+                if grad.grad_fn is not None:
+                    # PyTorch's detach_(): here a new Tensor over the same array
+                    p.grad = grad = grad.detach()
+                else:
+                    grad.requires_grad_(False)
+                with autograd.no_grad():
+                    grad.zero_()
 
     def step(self, closure=None):
         """Update every parameter that has a gradient (those with ``grad is None`` are
@@ -194,18 +167,43 @@ class Optimizer:
             with autograd.enable_grad():
                 loss = closure()
         work = [
-            (group, p, self._checked_grad(p)) for group, p in self._params() if p.grad is not None
+            (index, group, p, self._checked_grad(p))
+            for index, group in enumerate(self.param_groups)
+            for p in group["params"]
+            if p.grad is not None
         ]
-        for group, p, g in work:  # all checked: now update
+        buckets = {}  # (group index, device, dtype) -> (group, [(p, grad, state)])
+        for index, group, p, g in work:  # all checked: now update
             state = self.state.setdefault(id(p), {"step": 0})
             state["step"] += 1
-            if backend.is_cuda_array(p.array):
+            # an empty parameter takes the array path: nothing to launch, and its count
+            # stays on the host (no device counter that no launch would advance)
+            if runs_on_kernels(p.array) and p.numel() and self._uses_multi_tensor(group):
+                key = (index, p.device, p.dtype)
+                buckets.setdefault(key, (group, []))[1].append((p.array, g, state))
+            elif backend.is_cuda_array(p.array):
                 with _current_gpu(p.array):  # launch on the parameter's GPU
                     self._update_cuda(group, p.array, g, state)
             else:
                 self._update_cpu(group, p.array, g, state)
             increment_version(p)  # a graph that saved p's old value now refuses backward
+        for key, (group, items) in buckets.items():
+            params, grads, states = (list(column) for column in zip(*items))
+            with _current_gpu(params[0]):
+                bucket = self._multi_tensor.bucket(key)
+                bucket.scalars.update(self._device_scalars(group))
+                self._update_multi_tensor(group, params, grads, states, bucket)
         return loss
+
+    def refresh_device_scalars(self) -> None:
+        """Upload each group's hyper-parameters to the device scalars that its multi-tensor
+        launches read, where they changed.  ``step()`` does this before its launches; a step
+        replayed from a captured CUDA graph does not run ``step()``, so call this before the
+        replay for it to see a scheduler's new lr."""
+        for (index, _, _), bucket in self._multi_tensor.buckets.items():
+            if bucket.scalars.array is not None and index < len(self.param_groups):
+                with _current_gpu(bucket.scalars.array):
+                    bucket.scalars.update(self._device_scalars(self.param_groups[index]))
 
     @staticmethod
     def _checked_grad(p: Tensor):
@@ -236,6 +234,22 @@ class Optimizer:
         raise NotImplementedError
 
     def _update_cuda(self, group, p, g, state):
+        """One CUDA parameter as array operations (CuPy): by default the CPU code."""
+        return self._update_cpu(group, p, g, state)
+
+    def _uses_multi_tensor(self, group) -> bool:
+        """Whether the CUDA parameters of ``group`` go to :meth:`_update_multi_tensor`."""
+        return False
+
+    def _device_scalars(self, group) -> tuple:
+        """The hyper-parameters the multi-tensor kernel reads from device memory, in its
+        order (``gpugrad.kernels.optimizer.SGD_SCALARS``...)."""
+        raise NotImplementedError
+
+    def _update_multi_tensor(self, group, params, grads, states, bucket):
+        """Update the CUDA arrays ``params`` (one dtype, one device; ``grads`` and
+        ``states`` beside them, each state's step already counted) in a few launches;
+        ``bucket.scalars`` holds ``_device_scalars(group)`` on the device."""
         raise NotImplementedError
 
     # -- state ----------------------------------------------------------------------------
@@ -243,7 +257,10 @@ class Optimizer:
         """``{"state": {index: {"step": int, name: Tensor}}, "param_groups": [hyper-parameters
         with "params" as indices]}``, PyTorch's layout.  Parameters are numbered in group
         order.  Like PyTorch's, the buffers are the optimizer's own arrays, not copies:
-        save the dict (``gg.save``) before stepping again if you want a snapshot."""
+        save the dict (``gg.save``) before stepping again if you want a snapshot.  With
+        Adam's multi-tensor path on CUDA the step counts are read back from the device
+        (synchronizes: see :mod:`.multi_tensor`)."""
+        self._multi_tensor.read_step_counts(self.state)
         groups, state, index = [], {}, 0
         for group in self.param_groups:
             ids = []
@@ -309,6 +326,7 @@ class Optimizer:
             group.clear()  # in place: schedulers may hold the group dicts
             group.update({"params": params, **hyper})
         self.state = new_state
+        self._multi_tensor = MultiTensorState()  # uploaded afresh from the loaded state
 
     def _checked_state(self, index, entry: dict, p: Tensor) -> dict:
         """One parameter's saved state, checked and converted to the parameter's device,

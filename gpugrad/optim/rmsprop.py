@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import backend
-from . import optimizer as base
+from . import arithmetic, optimizer as base
 
 
 class RMSprop(base.Optimizer):
@@ -38,12 +38,13 @@ class RMSprop(base.Optimizer):
     def _update_cpu(self, group, p, grad, state):
         xp = backend.get_array_module(p)
         alpha, momentum = group["alpha"], group["momentum"]
-        g, _ = base.decayed_gradient(p, grad, group["weight_decay"])
-        square_avg, scratch = base.state_buffer(state, "square_avg", p), base.scratch_like(p)
-        base.average_square_(square_avg, alpha, g, scratch)
+        g, _ = arithmetic.decayed_gradient(p, grad, group["weight_decay"])
+        square_avg = arithmetic.state_buffer(state, "square_avg", p)
+        scratch = arithmetic.scratch_like(p)
+        arithmetic.average_square_(square_avg, alpha, g, scratch)
         if group["centered"]:
-            grad_avg = base.state_buffer(state, "grad_avg", p)
-            base.lerp_(grad_avg, g, 1 - alpha, scratch)
+            grad_avg = arithmetic.state_buffer(state, "grad_avg", p)
+            arithmetic.lerp_(grad_avg, g, 1 - alpha, scratch)
             avg = xp.multiply(grad_avg, -1, out=scratch)  # square_avg + (-grad_avg)·grad_avg
             avg *= grad_avg
             avg += square_avg
@@ -51,9 +52,9 @@ class RMSprop(base.Optimizer):
         else:
             avg = xp.sqrt(square_avg, out=scratch)
         avg += group["eps"]
-        step = xp.divide(g, avg, out=base.scratch_like(p))
+        step = xp.divide(g, avg, out=arithmetic.scratch_like(p))
         if momentum > 0:
-            buf = base.state_buffer(state, "momentum_buffer", p)
+            buf = arithmetic.state_buffer(state, "momentum_buffer", p)
             buf *= momentum
             buf += step  # buf + g / avg   (addcdiv's order)
             xp.multiply(buf, -group["lr"], out=step)

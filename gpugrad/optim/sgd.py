@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .. import backend, kernels
-from .optimizer import Optimizer, check_bool, check_real, decayed_gradient, scratch_like
+from .arithmetic import decayed_gradient, scratch_like, state_buffer
+from .optimizer import Optimizer, check_bool, check_real
 
 
 class SGD(Optimizer):
@@ -15,7 +16,13 @@ class SGD(Optimizer):
     - p = p - lr·g
 
     The arguments and their order are PyTorch 2.x's, ``lr=1e-3`` by default.  On CUDA the
-    fused kernel has no dampening: with ``dampening != 0`` the step runs as array operations.
+    parameters of a group that share a dtype are updated by ONE multi-tensor launch per
+    step (lr, momentum and weight decay read from device memory; see
+    :mod:`gpugrad.optim.multi_tensor`); a new momentum buffer starts at zero there, and
+    momentum·0 + g is PyTorch's first-step buf = g (exactly; a -0 gradient gives +0).  That
+    kernel has no dampening:
+    with ``dampening != 0`` the step runs as CuPy array operations, a few launches per
+    parameter.
 
         opt = gg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     """
@@ -50,7 +57,7 @@ class SGD(Optimizer):
         return hyper
 
     def _update_cpu(self, group, p, grad, state):
-        """The step as array operations (NumPy, or CuPy on CUDA with dampening)."""
+        """The step as array operations (NumPy; CuPy on CUDA with dampening)."""
         lr, momentum = group["lr"], group["momentum"]
         xp = backend.get_array_module(p)
         g, owned = decayed_gradient(
@@ -78,19 +85,16 @@ class SGD(Optimizer):
         else:
             p += xp.multiply(g, -lr, out=scratch_like(p))
 
-    def _update_cuda(self, group, p, g, state):
-        if group["dampening"] != 0:  # the fused kernel has no dampening
-            return self._update_cpu(group, p, g, state)
-        first = group["momentum"] != 0 and "momentum_buffer" not in state
-        if first:  # the kernel writes buf = g on the first step
-            state["momentum_buffer"] = backend.get_array_module(p).empty(p.shape, p.dtype)
-        kernels.optimizer.sgd_update(
-            p,
-            g,
-            state.get("momentum_buffer") if group["momentum"] != 0 else None,
-            lr=group["lr"],
-            momentum=group["momentum"],
-            nesterov=group["nesterov"],
-            weight_decay=group["weight_decay"],
-            first_step=first,
+    def _uses_multi_tensor(self, group) -> bool:
+        return group["dampening"] == 0  # the multi-tensor kernel has no dampening
+
+    def _device_scalars(self, group) -> tuple:
+        return tuple(group[name] for name in kernels.optimizer.SGD_SCALARS)
+
+    def _update_multi_tensor(self, group, params, grads, states, bucket):
+        bufs = None
+        if group["momentum"] != 0:  # new buffers zero-filled: the kernel's first step is g
+            bufs = [state_buffer(s, "momentum_buffer", p) for p, s in zip(params, states)]
+        kernels.optimizer.sgd_multi_update(
+            params, grads, bufs, bucket.scalars.array, bucket.table, nesterov=group["nesterov"]
         )

@@ -1,6 +1,10 @@
 """The in-place SGD and Adam/AdamW steps of ``kernels/optimizer.cu`` (launchers:
 ``gpugrad.kernels.optimizer``) against torch.optim, emulated on the CPU and on a GPU (the
-``impl`` fixture); the optimizers on a GPU against the same on the CPU."""
+``impl`` fixture): the per-parameter kernels, and the multi-tensor ones over several
+parameters (sizes around the chunk, empty, 0-d), which must give the per-parameter kernels'
+numbers in a constant number of launches, read lr from device memory and count Adam's steps
+there, and cache their pointer tables.  The optimizers on the multi-tensor kernels (emulated,
+and on a GPU) against torch.optim, and on a GPU against the same on the CPU."""
 
 import numpy as np
 import pytest
@@ -45,9 +49,9 @@ def _adam(p, grad, m, v, **hyper):
     optimizer.adam_update(p, grad, m, v, **{**defaults, **corrections, **hyper})
 
 
-def _step(kind, w, g, state, t):
+def _step(kind, w, g, state, t, lr=None):
     """Step t (from 1) of ``kind`` on the device arrays w (in place), g and state."""
-    hp = OPTIMIZERS[kind]
+    hp = {**OPTIMIZERS[kind], **({} if lr is None else {"lr": lr})}
     if kind.startswith("sgd"):
         optimizer.sgd_update(
             w,
@@ -153,3 +157,184 @@ def test_bad_inputs_raise_before_launching(impl):
     with pytest.raises(ValueError, match="does not match the parameter"):
         _adam(x, x, impl.xp.zeros(12, np.float32), impl.xp.zeros_like(x))
     assert not impl.launches
+
+
+# -- multi-tensor kernels ------------------------------------------------------------------------
+CHUNK = 64  # small, so that a few hundred elements take several blocks per tensor
+MULTI_SHAPES = [(), (0,), (CHUNK - 1,), (CHUNK + 1,), (3, CHUNK), (7, 5), (0, 3)]
+LRS = [None, None, 0.3, 0.3]  # step 3 on: a new lr, read from device memory (None: kind's)
+LAUNCHES = {"sgd": ["sgd_multi_update"], "adam": ["adam_multi_count", "adam_multi_update"]}
+
+
+def _multi_step(kind, params, grads, state, scalars, table, lr):
+    """One multi-tensor step of ``kind`` on the lists params (in place), grads and state."""
+    hp = OPTIMIZERS[kind]
+    lr = hp["lr"] if lr is None else lr
+    if kind.startswith("sgd"):
+        hyper = scalars.update((lr, hp["momentum"], hp["weight_decay"]))
+        bufs = state["bufs"] if hp["momentum"] else None
+        optimizer.sgd_multi_update(params, grads, bufs, hyper, table, nesterov=hp["nesterov"])
+        return
+    (b1, b2), decoupled = hp["betas"], kind == "adamw"
+    hyper = scalars.update((lr, b1, b2, hp["eps"], hp["weight_decay"]))
+    optimizer.adam_multi_update(
+        params, grads, state["m"], state["v"], state["steps"], hyper, table, decoupled=decoupled
+    )
+
+
+def _launched(impl, since: int) -> list:
+    """The kernels launched since ``since`` (emulated: recorded), without the dtype suffix."""
+    return [name.rsplit("_", 1)[0] for name, _, _ in impl.launches[since:]]
+
+
+@on_kernels
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", sorted(OPTIMIZERS))
+def test_multi_tensor_kernels_match_per_parameter_kernels_and_torch(impl, kind, dtype):
+    """Several parameters (0-d, empty, sizes around the chunk) over 4 steps, lr changed at
+    step 3: the same numbers as the per-parameter kernels (bit for bit when emulated) and as
+    torch.optim, in 1 (SGD) or 2 (Adam) launches per step whatever the number of tensors."""
+    rng = np.random.default_rng(7)
+    xp = impl.xp
+    w0 = [rng.standard_normal(s).astype(dtype) for s in MULTI_SHAPES]
+    steps = [[rng.standard_normal(s).astype(dtype) for s in MULTI_SHAPES] for _ in LRS]
+    params = [impl.asarray(w.copy()) for w in w0]
+    singles = [impl.asarray(w.copy()) for w in w0]  # the per-parameter kernels' run
+    state = {name: [xp.zeros_like(p) for p in params] for name in ("bufs", "m", "v", "g")}
+    state["steps"] = [xp.zeros(1, np.float64) for _ in params]
+    single_states = [[xp.empty_like(p)] if kind.startswith("sgd") else [] for p in params]
+    single_states = [
+        s or [xp.zeros_like(p), xp.zeros_like(p)] for s, p in zip(single_states, params)
+    ]
+    ref_dtype = np.float32 if dtype == np.float16 else dtype
+    tws = [torch.tensor(w.astype(ref_dtype), requires_grad=True) for w in w0]
+    reference = _torch_optimizer(kind, tws[0])
+    reference.param_groups[0]["params"] = tws
+    scalars, table = optimizer.DeviceScalars(), optimizer.PointerTable(chunk=CHUNK)
+    for t, (grads, lr) in enumerate(zip(steps, LRS), start=1):
+        for tw, g in zip(tws, grads):
+            tw.grad = torch.tensor(g.astype(ref_dtype))
+        reference.param_groups[0]["lr"] = OPTIMIZERS[kind]["lr"] if lr is None else lr
+        reference.step()
+        for w, g, s in zip(singles, grads, single_states):
+            _step(kind, w, impl.asarray(g), s, t, lr)
+        since = len(impl.launches or [])
+        for buffer, g in zip(state["g"], grads):  # persistent gradient buffers
+            buffer[...] = impl.asarray(g)
+        _multi_step(kind, params, state["g"], state, scalars, table, lr)
+        if impl.launches is not None:
+            assert _launched(impl, since) == LAUNCHES[kind[:4].rstrip("_w")]
+    assert table.builds == 1 and scalars.uploads == 2  # built once; lr uploaded when changed
+    for w, single, tw in zip(params, singles, tws):
+        got = impl.asnumpy(w)
+        if impl.name == "emulated":
+            np.testing.assert_array_equal(got, impl.asnumpy(single))
+        else:  # Adam's bias corrections: the device's pow, not the host's
+            np.testing.assert_allclose(got, impl.asnumpy(single), rtol=4 * np.finfo(dtype).eps)
+        if not (dtype == np.float16 and kind.startswith("adam")):  # see the test above
+            np.testing.assert_allclose(
+                got.astype(np.float64), tw.detach().numpy(), **_tolerance(impl, dtype)
+            )
+    if kind.startswith("adam"):  # the step counts advanced on the device (not the empty's)
+        counts = [float(impl.asnumpy(s)[0]) for s in state["steps"]]
+        assert counts == [4.0 if w.size else 0.0 for w in w0]
+
+
+@on_kernels
+def test_multi_tensor_kernels_read_lr_and_step_counts_from_device_memory(impl):
+    xp = impl.xp
+    params = [xp.ones(n, np.float32) for n in (5, 200)]
+    grads = [xp.full(n, 2.0, np.float32) for n in (5, 200)]
+    scalars, table = optimizer.DeviceScalars(), optimizer.PointerTable(chunk=CHUNK)
+    optimizer.sgd_multi_update(params, grads, None, scalars.update((0.5, 0.0, 0.0)), table)
+    scalars.array[0] = 0.125  # written on the device: the launch arguments are the same
+    optimizer.sgd_multi_update(params, grads, None, scalars.array, table)
+    for p in params:  # 1 - 0.5·2 - 0.125·2
+        np.testing.assert_array_equal(impl.asnumpy(p), -0.25)
+    # Adam: the bias corrections come from the device's count; set back to 0, the next
+    # step is a first step again, whose size is lr (up to eps) whatever the moments hold
+    m, v = [xp.zeros_like(p) for p in params], [xp.zeros_like(p) for p in params]
+    steps = [xp.zeros(1, np.float64) for _ in params]
+    hyper = optimizer.DeviceScalars().update((0.01, 0.9, 0.999, 1e-8, 0.0))
+    adam_table = optimizer.PointerTable(chunk=CHUNK)
+    for _ in range(3):
+        optimizer.adam_multi_update(params, grads, m, v, steps, hyper, adam_table, decoupled=False)
+    assert [float(impl.asnumpy(s)[0]) for s in steps] == [3.0, 3.0]
+    before = [impl.asnumpy(p).copy() for p in params]
+    for a, b, s in zip(m, v, steps):
+        a[...], b[...], s[...] = 0, 0, 0
+    optimizer.adam_multi_update(params, grads, m, v, steps, hyper, adam_table, decoupled=False)
+    for p, b in zip(params, before):
+        np.testing.assert_allclose(impl.asnumpy(p), b - 0.01, rtol=1e-6)
+
+
+@on_kernels
+def test_multi_tensor_table_is_cached_until_an_array_changes(impl):
+    xp = impl.xp
+    params = [xp.ones(n, np.float64) for n in (5, 300, 1)]
+    grads = [xp.ones(n, np.float64) for n in (5, 300, 1)]
+    bufs = [xp.zeros(n, np.float64) for n in (5, 300, 1)]
+    scalars, table = optimizer.DeviceScalars(), optimizer.PointerTable(chunk=CHUNK)
+    hyper = scalars.update((0.1, 0.5, 0.0))
+
+    def step():
+        optimizer.sgd_multi_update(params, grads, bufs, hyper, table)
+
+    for _ in range(3):
+        step()
+    assert (table.builds, table.tensors, table.blocks, scalars.uploads) == (1, 3, 7, 1)
+    old = grads[1]
+    grads[1] = xp.full(300, 2.0)  # a new array (the old one alive: another address)
+    step()
+    assert table.builds == 2 and old is not grads[1]
+    step()
+    assert table.builds == 2
+    # buf: 1, 1.5, 1.75, then 0.875 + 2, 1.4375 + 2; p: 1 - 0.1·(sum of the bufs)
+    np.testing.assert_allclose(impl.asnumpy(params[1]), 1 - 0.1 * (1 + 1.5 + 1.75 + 2.875 + 3.4375))
+    np.testing.assert_allclose(impl.asnumpy(params[0]), 1 - 0.1 * (1 + 1.5 + 1.75 + 1.875 + 1.9375))
+
+
+@on_kernels
+def test_multi_tensor_empty_groups_launch_nothing(impl):
+    xp = impl.xp
+    table = optimizer.PointerTable(chunk=CHUNK)
+    sgd = optimizer.DeviceScalars().update((0.1, 0.9, 0.0))
+    adam = optimizer.DeviceScalars().update((0.1, 0.9, 0.99, 1e-8, 0.0))
+    optimizer.sgd_multi_update([], [], [], sgd, table)
+    empty = [xp.empty((0, 5), np.float32), xp.empty(0, np.float32)]
+    optimizer.sgd_multi_update(empty, empty, empty, sgd, table)
+    steps = [xp.zeros(1, np.float64) for _ in empty]
+    optimizer.adam_multi_update(empty, empty, empty, empty, steps, adam, table, decoupled=True)
+    assert not impl.launches and table.builds == 0
+    assert [float(impl.asnumpy(s)[0]) for s in steps] == [0.0, 0.0]
+
+
+@on_kernels
+def test_multi_tensor_bad_inputs_raise_before_launching(impl):
+    xp = impl.xp
+    x, y = xp.ones((3, 4), np.float32), xp.ones(7, np.float32)
+    table = optimizer.PointerTable(chunk=CHUNK)
+    sgd = optimizer.DeviceScalars().update((0.1, 0.9, 0.0))
+    adam = optimizer.DeviceScalars().update((0.1, 0.9, 0.99, 1e-8, 0.0))
+    step = xp.zeros(1, np.float64)
+    bad = [
+        (lambda: optimizer.sgd_multi_update([x, y], [x], None, sgd, table), "2 parameters but 1"),
+        (lambda: optimizer.sgd_multi_update([x, y], [x, x], None, sgd, table), "gradient of shape"),
+        (lambda: optimizer.sgd_multi_update([x, y.astype(np.float64)], [x, y], None, sgd, table),
+         "one dtype"),
+        (lambda: optimizer.sgd_multi_update([x.T], [x.T], None, sgd, table), "C-contiguous"),
+        (lambda: optimizer.sgd_multi_update([x], [x], [y], sgd, table), "does not match"),
+        (lambda: optimizer.sgd_multi_update([x], [x], None, adam, table), r"shape \(3,\)"),
+        (lambda: optimizer.adam_multi_update([x], [x], [x], [x], [], adam, table, decoupled=False),
+         "1 parameters but 0 step counts"),
+        (lambda: optimizer.adam_multi_update([x], [x], [x], [x], [step.astype(np.float32)], adam,
+                                             table, decoupled=False), "float64"),
+    ]  # fmt: skip
+    for call, message in bad:
+        with pytest.raises(ValueError, match=message):
+            call()
+    with pytest.raises(TypeError, match="int64"):
+        optimizer.sgd_multi_update([xp.ones(3, np.int64)], [x], None, sgd, table)
+    with pytest.raises(ValueError, match="positive"):
+        optimizer.PointerTable(chunk=0)
+    assert not impl.launches and table.builds == 0

@@ -77,16 +77,48 @@ def test_step_never_writes_the_gradient(make, device):
     assert not np.array_equal(w.numpy(), np.ones(4))
 
 
-def test_zero_grad_sets_none_or_fresh_zeros(device):
+def test_zero_grad_zeroes_in_place_or_sets_none_as_torch(device):
+    """set_to_none=False zeroes the very gradient Tensor (and array) in place, which then
+    persists: backward accumulates into it; set_to_none=True (the default) drops it."""
     w = gg.tensor([1.0, 2.0], device=device, requires_grad=True)
-    opt = optim.SGD([w], lr=0.1)
-    g = gg.tensor([3.0, 4.0], device=device)
-    w.grad = g
+    tw = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    opt, topt = optim.SGD([w], lr=0.1), torch.optim.SGD([tw], lr=0.1)
+    g, tg = gg.tensor([3.0, 4.0], device=device), torch.tensor([3.0, 4.0], dtype=torch.float64)
+    w.grad, tw.grad = g, tg
+    array = g.array
     opt.zero_grad(set_to_none=False)
-    assert w.grad is not g and w.grad.numpy().tolist() == [0.0, 0.0]
-    assert g.numpy().tolist() == [3.0, 4.0]  # never zeroed in place
+    topt.zero_grad(set_to_none=False)
+    assert tw.grad is tg and w.grad is g and g.array is array
+    assert g.numpy().tolist() == tg.tolist() == [0.0, 0.0]
+    (w * w).sum().backward()
+    (tw * tw).sum().backward()
+    assert w.grad.array is array and tw.grad is tg  # accumulated into the same buffer
+    np.testing.assert_array_equal(w.grad.numpy(), tw.grad.numpy())
     opt.zero_grad()
-    assert w.grad is None
+    topt.zero_grad()
+    assert w.grad is None and tw.grad is None
+
+
+@pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph")
+def test_zero_grad_detaches_or_stops_requiring_grad_as_torch(device):
+    """A gradient with a grad_fn (create_graph=True) is detached; one that requires grad
+    stops requiring it; both are zeroed in place, keeping their array."""
+    w = gg.tensor([1.0, 2.0], device=device, requires_grad=True)
+    tw = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    (w * w * w).sum().backward(create_graph=True)
+    (tw * tw * tw).sum().backward(create_graph=True)
+    assert w.grad.grad_fn is not None and tw.grad.grad_fn is not None
+    array = w.grad.array
+    optim.SGD([w], lr=0.1).zero_grad(set_to_none=False)
+    torch.optim.SGD([tw], lr=0.1).zero_grad(set_to_none=False)
+    assert w.grad.grad_fn is None and tw.grad.grad_fn is None
+    assert w.grad.array is array and w.grad.numpy().tolist() == tw.grad.tolist() == [0.0, 0.0]
+    w.grad = gg.tensor([5.0, 6.0], device=device, requires_grad=True)
+    tw.grad = torch.tensor([5.0, 6.0], dtype=torch.float64, requires_grad=True)
+    optim.SGD([w], lr=0.1).zero_grad(set_to_none=False)
+    torch.optim.SGD([tw], lr=0.1).zero_grad(set_to_none=False)
+    assert w.grad.requires_grad is tw.grad.requires_grad is False
+    assert w.grad.numpy().tolist() == tw.grad.tolist() == [0.0, 0.0]
 
 
 def test_closure_is_called_and_its_loss_returned(device):
