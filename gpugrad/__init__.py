@@ -124,6 +124,7 @@ methods.bind(Tensor)
 __version__ = "0.1.0"
 
 from . import functional, nn  # noqa: E402
+from .compile import CompileError, compile  # noqa: E402  (the function; also gpugrad.compile)
 from .explain import explain  # noqa: E402  (the function; the module is gpugrad.explain)
 from .io import load, save  # noqa: E402
 

@@ -10,6 +10,7 @@ import numbers
 import numpy
 
 from . import backend, dtypes
+from .autograd import recording
 from .tensor import Tensor
 
 __all__ = [
@@ -79,6 +80,8 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
         if host.dtype == object:
             raise TypeError(f"cannot make a tensor from {type(data).__name__}: it is not numeric")
         arr = backend.to_device(host, dev)
+        if not isinstance(data, numpy.ndarray):  # Python data: the same in every step
+            return recording.constant(Tensor(arr, requires_grad=requires_grad))
     return Tensor(arr, requires_grad=requires_grad)
 
 
@@ -92,15 +95,16 @@ def as_tensor(value, like: Tensor | None = None) -> Tensor:
     dev = like.device
     if isinstance(value, (numbers.Number, list, tuple)):
         host = numpy.asarray(value, dtype=like.dtype if like.dtype.kind == "f" else None)
-        return Tensor.wrap(backend.to_device(host, dev))
+        return recording.constant(Tensor.wrap(backend.to_device(host, dev)))
     if isinstance(value, numpy.ndarray) or backend.is_cuda_array(value):
         return Tensor.wrap(backend.to_device(value, dev))
     raise TypeError(f"expected a Tensor, a number or an array, got {type(value).__name__}")
 
 
-def build(fill, shape, dtype, device, requires_grad) -> Tensor:
+def build(fill, shape, dtype, device, requires_grad, constant: bool = True) -> Tensor:
     """A Tensor of ``shape`` (ints, or one tuple) made by ``fill(xp, shape, dtype)`` on
-    ``device``; the dtype defaults to the default float."""
+    ``device``; the dtype defaults to the default float.  ``constant``: the fill gives the
+    same values every time (not a random draw), so gg.compile may keep them."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     for n in shape:
@@ -110,7 +114,8 @@ def build(fill, shape, dtype, device, requires_grad) -> Tensor:
     dt = dtypes.to_dtype(dtype)
     with dev:  # allocate on that device, not on cupy's current one
         array = fill(dev.xp, tuple(shape), dt)
-    return Tensor(array, requires_grad=requires_grad)
+    t = Tensor(array, requires_grad=requires_grad)
+    return recording.constant(t) if constant else t
 
 
 def zeros(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:

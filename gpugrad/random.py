@@ -104,13 +104,17 @@ def sample_normal(dev: backend.Device, shape, dtype=numpy.float64):
 def randn(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Standard normal samples of ``shape`` (default dtype float32)."""
     dev = backend.device(device)
-    return build(lambda xp, s, dt: sample_normal(dev, s, dt), shape, dtype, dev, requires_grad)
+    return build(
+        lambda xp, s, dt: sample_normal(dev, s, dt), shape, dtype, dev, requires_grad, False
+    )
 
 
 def rand(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform samples in [0, 1) of ``shape`` (default dtype float32)."""
     dev = backend.device(device)
-    return build(lambda xp, s, dt: sample_uniform(dev, s, dt), shape, dtype, dev, requires_grad)
+    return build(
+        lambda xp, s, dt: sample_uniform(dev, s, dt), shape, dtype, dev, requires_grad, False
+    )
 
 
 def rand_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy
 
 from . import backend, dtypes
-from .autograd import engine
+from .autograd import engine, recording
 from .autograd.backward import seed_gradient
 
 __all__ = ["Tensor"]
@@ -157,6 +157,7 @@ class Tensor:
     # -- conversion ---------------------------------------------------------------
     def numpy(self) -> numpy.ndarray:
         """A NumPy array on the host (a copy for CUDA tensors; the data itself on CPU)."""
+        recording.refuse("a host read of a tensor (.numpy(), .tolist(), print)")
         if backend.is_cuda_array(self.array):
             return self.array.get()
         return self.array
@@ -171,6 +172,7 @@ class Tensor:
             raise ValueError(
                 f"item() needs a tensor with one element, this one has shape {self.shape}"
             )
+        recording.refuse("a host read of a tensor (.item(), float(), bool(), an if on a value)")
         if backend.is_cuda_array(self.array):
             backend.run_deferred_checks()  # errors flagged on the device surface here
         return self.array.item()

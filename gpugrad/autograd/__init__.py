@@ -6,6 +6,8 @@
     backward       the seed gradient of an output, ``grad`` and ``backward``
     raw_namespace  what backward formulas call on raw arrays; ``sum_to``
     grad_mode      no_grad, enable_grad, detect_anomaly
+    accumulate     how a gradient is added into a leaf's .grad (AccumulateGrad)
+    recording      the hooks through which gg.compile watches a step being recorded
     gradcheck      gradcheck, gradgradcheck against float64 central differences
 
 How the library writes an op is told in ``engine``'s docstring; how a user writes one
@@ -13,7 +15,7 @@ PyTorch's way, in ``function``'s.  (``gpugrad.autograd.backward`` is the functio
 PyTorch's; the module is ``gpugrad.autograd.backward`` in ``sys.modules``.)
 """
 
-from . import engine, grad_mode
+from . import engine, grad_mode, recording
 from .backward import backward, grad, seed_gradient
 from .engine import edge, increment_version, run_backward
 from .function import Function, FunctionCtx, once_differentiable

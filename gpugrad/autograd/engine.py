@@ -47,7 +47,8 @@ import itertools
 import weakref
 
 from .. import backend
-from . import grad_mode
+from . import grad_mode, recording
+from .accumulate import accumulate_leaf, seed_owners
 from .raw_namespace import raw_namespace
 
 # The engine sits below the Tensor class and the ops in the layering; both are handed to
@@ -67,6 +68,7 @@ def increment_version(t) -> None:
     """Record that ``t``'s data was changed in place (PyTorch's
     ``torch.autograd.graph.increment_version``): a backward that saved the old value
     raises instead of using the new one.  Every in-place write outside the ops calls it."""
+    recording.refuse("an in-place write to a tensor")
     t._version[0] += 1
 
 
@@ -158,8 +160,13 @@ class Function:
             self.needs_grad = needs
         else:
             self.needs_grad = (False,) * len(inputs)
+        recorder = recording.active
+        if recorder is not None:
+            constructed = tuple(self.__dict__)  # what forward adds is recomputed by a replay
         y = self.forward(inputs[0].array) if one else self.forward(*[t.array for t in inputs])
         out = _Tensor.wrap(y)
+        if recorder is not None:
+            recorder.forward(self, inputs, out, constructed)
         if grad_mode.anomaly_enabled:
             _check_finite(out.array, f"the forward of {self.name}")
         if record:  # record(inputs, out), inlined: this is the hot path of every op
@@ -182,6 +189,9 @@ class Function:
         """Put this node on the tape as the creator of ``out`` (``needs_grad`` set): the
         edges to its inputs' gradient functions are taken now, so an in-place op that later
         gives an input a new history does not change where this node's gradients go."""
+        # The in-place ops and PyTorch-style custom Functions record this way; a compiled
+        # step replays forwards only
+        recording.refuse(f"{self.label()} (an in-place operation or a custom Function)")
         self.seq = next(_counter)
         self.inputs = inputs
         self.next_edges = tuple([t.creator or (t if t.requires_grad else None) for t in inputs])
@@ -264,6 +274,8 @@ def run_backward(
     With ``inputs`` (a sequence of Tensors): return their gradients (None if unused and
     ``allow_unused``), leaving ``.grad`` untouched.
     """
+    if recording.active is not None:  # gg.compile runs it, as its replays will
+        return recording.active.backward(roots, root_grads, retain_graph, create_graph, inputs)
     graph = create_graph
     if graph:
         ns = _graph_namespace
@@ -286,17 +298,8 @@ def run_backward(
     # Buffers already visible to the user (the seeds, leaf gradients): a second leaf
     # gets its own copy, so that x.grad and y.grad never share memory (Add hands the
     # same upstream array to both of its inputs).
-    handed = set() if graph else {id(backend.memory_owner(g)) for g in root_grads}
-
-    def leaf_gradient(g):
-        if graph:
-            return g
-        base = id(backend.memory_owner(g))
-        if base in handed or not g.flags.c_contiguous:
-            g = g.copy()  # contiguous, and ours alone (broadcast views are read-only)
-            base = id(g)
-        handed.add(base)
-        return _Tensor.wrap(g)
+    handed = set() if graph else seed_owners(root_grads)
+    made = {}  # the leaves whose .grad this backward set (accumulate_leaf)
 
     def deliver(node, g):
         """Hand ``g`` to an edge: a node (summed with what it already has) or a leaf."""
@@ -306,10 +309,10 @@ def run_backward(
                 for k in wanted_leaves.get(id(t), ()):
                     results[k] = g if results[k] is None else results[k] + g
             elif t.requires_grad:
-                if t.grad is None:
-                    t.grad = leaf_gradient(g)
+                if graph:
+                    t.grad = g if t.grad is None else t.grad + g
                 else:
-                    t.grad = t.grad + g if graph else _Tensor.wrap(t.grad.array + g)
+                    accumulate_leaf(t, g, handed, made)
             return
         slot = pending.get(id(node))
         if slot is None:

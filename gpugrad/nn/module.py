@@ -9,7 +9,7 @@ from collections import OrderedDict, namedtuple
 import numpy
 
 from .. import backend
-from ..autograd import increment_version, no_grad
+from ..autograd import increment_version, no_grad, recording
 from ..tensor import Tensor
 from .hooks import RemovableHandle
 
@@ -213,6 +213,8 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Drop every parameter's gradient (``set_to_none``) or zero it in place."""
+        if recording.active is not None:  # inside gg.compile: replayed as a call
+            return recording.active.call(self.zero_grad, set_to_none)
         for p in self.parameters():
             if p.grad is None:
                 continue

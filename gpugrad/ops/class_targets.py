@@ -13,6 +13,7 @@ import math
 import numpy
 
 from .. import backend, kernels
+from ..autograd.engine import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
 from . import reduce, shape
@@ -84,11 +85,41 @@ def check_labels(raw, scores: Tensor, c: int, name: str, ignore_index=None) -> N
         )
     if backend.is_cuda_array(raw) or not raw.size:
         return
-    valid = raw if ignore_index is None else raw[raw != ignore_index]
-    if valid.size:
-        low, high = int(valid.min()), int(valid.max())
+    check_label_range(raw if ignore_index is None else raw[raw != ignore_index], c, name)
+
+
+def check_label_range(labels, c: int, name: str) -> None:
+    """ValueError naming the first bad label if a host array of labels leaves [0, C)."""
+    if labels.size:
+        low, high = int(labels.min()), int(labels.max())
         if low < 0 or high >= c:
             raise ValueError(f"{name}: label {low if low < 0 else high} is out of range [0, {c})")
+
+
+def safe_labels(labels, ignore_index):
+    """Flat int64 labels with those equal to ``ignore_index`` replaced by class 0 (their
+    rows weigh 0), so that they index safely."""
+    labels = labels.reshape(-1).astype(numpy.int64, copy=False)
+    if ignore_index is None:
+        return labels
+    return backend.get_array_module(labels).where(labels != ignore_index, labels, 0)
+
+
+class RowWeights(Function):
+    """The weight of each target (labels of any shape -> (M,) in ``dtype``): 0 where the
+    label is ``ignore_index``, else its class's weight (``weights``, a second input) or 1.
+    Not differentiable (the weights of PyTorch's losses are constants).  An op, not array
+    code around one, so that a compiled step computes it again for every batch."""
+
+    def __init__(self, ignore_index, dtype):
+        self.ignore_index, self.dtype = ignore_index, dtype
+
+    def forward(self, labels, weights=None):
+        labels = labels.reshape(-1)
+        keep = (labels != self.ignore_index).astype(self.dtype)
+        if weights is None:
+            return keep
+        return keep * weights[safe_labels(labels, self.ignore_index)]
 
 
 def label_flag(raw, c: int, ignore_index=None):

@@ -5,11 +5,34 @@ from __future__ import annotations
 
 import numpy
 
-from .. import random
+from .. import backend, random
+from ..autograd.engine import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
 
 __all__ = ["dropout"]
+
+
+class InvertedDropout(Function):
+    """x · mask, the mask (0 with probability p, else 1/(1-p)) drawn in the forward: an op
+    of its own, so that a compiled step draws a fresh mask at every replay."""
+
+    symbol = "dropout"
+
+    def __init__(self, p: float):
+        self.p = p
+
+    def forward(self, x):
+        # float64 draws on the CPU, float32 on a GPU (where float64 is slow): the streams
+        # that a seed has always given
+        device = backend.device_of(x)
+        sample_dtype = numpy.float64 if device.kind == "cpu" else numpy.float32
+        keep = random.sample_uniform(device, x.shape, sample_dtype)
+        self.mask = ((keep >= self.p) / (1 - self.p)).astype(x.dtype)
+        return x * self.mask
+
+    def backward(self, ns, gy):
+        return gy * self.mask
 
 
 def dropout(x, p: float = 0.5, training: bool = True) -> Tensor:
@@ -22,9 +45,4 @@ def dropout(x, p: float = 0.5, training: bool = True) -> Tensor:
         return x
     if p == 1:
         return x * 0.0
-    # float64 draws on the CPU, float32 on a GPU (where float64 is slow): the streams
-    # that a seed has always given
-    sample_dtype = numpy.float64 if x.device.kind == "cpu" else numpy.float32
-    keep = random.sample_uniform(x.device, x.shape, sample_dtype)
-    mask = ((keep >= p) / (1 - p)).astype(x.dtype)
-    return x * Tensor.wrap(mask)
+    return InvertedDropout(p)(x)

@@ -22,12 +22,14 @@ from ..creation import as_tensor
 from ..tensor import Tensor
 from . import reduce as reduce_ops
 from .class_targets import (
+    RowWeights,
+    check_label_range,
     class_indices,
     class_rows,
     class_weights,
     num_classes,
     reduce_rows,
-    row_weights,
+    safe_labels,
     shape_without_classes,
     target_tensor,
 )
@@ -38,30 +40,37 @@ __all__ = ["cross_entropy"]
 
 
 class SoftmaxCrossEntropy(Function):
-    """Per-row loss lse(x_i) - x_i[y_i]; backward (softmax(x) - onehot(y)) * gy_i.
-    On CUDA both directions are one fused kernel each."""
+    """Per-row loss lse(x_i) - x_i[y_i] of (M, C) logits and integer labels (M elements, any
+    shape); backward (softmax(x) - onehot(y)) * gy_i.  A label equal to ``ignore_index``
+    counts as class 0 here (its row's weight is 0: ``RowWeights``).  The labels are an
+    input, not a constant, so a compiled step replays this op on each new batch.  On CUDA
+    both directions are one fused kernel each (a label out of range is flagged on the
+    device); on the CPU a label out of range raises ValueError here."""
 
     save_inputs = (0,)
 
-    def __init__(self, labels):
-        self.labels = labels
+    def __init__(self, ignore_index=None):
+        self.ignore_index = ignore_index
 
-    def forward(self, logits):
+    def forward(self, logits, labels):
+        labels = self.labels = safe_labels(labels, self.ignore_index)
         if backend.is_cuda_array(logits):
             launcher = kernels.softmax_cross_entropy
-            loss, self.lse, flag = launcher.forward(logits, self.labels)
+            loss, self.lse, flag = launcher.forward(logits, labels)
             launcher.defer_label_check(flag, logits.shape[1])
             return loss
+        check_label_range(labels, logits.shape[1], "cross_entropy")
         m = logits.max(axis=1, keepdims=True)
         shifted = logits - m
         numpy.exp(shifted, out=shifted)
         lse = numpy.log(shifted.sum(axis=1)) + m[:, 0]
         self.lse = lse
-        return lse - logits[numpy.arange(logits.shape[0]), self.labels]
+        return lse - logits[numpy.arange(logits.shape[0]), labels]
 
     def backward(self, ns, gy, logits):
         if not ns.graph and backend.is_cuda_array(logits):
-            return kernels.softmax_cross_entropy.backward(logits, self.lse, self.labels, gy)
+            gx = kernels.softmax_cross_entropy.backward(logits, self.lse, self.labels, gy)
+            return gx, None
         xp = backend.get_array_module(gy)
         n, c = logits.shape
         onehot = xp.zeros((n, c), dtype=logits.dtype)
@@ -71,7 +80,7 @@ class SoftmaxCrossEntropy(Function):
         else:
             lse = self.lse[:, None]
         probs = ns.exp(logits - lse)
-        return (probs - onehot) * ns.reshape(gy, (n, 1))
+        return (probs - onehot) * ns.reshape(gy, (n, 1)), None
 
 
 @torch_loss("weight", "size_average", "ignore_index", "reduce", "reduction", "label_smoothing")
@@ -108,16 +117,25 @@ def cross_entropy(input, target, weight, ignore_index, reduction, label_smoothin
         loss = _with_probabilities(rows, probs, weights, label_smoothing)
         return reduce_rows(loss, reduction, shape_without_classes(logits), rows.shape[0])
     host = not isinstance(given, Tensor) and not backend.is_cuda_array(given)
+    # checked here (dtype, shape; host labels' range before any upload); the labels then
+    # enter the ops below as an input, so a compiled step replays them on every batch
     labels = class_indices(logits, given if host else target, "cross_entropy", ignore_index)
-    safe, keep, w = row_weights(labels.reshape(-1), weights, ignore_index, logits)
-    loss = SoftmaxCrossEntropy(safe)(rows) * w
+    if host or target.dtype != labels.dtype:  # converted: the checked array is the input
+        target = Tensor.wrap(labels)
+    keep = RowWeights(ignore_index, logits.dtype)(target)
+    w = (
+        keep
+        if weights is None
+        else RowWeights(ignore_index, logits.dtype)(target, Tensor.wrap(weights))
+    )
+    loss = SoftmaxCrossEntropy(ignore_index)(rows, target) * w
     if label_smoothing:
         total = float(c) if weights is None else weights.sum()
         uniform = logsumexp(rows, axis=1) * total - reduce_ops.sum(
             rows if weights is None else rows * weights, axis=1
         )
         loss = loss * (1.0 - label_smoothing) + uniform * (keep * (label_smoothing / c))
-    return reduce_rows(loss, reduction, labels.shape, w.sum)
+    return reduce_rows(loss, reduction, labels.shape, lambda: reduce_ops.sum(w))
 
 
 def _with_probabilities(rows, probs, weights, label_smoothing) -> Tensor:

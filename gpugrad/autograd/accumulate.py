@@ -1,0 +1,57 @@
+"""How a backward adds a gradient into a leaf's ``.grad`` (PyTorch's AccumulateGrad), in
+one place: the engine and the replay of a compiled step (``gpugrad.plan``) both call
+:func:`accumulate_leaf`, so they accumulate alike, bit for bit."""
+
+from __future__ import annotations
+
+from .. import backend
+
+# What this backward did to a leaf's .grad (the values of ``made``):
+SHARED = 0  # .grad is a gradient array as the backward handed it: maybe another's too
+OWNED = 1  # .grad is a sum this backward allocated: ours to add into
+
+
+def seed_owners(root_grads) -> set:
+    """The ids of the memory owners of the seed gradients: buffers a user already holds,
+    which no leaf gradient may share (see :func:`accumulate_leaf`)."""
+    return {id(backend.memory_owner(g)) for g in root_grads}
+
+
+def accumulate_leaf(t, g, handed: set, made: dict) -> None:
+    """Add the raw gradient ``g`` to ``t.grad``, as PyTorch's AccumulateGrad.
+
+    * ``t.grad`` is None: ``g`` becomes it, copied when its memory was already handed out
+      in this backward (``handed``: Add gives one buffer to both inputs, and x.grad and
+      y.grad must never share memory) or is not contiguous.
+    * ``t.grad`` existed before this backward (a persistent buffer: ``zero_grad(
+      set_to_none=False)``, or gradients accumulated over steps): ``g`` is added IN PLACE,
+      so the buffer lives across steps and nothing is allocated (PyTorch does the same:
+      someone holding ``t.grad`` sees the sum).
+    * ``t.grad`` was set by this backward (``made``, id -> SHARED or OWNED): the first sum
+      is out of place (the buffer may still be another node's pending gradient), later
+      ones in place into that sum.
+    The same values in the same order either way: in place or not changes no bit.
+    """
+    grad = t.grad
+    key = id(t)
+    if grad is None:
+        owner = id(backend.memory_owner(g))
+        if owner in handed or not g.flags.c_contiguous:
+            g = g.copy()  # contiguous, and ours alone (broadcast views are read-only)
+            owner = id(g)
+        handed.add(owner)
+        t.grad = type(t).wrap(g)
+        made[key] = SHARED
+        return
+    buffer = grad.array
+    state = made.get(key, OWNED)
+    if (
+        state == OWNED
+        and buffer.dtype == g.dtype
+        and buffer.shape == g.shape
+        and getattr(buffer.flags, "writeable", True)  # CuPy arrays are always writeable
+    ):
+        buffer += g
+        return
+    t.grad = type(t).wrap(buffer + g)
+    made[key] = OWNED

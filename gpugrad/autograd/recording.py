@@ -1,0 +1,46 @@
+"""The switch through which ``gg.compile`` watches a step being recorded.
+
+While a step is recorded, ``active`` is the recorder (``gpugrad.compile.Recorder``); every
+other time it is None, and each hook below costs one global read.  The modules under
+``gg.compile`` (the engine, Tensor, the factories, the optimizers) call these hooks; they
+never import ``gpugrad.compile`` itself, which sits above them.
+
+What a recorder is told:
+* ``forward(node, inputs, out, ctor_keys)``: a Function ran (engine.Function.__call__);
+  ``ctor_keys`` are the attributes the node had before its forward (its constructor's);
+* ``backward(roots, seeds, retain_graph, create_graph, inputs)``: a backward is asked
+  for; the recorder runs it (as the replays will) instead of the engine;
+* ``constant(t)``: a factory made ``t`` from host data or a fill: the same every step;
+* ``refuse(what)``: something happened that a replay could not repeat (a host read, an
+  in-place write, a custom Function ...): the recorder raises, naming it.
+"""
+
+from __future__ import annotations
+
+active = None
+
+
+def start(recorder) -> None:
+    """Route the hooks to ``recorder`` (``gpugrad.compile`` calls this around a recording)."""
+    global active
+    active = recorder
+
+
+def stop() -> None:
+    """No recorder: the hooks do nothing."""
+    global active
+    active = None
+
+
+def constant(t):
+    """Mark ``t`` (made by a factory from host data) as a constant of the step being
+    recorded; returns ``t``."""
+    if active is not None:
+        active.constant(t)
+    return t
+
+
+def refuse(what: str) -> None:
+    """Raise (through the recorder) if a step is being recorded: ``what`` cannot be replayed."""
+    if active is not None:
+        active.refuse(what)

@@ -1,0 +1,293 @@
+"""``gg.compile(step)``: a training step recorded once, then replayed as a static plan.
+
+The first call for a given signature (the shapes, dtypes and devices of the tensor
+arguments, and the other arguments' values) runs ``step`` eagerly (warm-up: optimizer
+state and lazy buffers come to exist); the next one runs it eagerly too while a
+:class:`Recorder` watches: every op's forward, the backward, the optimizer's ``zero_grad``
+and ``step``, ``.grad = None`` resets.  Later calls replay that plan (``gpugrad/plan.py``):
+the recorded forwards on the new inputs' arrays, the backward as the engine ran it, the
+optimizer calls, and no Tensor, tape or heap is built.  The numbers are the eager step's,
+bit for bit.
+
+What a replay could not repeat is refused while recording, with a :class:`CompileError`
+naming it: a host read (``.item()``, ``print``, an ``if`` on a value), an in-place write
+(``x += 1``, ``relu(inplace=True)``, BatchNorm's running statistics), a custom
+``autograd.Function``, ``gg.grad``/``create_graph``, an op holding arrays computed
+outside the graph, a tensor computed outside the recorded ops (``gg.randn`` inside the
+step), an optimizer ``step(closure)``.  A replayed op whose result changes shape (a shape
+that depends on the data) raises too.  Python code inside ``step`` runs only while it is
+recorded: side effects other than those above (appending to a list, ``model.eval()``) are
+not repeated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy
+
+from . import backend
+from .autograd import recording
+from .autograd.engine import Function
+from .plan import Backward, Call, CompileError, Forward, Live, Plan, ResetGrad
+from .tensor import Tensor
+
+__all__ = ["CompileError", "CompiledStep", "compile"]
+
+
+def compile(step=None, *, warmup: int = 1):
+    """Compile a training step: ``step(*args)`` (tensors and hashable values) returns
+    tensors (the loss), ``None``, or a tuple/list of them.
+
+        step = gg.compile(train_step)   # or @gg.compile
+        for x, y in loader:
+            loss = step(x, y)           # replayed from the third call on
+
+    ``warmup`` eager calls per signature come before the recorded one.  Returned tensors
+    are plain values outside any graph; a replay returns new ones.
+    """
+    if step is None:
+        return lambda fn: CompiledStep(fn, warmup)
+    return CompiledStep(step, warmup)
+
+
+def _signature(args: tuple) -> tuple:
+    key = []
+    for a in args:
+        if isinstance(a, Tensor):
+            key.append((Tensor, a.shape, a.dtype.str, str(a.device), a.requires_grad))
+        else:
+            try:
+                hash(a)
+            except TypeError:
+                raise TypeError(
+                    f"gg.compile: a step takes tensors and hashable values, got a "
+                    f"{type(a).__name__}"
+                ) from None
+            key.append((type(a), a))
+    return tuple(key)
+
+
+class CompiledStep:
+    """A step function with its plans, one per signature (see :func:`compile`)."""
+
+    def __init__(self, step, warmup: int = 1):
+        if not callable(step):
+            raise TypeError(f"gg.compile needs a function, got a {type(step).__name__}")
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+            raise ValueError(f"gg.compile: warmup must be an int >= 0, got {warmup!r}")
+        self.step, self.warmup = step, warmup
+        self.plans: dict = {}
+        self._eager_calls: dict = {}
+
+    def __call__(self, *args):
+        key = _signature(args)
+        plan = self.plans.get(key)
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        if plan is not None:
+            return plan.replay(tensors)
+        done = self._eager_calls.get(key, 0)
+        self._eager_calls[key] = done + 1
+        if done < self.warmup:
+            return self.step(*args)
+        recorder = Recorder(tensors)
+        with recorder.watching():
+            result = self.step(*args)
+        self.plans[key] = recorder.plan(result)
+        return result
+
+
+def _holds_array(value) -> bool:
+    if isinstance(value, (tuple, list)):
+        return any(_holds_array(v) for v in value)
+    return isinstance(value, numpy.ndarray) or backend.is_cuda_array(value)
+
+
+class Recorder:
+    """Watches one eager run of a step and builds its :class:`~gpugrad.plan.Plan`."""
+
+    def __init__(self, inputs: list):
+        self.events: list = []
+        self.arrays: list = []  # slot -> array (kept alive: ids stay unique)
+        self.slot_of: dict = {}  # id(array) -> slot
+        self.born: dict = {}  # id -> tensor made during the step (kept alive)
+        self.constants: set = set()  # ids of the born tensors made from Python numbers
+        self.nodes: dict = {}  # id(node) -> (node, its Forward event)
+        self.live: dict = {}  # id(tensor) -> Live
+        self.grads: dict = {}  # id(leaf.grad) -> leaf, for the leaves a backward reached
+        self.running_backward = False
+        self.input_slots = tuple(self._new_slot(t.array) for t in inputs)
+
+    def _new_slot(self, array) -> int:
+        self.slot_of[id(array)] = len(self.arrays)
+        self.arrays.append(array)
+        return len(self.arrays) - 1
+
+    # -- the hooks (gpugrad.autograd.recording) -----------------------------------------
+    def refuse(self, what: str):
+        raise CompileError(f"gg.compile: cannot record {what} inside a compiled step")
+
+    def constant(self, t) -> None:
+        self.constants.add(id(t))
+
+    def ref(self, t, what: str) -> int:
+        """The slot a replay finds the tensor ``t`` in (a new one for a Live tensor or a
+        constant)."""
+        slot = self.slot_of.get(id(t.array))
+        if slot is not None:
+            return slot
+        if id(t) not in self.born:
+            live = self.live.get(id(t))
+            if live is None:
+                live = self.live[id(t)] = Live(t, len(self.arrays))
+                self.arrays.append(t.array)
+            return live.slot
+        if id(t) in self.constants:
+            return self._new_slot(t.array)
+        self.refuse(
+            f"{what}: a {t.dtype} tensor of shape {t.shape} computed outside the recorded "
+            f"operations (a random factory, a copy of data, or library code working on raw "
+            f"arrays); make it outside the step and pass it in"
+        )
+
+    def forward(self, node, inputs, out, constructed: tuple) -> None:
+        for name in constructed:
+            if _holds_array(node.__dict__[name]):
+                self.refuse(
+                    f"{node.label()}: it holds an array ({name}) given when it was made, which "
+                    f"a replay would not compute again"
+                )
+        refs = tuple(self.ref(t, f"input {i} of {node.label()}") for i, t in enumerate(inputs))
+        event = Forward(node, refs, self._new_slot(out.array), out.shape)
+        self.events.append(event)
+        self.nodes[id(node)] = (node, event)
+
+    def call(self, method, *args):
+        """Record and run an optimizer's ``step``/``zero_grad`` (not watched inside)."""
+        self.events.append(Call(method, args))
+        recording.stop()
+        try:
+            return method(*args)
+        finally:
+            recording.start(self)
+
+    def backward(self, roots, seeds, retain_graph, create_graph, inputs):
+        if create_graph or inputs is not None:
+            self.refuse("gg.grad, backward(inputs=...) or create_graph=True")
+        if len(roots) != 1:
+            self.refuse("a backward from several outputs at once")
+        event = self._backward_program(roots[0], seeds[0])
+        self.events.append(event)
+        self.running_backward = True
+        try:
+            event.run(self.arrays)
+        finally:
+            self.running_backward = False
+        for _, _, _, routes in event.steps:  # a step may return a leaf's .grad
+            for route in routes:
+                if route is not None and not route[0] and route[1].grad is not None:
+                    self.grads[id(route[1].grad)] = route[1]
+
+    def _backward_program(self, root, seed) -> Backward:
+        node = root.creator
+        if node is None or id(node) not in self.nodes:
+            self.refuse("a backward from a tensor not computed inside the step")
+        order, stack = {}, [node]
+        while stack:  # every node reachable from the root
+            n = stack.pop()
+            if id(n) in order:
+                continue
+            if id(n) not in self.nodes:
+                self.refuse(f"a backward reaching {n.label()}, computed before the step")
+            if n.retained is not None:
+                self.refuse("retain_grad()")
+            order[id(n)] = n
+            stack.extend(e for e in n.next_edges if isinstance(e, Function))
+        ranked = sorted(order.values(), key=lambda n: -n.seq)  # the engine's heap order
+        index = {id(n): k for k, n in enumerate(ranked)}
+        steps = []
+        for n in ranked:
+            forward = self.nodes[id(n)][1]
+            saved = [forward.refs[i] for i in n.save_inputs]
+            if n.save_output:
+                saved.append(forward.out)
+            routes = tuple(
+                None
+                if e is None
+                else (True, index[id(e)], t.shape)
+                if isinstance(e, Function)
+                else (False, e, t.shape)
+                for e, t in zip(n.next_edges, n.inputs)
+            )
+            steps.append((index[id(n)], n.backward, tuple(saved), routes))
+        root_slot = self.slot_of[id(root.array)]
+        seed_ref = self.slot_of.get(id(seed))
+        if seed_ref is None:  # ones (gradient=None) or a constant given to backward()
+            seed_ref = self._new_slot(seed.copy())
+        return Backward(steps, len(ranked), index[id(node)], root_slot, seed_ref)
+
+    # -- watching and the plan --------------------------------------------------------------
+    @contextlib.contextmanager
+    def watching(self):
+        """Route the hooks here, and note every tensor made and every ``.grad`` written
+        (the Tensor class is patched for the duration: the eager path pays nothing)."""
+        wrap, init, grad = Tensor.__dict__["wrap"], Tensor.__init__, Tensor.__dict__["grad"]
+        recorder = self
+
+        def noted_wrap(cls, data):
+            t = wrap.__func__(cls, data)
+            recorder.born[id(t)] = t
+            return t
+
+        def noted_init(t, *args, **kwargs):
+            init(t, *args, **kwargs)
+            recorder.born[id(t)] = t
+
+        def set_grad(t, value):
+            try:
+                grad.__get__(t)
+            except AttributeError:  # a tensor being made: not a reset
+                return grad.__set__(t, value)
+            if recording.active is recorder and not recorder.running_backward:
+                if value is not None:
+                    recorder.refuse("an assignment of a tensor to .grad")
+                recorder.events.append(ResetGrad(t))
+            grad.__set__(t, value)
+
+        Tensor.wrap = classmethod(noted_wrap)
+        Tensor.__init__ = noted_init
+        Tensor.grad = property(grad.__get__, set_grad)
+        recording.start(self)
+        try:
+            yield
+        finally:
+            recording.stop()
+            Tensor.wrap, Tensor.__init__, Tensor.grad = wrap, init, grad
+
+    def plan(self, result) -> Plan:
+        """The plan, once the recorded run has returned ``result``."""
+        for node, _ in self.nodes.values():
+            # the eager run's tape: a replay needs only the node's own attributes
+            node.inputs = node.next_edges = node._out_data = node._out_ref = None
+        output = self._output(result)
+        plan = Plan(self.events, self.arrays, self.input_slots, list(self.live.values()), output)
+        self.__dict__.clear()  # the recorded run's tensors are not kept
+        return plan
+
+    def _output(self, result):
+        if result is None:
+            return lambda arrays: None
+        if isinstance(result, Tensor) and id(result) in self.grads:
+            leaf = self.grads[id(result)]  # the .grad as the replay left it
+            return lambda arrays: leaf.grad
+        if isinstance(result, Tensor):
+            slot = self.ref(result, "the returned tensor")
+            return lambda arrays: Tensor.wrap(arrays[slot])
+        if isinstance(result, (tuple, list)):
+            parts = [self._output(r) for r in result]
+            kind = type(result)
+            return lambda arrays: kind(p(arrays) for p in parts)
+        raise CompileError(
+            f"gg.compile: a step returns tensors, None, or a tuple/list of them, not a "
+            f"{type(result).__name__}"
+        )

@@ -1,0 +1,154 @@
+"""The static plan of a compiled step (``gg.compile``) and its replay.
+
+A plan is the step as a list of events over numbered array slots: slot k holds the array
+of the k-th tensor input of the step or of the k-th recorded op's output.
+
+* ``Forward``: a recorded Function's ``forward`` on the arrays of its inputs, its output
+  into its slot.  No Tensor is built and nothing goes on a tape.
+* ``Backward``: the backward pass as it ran when recorded: the nodes in decreasing
+  sequence order (the engine's heap order), each gradient routed to a node's pending sum
+  or into a leaf's ``.grad`` (``autograd.accumulate``), summed in the engine's order, so
+  replays give the engine's numbers bit for bit.
+* ``Call``: an optimizer's ``zero_grad``/``step`` (live objects: a changed lr is seen).
+* ``ResetGrad``: ``t.grad = None`` written inside the step.
+
+Every input of an op is a slot: a step input, an op's output, a ``Live`` tensor (one that
+existed before the step, such as a parameter: its array is read into its slot at each
+replay) or a constant (made inside the step from Python numbers by a factory: its slot is
+filled once).  The slots persist across replays, so a replay builds no list per op.
+"""
+
+from __future__ import annotations
+
+from . import backend
+from .autograd.accumulate import accumulate_leaf, seed_owners
+from .autograd.raw_namespace import raw_namespace
+
+
+class CompileError(RuntimeError):
+    """A step that ``gg.compile`` cannot record or replay: the message names what."""
+
+
+class Live:
+    """A tensor from outside the step (a parameter, a buffer): its array is put in its slot
+    at the start of each replay."""
+
+    __slots__ = ("slot", "tensor")
+
+    def __init__(self, tensor, slot: int):
+        self.tensor, self.slot = tensor, slot
+
+
+class Forward:
+    """One recorded op: ``node.forward`` on the arrays of slots ``refs``, its output into
+    slot ``out``; a result of another shape than recorded raises (data-dependent)."""
+
+    __slots__ = ("forward", "node", "out", "refs", "shape")
+
+    def __init__(self, node, refs: tuple, out: int, shape: tuple):
+        self.node, self.forward, self.refs, self.out, self.shape = (
+            node, node.forward, refs, out, shape,
+        )  # fmt: skip
+
+    def run(self, arrays: list) -> None:
+        refs = self.refs
+        if len(refs) == 1:
+            y = self.forward(arrays[refs[0]])
+        else:
+            y = self.forward(*[arrays[r] for r in refs])
+        if y.shape != self.shape:
+            raise CompileError(
+                f"gg.compile: {self.node.label()} gave a result of shape {y.shape} where "
+                f"the recorded step had {self.shape}: a shape that depends on the data "
+                f"cannot be replayed"
+            )
+        arrays[self.out] = y
+
+
+class Call:
+    """An optimizer's ``step()`` or ``zero_grad()`` called inside the step."""
+
+    __slots__ = ("args", "method")
+
+    def __init__(self, method, args: tuple):
+        self.method, self.args = method, args
+
+    def run(self, arrays: list) -> None:
+        self.method(*self.args)
+
+
+class ResetGrad:
+    """``t.grad = None`` inside the step."""
+
+    __slots__ = ("tensor",)
+
+    def __init__(self, tensor):
+        self.tensor = tensor
+
+    def run(self, arrays: list) -> None:
+        self.tensor.grad = None
+
+
+class Backward:
+    """The backward pass from one root, as the engine ran it.
+
+    ``steps``: per node, ``(index, backward, saved slots, routes)``; a route is None (no
+    gradient for that input), ``(True, node index, shape)`` or ``(False, leaf, shape)``.
+    ``seed``: the slot of the root's upstream gradient (the ones of ``backward()`` without a
+    gradient are a constant: never written, as the engine never writes a seed)."""
+
+    __slots__ = ("nodes", "root", "root_slot", "seed", "steps")
+
+    def __init__(self, steps: list, nodes: int, root: int, root_slot: int, seed):
+        self.steps, self.nodes, self.root, self.seed = steps, nodes, root, seed
+        self.root_slot = root_slot  # the slot of the root's value (the loss)
+
+    def run(self, arrays: list) -> None:
+        seed = arrays[self.seed]
+        ns = raw_namespace(backend.get_array_module(seed))
+        pending = [None] * self.nodes
+        owned = [False] * self.nodes
+        pending[self.root] = seed
+        handed, made = seed_owners([seed]), {}
+        for index, backward, saved, routes in self.steps:
+            gy = pending[index]
+            if gy is None:  # no gradient reached it: the engine never queues such a node
+                continue
+            pending[index] = None
+            gxs = backward(ns, gy, *[arrays[k] for k in saved])
+            if type(gxs) is not tuple:
+                gxs = (gxs,)
+            for route, gx in zip(routes, gxs):
+                if route is None or gx is None:
+                    continue
+                to_node, target, shape = route
+                if gx.shape != shape:
+                    gx = ns.sum_to(gx, shape)
+                if not to_node:
+                    accumulate_leaf(target, gx, handed, made)
+                elif pending[target] is None:
+                    pending[target] = gx
+                elif not owned[target]:  # a fresh buffer, ours from now on
+                    pending[target] = pending[target] + gx
+                    owned[target] = True
+                else:
+                    pending[target] += gx
+
+
+class Plan:
+    """A recorded step: its events over ``arrays`` (the slots, kept across replays), the
+    slots of its tensor inputs, the ``Live`` tensors, and how to build its return value."""
+
+    def __init__(self, events: list, arrays: list, input_slots: tuple, live: list, output):
+        self.events, self.arrays, self.input_slots = events, arrays, input_slots
+        self.live, self.output = live, output
+
+    def replay(self, tensors: list):
+        arrays = self.arrays
+        for slot, t in zip(self.input_slots, tensors):
+            arrays[slot] = t.array
+        for ref in self.live:
+            arrays[ref.slot] = ref.tensor.array
+        for event in self.events:
+            event.run(arrays)
+        return self.output(arrays)

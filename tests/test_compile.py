@@ -1,0 +1,240 @@
+"""gg.compile: a step recorded once and replayed gives the eager step's numbers bit for bit;
+what a replay could not repeat is refused while recording, naming it."""
+
+import numpy as np
+import pytest
+
+import gpugrad as gg
+import gpugrad.functional as F
+from gpugrad import nn, optim
+from gpugrad.autograd.engine import Function
+
+
+def _chain_step(x, w):
+    def step():
+        x.grad = None  # a reset inside the step: replayed
+        w.grad = None
+        y = x
+        for _ in range(5):
+            y = (y * 1.01 + 0.5) * w - x
+        loss = (y * y).sum()
+        loss.backward()
+        return loss
+
+    return step
+
+
+def _leaves(seed=0):
+    gg.manual_seed(seed)
+    return gg.randn(4, 4, requires_grad=True), gg.randn(4, 4, requires_grad=True)
+
+
+def test_a_replayed_chain_gives_the_eager_numbers_bit_for_bit():
+    x, w = _leaves()
+    eager = [(_chain_step(x, w)().item(), x.grad.numpy().copy(), w.grad.numpy().copy())]
+    compiled = gg.compile(_chain_step(x, w))
+    for call in range(4):
+        loss = compiled()
+        assert loss.item() == eager[0][0]
+        np.testing.assert_array_equal(x.grad.numpy(), eager[0][1])
+        np.testing.assert_array_equal(w.grad.numpy(), eager[0][2])
+        assert len(compiled.plans) == (0 if call == 0 else 1)  # warm-up, record, replay
+        if call >= 2:
+            assert loss.creator is None  # a replay returns a value, outside any graph
+
+
+def test_gradients_accumulate_across_replays_as_across_eager_steps():
+    """No reset inside the step: each call adds to .grad, in place, as eager backwards do."""
+    x, w = _leaves()
+
+    def step(x, w):
+        loss = (x * w).sum()
+        loss.backward()
+        return loss
+
+    compiled = gg.compile(step)
+    x2, w2 = _leaves()
+    for _ in range(4):
+        compiled(x, w)
+        step(x2, w2)
+    np.testing.assert_array_equal(x.grad.numpy(), x2.grad.numpy())
+    np.testing.assert_array_equal(x.grad.numpy(), 4 * w.detach().numpy())
+
+
+def test_the_inputs_of_a_replay_are_the_new_batch_and_a_new_shape_records_a_new_plan():
+    gg.manual_seed(0)
+    lin = nn.Linear(3, 2)
+
+    def step(x):
+        lin.zero_grad()
+        loss = (lin(x) ** 2).mean()
+        loss.backward()
+        return loss, lin.weight.grad
+
+    compiled = gg.compile(step)
+    rng = np.random.default_rng(0)
+    for n in (5, 5, 5, 5, 7, 7, 7, 5):
+        x = gg.tensor(rng.standard_normal((n, 3)).astype(np.float32))
+        loss, grad = compiled(x)
+        expect_loss, expect_grad = step(x)
+        assert loss.item() == expect_loss.item()
+        np.testing.assert_array_equal(grad.numpy(), expect_grad.numpy())
+    assert len(compiled.plans) == 2
+
+
+def test_a_step_with_dropout_draws_a_fresh_mask_at_every_replay_and_matches_eager():
+    def run(compiled: bool):
+        gg.manual_seed(3)
+        x = gg.ones(64, requires_grad=True)
+        step = lambda: F.dropout(x, 0.5).sum()
+        step = gg.compile(step) if compiled else step
+        return [step().item() for _ in range(6)]
+
+    eager, replayed = run(False), run(True)
+    assert eager == replayed
+    assert len(set(replayed[2:])) > 1  # the replays' masks differ
+
+
+def _refused(step, *args, match):
+    compiled = gg.compile(step, warmup=0)
+    with pytest.raises(gg.CompileError, match=match):
+        compiled(*args)
+
+
+def test_a_host_read_inside_the_step_is_refused():
+    x, _ = _leaves()
+    _refused(lambda: (x * 2).sum().item(), match=r"host read.*item")
+    _refused(lambda: print(x * 2), match=r"host read")
+    _refused(lambda: 1 if (x.sum() > 0) else 0, match=r"host read")
+
+
+def test_in_place_writes_and_custom_functions_are_refused():
+    x, w = _leaves()
+
+    def add_in_place():
+        h = x * w
+        h += 1
+        return h
+
+    _refused(add_in_place, match="in-place")
+    _refused(lambda: F.relu(x * w, inplace=True), match="in-place")
+
+
+def test_tensors_made_outside_the_recorded_ops_are_refused_and_constants_are_not():
+    x, _ = _leaves()
+    _refused(lambda: x * gg.randn(4, 4), match=r"computed outside the recorded operations")
+    compiled = gg.compile(lambda: (x * gg.tensor(2.0) + gg.ones(4, 4)).sum(), warmup=0)
+    assert compiled().item() == compiled().item() == (x * 2 + 1).sum().item()
+
+
+def test_create_graph_and_grad_are_refused():
+    x, _ = _leaves()
+    _refused(lambda: gg.grad((x * x).sum(), x), match="gg.grad")
+    _refused(lambda: (x * x).sum().backward(create_graph=True), match="create_graph")
+
+
+class _Positive(Function):
+    """x[x > 0]: a result whose shape depends on the data."""
+
+    def forward(self, x):
+        return x[x > 0]
+
+
+def test_a_shape_that_depends_on_the_data_is_refused():
+    x = gg.tensor([1.0, -1.0, 2.0])
+    _refused(lambda x: x[x > 0].sum(), x, match=r"getitem: it holds an array")
+    compiled = gg.compile(lambda x: _Positive()(x) * 2, warmup=0)
+    compiled(x)  # recorded: 2 elements
+    with pytest.raises(gg.CompileError, match="depends on the data"):
+        compiled(gg.tensor([1.0, 1.0, 2.0]))
+
+
+def test_bad_arguments_are_refused_with_a_clear_error():
+    with pytest.raises(TypeError, match="needs a function"):
+        gg.compile(3)
+    with pytest.raises(ValueError, match="warmup"):
+        gg.compile(lambda: None, warmup=-1)
+    with pytest.raises(TypeError, match="hashable"):
+        gg.compile(lambda a: None)([1, 2])
+
+
+def test_labels_out_of_range_raise_in_a_replay_too():
+    gg.manual_seed(0)
+    lin = nn.Linear(3, 4)
+    compiled = gg.compile(lambda x, y: F.cross_entropy(lin(x), y))
+    x = gg.randn(5, 3)
+    for _ in range(3):
+        compiled(x, gg.tensor([0, 1, 2, 3, 0]))
+    with pytest.raises(ValueError, match="label 4 is out of range"):
+        compiled(x, gg.tensor([0, 1, 2, 4, 0]))
+    with pytest.raises(ValueError, match="label -1 is out of range"):
+        compiled(x, gg.tensor([0, 1, 2, -1, 0]))
+
+
+def _model(kind):
+    if kind == "mlp":
+        return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    return nn.Sequential(
+        nn.Unflatten(1, (1, 8, 8)),
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(4 * 4 * 4, 10),
+    )
+
+
+OPTIMIZERS = {
+    "sgd": lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-4),
+    "adam": lambda ps: optim.Adam(ps, lr=1e-3),
+    "adamw": lambda ps: optim.AdamW(ps, lr=1e-3),
+}
+
+
+def _train(kind, opt_name, compiled: bool, steps: int, set_to_none=True):
+    """``steps`` steps on the digits (8x8) in batches of 32: the parameters after them."""
+    from gpugrad.data import load_digits
+
+    gg.manual_seed(0)
+    model = _model(kind)
+    opt = OPTIMIZERS[opt_name](model.parameters())
+    scheduler = optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)
+    x, y = load_digits()[:2]
+    x = gg.tensor(np.asarray(x[: 32 * 8], dtype=np.float32).reshape(-1, 64))
+    y = gg.tensor(np.asarray(y[: 32 * 8], dtype=np.int64))
+
+    def step(xb, yb):
+        opt.zero_grad(set_to_none=set_to_none)
+        loss = F.cross_entropy(model(xb), yb)
+        loss.backward()
+        opt.step()
+        return loss
+
+    run = gg.compile(step) if compiled else step
+    losses = []
+    for k in range(steps):
+        b = k % 8
+        losses.append(run(x[32 * b : 32 * (b + 1)], y[32 * b : 32 * (b + 1)]).item())
+        scheduler.step()  # outside the step: a replay sees the new lr
+    return losses, [p.detach().numpy().copy() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("opt_name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_a_compiled_training_run_gives_the_eager_parameters_bit_for_bit(kind, opt_name):
+    steps = 100 if kind == "mlp" else 30
+    eager_losses, eager = _train(kind, opt_name, False, steps)
+    losses, params = _train(kind, opt_name, True, steps)
+    assert losses == eager_losses
+    for a, b in zip(params, eager):
+        np.testing.assert_array_equal(a, b)
+    assert eager_losses[-1] < eager_losses[0]
+
+
+def test_persistent_gradient_buffers_live_across_replays():
+    """zero_grad(set_to_none=False): the same .grad arrays every step, zeroed and summed into
+    in place, and the same numbers as eager."""
+    _, eager = _train("mlp", "sgd", False, 12, set_to_none=False)
+    _, params = _train("mlp", "sgd", True, 12, set_to_none=False)
+    for a, b in zip(params, eager):
+        np.testing.assert_array_equal(a, b)
