@@ -57,7 +57,10 @@ class MultiTensorState:
 
     def __init__(self):
         self.buckets: dict = {}  # (group index, device, dtype) -> Bucket
-        self.steps: dict = {}  # id(param) -> DeviceScalars holding its step count
+        # id(a parameter's state dict) -> DeviceScalars holding its step count (the state
+        # dict, not the parameter: the kernels' callers hold arrays, and a loaded state
+        # starts afresh anyway)
+        self.steps: dict = {}
 
     def bucket(self, key) -> Bucket:
         bucket = self.buckets.get(key)
@@ -71,9 +74,9 @@ class MultiTensorState:
         Created, or uploaded, only when the device does not already hold that."""
         counts = []
         for p, state in zip(params, states):
-            counter = self.steps.get(id(p))
+            counter = self.steps.get(id(state))
             if counter is None or not _on_device_of(counter.array, p):  # new, or p moved
-                counter = self.steps[id(p)] = kernels.DeviceScalars()
+                counter = self.steps[id(state)] = kernels.DeviceScalars()
             # counter.values is what the device held after the last launch, as far as the
             # host knows; a replayed graph may have advanced it further: the device wins
             counts.append(counter.update((state["step"] - 1,)))
@@ -81,29 +84,26 @@ class MultiTensorState:
 
     def counted(self, params, states) -> None:
         """Record that the launch advanced each counter to ``state["step"]``."""
-        for p, state in zip(params, states):
-            self.steps[id(p)].assume((state["step"],))
+        for state in states:
+            self.steps[id(state)].assume((state["step"],))
 
-    def read_step_counts(self, state: dict) -> None:
-        """Set ``state[id]["step"]`` from the device counters (where the host count was not
-        changed since the last launch): steps replayed from a CUDA graph count.  One copy
-        per device; synchronizes.  Nothing to read, nothing done."""
-        live = [
-            (key, counter)
-            for key, counter in self.steps.items()
-            if key in state and counter.array is not None
-            and counter.values == (float(state[key]["step"]),)
-        ]  # fmt: skip
+    def read_step_counts(self, states) -> None:
+        """Set each of ``states``' ``"step"`` from its device counter, where the host count
+        was not changed since the last launch: steps replayed from a CUDA graph count.  One
+        copy per device; synchronizes.  Nothing to read, nothing done."""
         by_device: dict = {}
-        for key, counter in live:
-            by_device.setdefault(backend.device_of(counter.array), []).append((key, counter))
+        for state in states:
+            counter = self.steps.get(id(state))
+            if counter is not None and counter.values == (float(state["step"]),):
+                device = backend.device_of(counter.array)
+                by_device.setdefault(device, []).append((state, counter))
         for device, entries in by_device.items():
             with device:
                 arrays = [counter.array for _, counter in entries]
                 both = backend.get_array_module(arrays[0]).concatenate(arrays)
                 values = numpy.asarray(backend.to_device(both, backend.CPU)).tolist()
-            for (key, counter), value in zip(entries, values):
-                state[key]["step"] = int(value)
+            for (state, counter), value in zip(entries, values):
+                state["step"] = int(value)
                 counter.assume((value,))
 
 

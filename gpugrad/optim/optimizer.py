@@ -32,9 +32,10 @@ import numbers
 import numpy
 
 from .. import autograd, backend
-from ..autograd import increment_version
+from ..autograd import increment_version, recording
 from ..tensor import Tensor
-from .multi_tensor import MultiTensorState, runs_on_kernels
+from . import multi_tensor
+from .multi_tensor import MultiTensorState
 
 
 # -- for the subclasses: hyper-parameter checks ------------------------------------------
@@ -141,6 +142,8 @@ class Optimizer:
         persist across steps: backward accumulates into them and the multi-tensor kernels'
         pointer tables stay valid (nothing allocated in a steady-state step).  Zeroing in
         place writes every array that shares the gradient's memory."""
+        if recording.active is not None:  # inside gg.compile: replayed as a call
+            return recording.active.call(self.zero_grad, set_to_none)
         for _, p in self._params():
             grad = p.grad
             if grad is None:
@@ -161,6 +164,10 @@ class Optimizer:
     def step(self, closure=None):
         """Update every parameter that has a gradient (those with ``grad is None`` are
         skipped).  ``closure``, if given, recomputes and returns the loss, as in PyTorch."""
+        if recording.active is not None:  # inside gg.compile: replayed as a call
+            if closure is not None:
+                recording.refuse("an optimizer step(closure) (the closure runs a forward)")
+            return recording.active.call(self.step)
         self.step_called = True  # lr_scheduler warns when it is stepped before the optimizer
         loss = None
         if closure is not None:
@@ -178,7 +185,11 @@ class Optimizer:
             state["step"] += 1
             # an empty parameter takes the array path: nothing to launch, and its count
             # stays on the host (no device counter that no launch would advance)
-            if runs_on_kernels(p.array) and p.numel() and self._uses_multi_tensor(group):
+            if (
+                multi_tensor.runs_on_kernels(p.array)
+                and p.numel()
+                and self._uses_multi_tensor(group)
+            ):
                 key = (index, p.device, p.dtype)
                 buckets.setdefault(key, (group, []))[1].append((p.array, g, state))
             elif backend.is_cuda_array(p.array):
@@ -260,7 +271,7 @@ class Optimizer:
         save the dict (``gg.save``) before stepping again if you want a snapshot.  With
         Adam's multi-tensor path on CUDA the step counts are read back from the device
         (synchronizes: see :mod:`.multi_tensor`)."""
-        self._multi_tensor.read_step_counts(self.state)
+        self._multi_tensor.read_step_counts(self.state.values())
         groups, state, index = [], {}, 0
         for group in self.param_groups:
             ids = []
