@@ -71,10 +71,9 @@ def library(name: str) -> SimpleNamespace:
     )
 
 
-def train_step(lib: SimpleNamespace, kind: str, batch: int, device: str):
-    """One train step of model ``kind`` as a function: forward, cross-entropy, backward, SGD
-    with momentum.  The weights come from the library's generator seeded with 0; the batch
-    (NumPy, seed 0) is the same for both libraries."""
+def train_parts(lib: SimpleNamespace, kind: str, batch: int, device: str):
+    """``(model, x, y, opt)`` of :func:`train_step`: the model of ``kind``, one batch and SGD
+    with momentum."""
     lib.manual_seed(0)
     model = BUILDERS[kind](lib.nn).to(device)
     rng = numpy.random.default_rng(0)
@@ -83,6 +82,14 @@ def train_step(lib: SimpleNamespace, kind: str, batch: int, device: str):
     )
     y = lib.tensor(rng.integers(0, NUM_CLASSES, batch), device=device)
     opt = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    return model, x, y, opt
+
+
+def train_step(lib: SimpleNamespace, kind: str, batch: int, device: str):
+    """One train step of model ``kind`` as a function: forward, cross-entropy, backward, SGD
+    with momentum.  The weights come from the library's generator seeded with 0; the batch
+    (NumPy, seed 0) is the same for both libraries."""
+    model, x, y, opt = train_parts(lib, kind, batch, device)
 
     def step():
         opt.zero_grad()

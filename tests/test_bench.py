@@ -15,7 +15,7 @@ from gpugrad import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `bench` is a package at the top of the checkout
-from bench import common, models, train_bench  # noqa: E402
+from bench import common, compile_bench, models, train_bench  # noqa: E402
 
 
 @pytest.mark.parametrize("op", ["chain20", "matmul", "sigmoid"])
@@ -32,6 +32,26 @@ def test_train_worker_runs(case):
         {"case": case, "batch": 8, "lib": "gpugrad", "device": "cpu", "reps": 2}
     )
     assert out["median_s"] > 0
+
+
+@pytest.mark.parametrize("case,batch", [("chain20", None), ("mlp", 4), ("cnn", 2)])
+@pytest.mark.parametrize("variant", ["gpugrad eager", "gpugrad compiled"])
+def test_compile_worker_runs(case, batch, variant):
+    spec = {"case": case, "batch": batch, "variant": variant, "device": "cpu", "reps": 2}
+    assert compile_bench.worker(spec)["median_s"] > 0
+
+
+def test_compile_bench_writes_json(tmp_path, monkeypatch):
+    """Eager and compiled gpugrad next to torch eager, ratios in one row per case."""
+    pytest.importorskip("torch")
+    monkeypatch.setattr(compile_bench, "QUICK_CASES", [("chain20", None)])
+    assert compile_bench.main(["--quick", "--device", "cpu", "--out", str(tmp_path)]) == 0
+    doc = json.loads((tmp_path / "compile-cpu.json").read_text())
+    (row,) = doc["results"]
+    assert row["case"] == "chain20"
+    for key in ("gpugrad_eager_s", "gpugrad_compiled_s", "torch_eager_s"):
+        assert row[key] > 0
+    assert row["compiled_vs_torch"] == row["torch_eager_s"] / row["gpugrad_compiled_s"]
 
 
 @pytest.mark.parametrize("kind", ["mlp", "cnn"])

@@ -1,0 +1,136 @@
+"""Eager against compiled steps (``gg.compile``), next to PyTorch, ratios in one run.
+
+``python bench/bench_compile.py [--quick] [--device cpu|cuda] [--threads N]`` times, each
+in a fresh worker process and alternating round by round (bench/train_bench.py's method):
+
+- the 20-op chain (forward+backward on 4x4 tensors), the MLP step (784-512-512-10) at
+  batch 64, 256, 1024 and the CNN step at batch 64, 256 (SGD with momentum);
+- gpugrad eager, gpugrad compiled, torch eager and, on CUDA, torch with the step captured
+  as a CUDA graph (``torch.cuda.graph``, the optimizer's ``zero_grad`` outside the graph,
+  as PyTorch's whole-network capture example does).
+
+It prints one table and writes ``bench/results/compile-<device>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+
+from bench import common, models, train_bench
+
+CASES = [("chain20", None), ("mlp", 64), ("mlp", 256), ("mlp", 1024), ("cnn", 64), ("cnn", 256)]
+QUICK_CASES = [("chain20", None), ("mlp", 16), ("cnn", 8)]
+VARIANTS = ("gpugrad eager", "gpugrad compiled", "torch eager", "torch graph")
+
+
+def torch_graph_step(lib, kind: str, batch, device: str):
+    """The step captured as one CUDA graph by torch (warm-up on a side stream first)."""
+    torch = lib.module
+    if kind == "chain20":
+        step, _ = train_bench.ops_step(lib, device, "chain20")
+    else:
+        model, x, y, opt = models.train_parts(lib, kind, batch, device)
+
+        def step():
+            lib.F.cross_entropy(model(x), y).backward()
+            opt.step()
+
+        opt.zero_grad(set_to_none=True)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        step()
+    return graph.replay
+
+
+def worker(spec: dict) -> dict:
+    """Time one (case, variant) in this process: seconds per step (median)."""
+    library, mode = spec["variant"].split()
+    lib = models.library(library)
+    device, case = spec["device"], spec["case"]
+    if library == "torch" and spec.get("threads"):
+        lib.module.set_num_threads(spec["threads"])
+    if mode == "graph":
+        step = torch_graph_step(lib, case, spec["batch"], device)
+    elif case == "chain20":
+        step, _ = train_bench.ops_step(lib, device, "chain20")
+    else:
+        step = models.train_step(lib, case, spec["batch"], device)
+    if mode == "compiled":
+        step = lib.module.compile(step)
+    clock = common.HostClock(None if device == "cpu" else lambda: lib.synchronize(device))
+    inner = 50 if case == "chain20" else 1
+    return {"median_s": common.median_time(step, clock, spec["reps"], inner=inner)}
+
+
+def measure(cases: list, variants: list, device: str, threads: int, reps: int, rounds: int):
+    rows = []
+    env = common.worker_env(device, threads)
+    for case, batch in cases:
+        spec = {"case": case, "batch": batch, "device": device, "threads": threads, "reps": reps}
+        times = {v: [] for v in variants}
+        for _ in range(rounds):
+            for v in variants:
+                args = ["--worker", json.dumps({**spec, "variant": v})]
+                times[v].append(common.run_worker("bench.compile_bench", args, env)["median_s"])
+        row = {"case": case, "batch": batch}
+        for v in variants:
+            row[v.replace(" ", "_") + "_s"] = statistics.median(times[v])
+            row[v.replace(" ", "_") + "_rounds_s"] = times[v]
+        torch_eager = row["torch_eager_s"]
+        row["eager_vs_torch"] = torch_eager / row["gpugrad_eager_s"]
+        row["compiled_vs_torch"] = torch_eager / row["gpugrad_compiled_s"]
+        row["compiled_vs_eager"] = row["gpugrad_eager_s"] / row["gpugrad_compiled_s"]
+        if "torch_graph_s" in row:
+            row["compiled_vs_torch_graph"] = row["torch_graph_s"] / row["gpugrad_compiled_s"]
+        rows.append(row)
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="bench/bench_compile.py", description=__doc__)
+    common.add_output_arguments(parser)
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: the best)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = common.parse_args(parser, argv)
+    if isinstance(args, int):
+        return args
+    if args.worker:
+        common.report(worker(json.loads(args.worker)))
+        return 0
+    from gpugrad import backend
+
+    device = args.device or ("cuda" if backend.cuda_available() else "cpu")
+    variants = [v for v in VARIANTS if device != "cpu" or v != "torch graph"]
+    cases = QUICK_CASES if args.quick else CASES
+    rows = measure(
+        cases, variants, device, args.threads, 3 if args.quick else 20, 1 if args.quick else 3
+    )
+    time_keys = [(v.replace(" ", "_") + "_s", common.millis) for v in variants]
+    ratio_keys = ["eager_vs_torch", "compiled_vs_torch", "compiled_vs_eager"]
+    if device != "cpu":
+        ratio_keys.append("compiled_vs_torch_graph")
+    common.print_table(
+        f"ms per step, eager and compiled ({device}, {args.threads} threads)",
+        rows,
+        [("case", str), ("batch", common.general), *time_keys]
+        + [(k, common.ratio) for k in ratio_keys],
+    )
+    settings = {"dtype": "float32", "optimizer": "SGD(lr=0.01, momentum=0.9)", "tf32": False}
+    path = common.write_result("compile", device, args.threads, settings, rows, args.out_dir)
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
