@@ -22,6 +22,7 @@ import numpy
 from . import backend, data, functional as F, nn, optim
 from .autograd import no_grad
 from .cli import parse_args
+from .compile import compile as compile_step
 from .io import write_atomically, write_json as _write_json
 from .random import get_rng_state, manual_seed, set_rng_state
 
@@ -71,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="data-parallel over MPI ranks (launch with mpiexec)",
     )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="record the train step once and replay it (gg.compile): same numbers, less overhead",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -118,6 +124,8 @@ def evaluate(model, loader) -> float:
 def _validate(args):
     if args.epochs < 1:
         raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
+    if args.compile and args.distributed:
+        raise UsageError("--compile does not support --distributed yet (the gradient sync)")
     if args.batch_size is not None and args.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.lr is not None and not args.lr > 0:
@@ -291,6 +299,18 @@ def run(args) -> dict:
             ckpt_path,
         )
 
+    def train_step(x, y):
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        if trainer is not None:
+            trainer.sync_gradients()
+        opt.step()
+        return loss
+
+    if args.compile:  # recorded on its second call, replayed from the third
+        train_step = compile_step(train_step)
+
     from tqdm import tqdm
 
     steps_per_epoch = len(train_loader)
@@ -310,12 +330,7 @@ def run(args) -> dict:
             started = time.perf_counter()
             total_loss = None
             for step, (x, y) in enumerate(train_loader):
-                loss = F.cross_entropy(model(x), y)
-                opt.zero_grad()
-                loss.backward()
-                if trainer is not None:
-                    trainer.sync_gradients()
-                opt.step()
+                loss = train_step(x, y)
                 total_loss = loss.detach() if total_loss is None else total_loss + loss.detach()
                 bar.update(1)
                 if step % REPORT_EVERY == 0:  # the only host reads of the step loop

@@ -56,9 +56,22 @@ def test_resume_matches_an_uninterrupted_run(tmp_path):
     assert [e["train_loss"] for e in a["epochs"]] == [e["train_loss"] for e in b["epochs"]]
 
 
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_compile_gives_the_eager_runs_numbers(tmp_path, model):
+    """--compile replays the recorded step: the same losses and accuracy, bit for bit."""
+    common = ["--model", model, "--optimizer", "sgd", "--epochs", "2", "--seed", "1"]
+    assert train(*common, "--out", str(tmp_path / "eager")) == 0
+    assert train(*common, "--compile", "--out", str(tmp_path / "compiled")) == 0
+    a = json.loads((tmp_path / "eager" / "metrics.json").read_text())
+    b = json.loads((tmp_path / "compiled" / "metrics.json").read_text())
+    assert [e["train_loss"] for e in a["epochs"]] == [e["train_loss"] for e in b["epochs"]]
+    assert a["test_accuracy"] == b["test_accuracy"]
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
+        (["--compile", "--distributed"], "--compile does not support --distributed"),
         (["--data", "mnist"], "unknown dataset"),
         (["--data", "idx:/nonexistent-dir"], "does not exist"),
         (["--batch-size", "0"], "batch-size"),
