@@ -1,20 +1,40 @@
 """2-d convolution (cross-correlation, as torch.nn.functional.conv2d) on NCHW tensors:
-im2col, then one node (``ConvGemm``) for the matmul (F, C·kh·kw) @ (C·kh·kw, N·Ho·Wo) —
-per group, batched, when ``groups > 1`` — and the bias, added in place into the product
-(a separate add would allocate, and keep alive, a second output).  The output is the
-(N, F, Ho, Wo) view of the (F, N, Ho, Wo) product; the layers after it keep that layout,
-in which the next im2col's copies and this node's gradient need no transposing copy.
-Its gradient is written with matmuls and im2col's (col2im), so conv2d is differentiable
-to any order.  ``padding='same'`` pads as PyTorch does: the total ``dilation·(k-1)``
-split with the odd one at the bottom/right."""
+im2col, then the matmul (F, C·kh·kw) @ (C·kh·kw, N·Ho·Wo) — per group, batched, when
+``groups > 1`` — and the bias, in one node.
+
+On the CPU the batch goes through in chunks of samples whose columns fit a few MiB: one
+columns buffer is reused from chunk to chunk and nothing of it is kept for the backward,
+which rebuilds each chunk's columns from x.  Whole-batch columns (C·kh·kw times the
+image) and their gradient would be the largest arrays of a CNN's step; every fresh large
+array costs page faults on first touch, which outweighed the arithmetic.  On the GPU one
+chunk is the whole batch.  The output is the (N, F, Ho, Wo) view of an (F, N, Ho, Wo)
+array; the layers after it keep that layout, in which the next im2col's copies and this
+node's gradient need no transposing copy.
+
+Under ``create_graph`` the backward is the recorded im2col, matmuls and col2im, so conv2d
+is differentiable to any order.  ``padding='same'`` pads as PyTorch does: the total
+``dilation·(k-1)`` split with the odd one at the bottom/right."""
 
 from __future__ import annotations
 
+from .. import backend
 from ..autograd.engine import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
-from .im2col import im2col, pair
+from .im2col import (
+    Col2Im,
+    Im2Col,
+    add_columns,
+    fill_columns,
+    im2col,
+    output_size,
+    pair,
+    sides,
+    window_counts,
+)
 from .promotion import promote_all
+
+CHUNK_BYTES = 1 << 20  # the columns of one chunk of samples on the CPU (tuned on the CNN)
 
 __all__ = ["conv2d", "im2col"]
 
@@ -34,42 +54,114 @@ def conv_padding(padding, kernel, stride, dilation):
     return (ph, ph), (pw, pw)
 
 
-class ConvGemm(Function):
-    """y = W @ cols + b per group: cols (C, kh, kw, N, Ho, Wo) from im2col, W (F, C / g,
-    kh, kw), b (F,) -> (N, F, Ho, Wo), a view of an (F, N, Ho, Wo) array."""
+class Conv2dFunction(Function):
+    """x (N, C, H, W), W (F, C / g, kh, kw), b (F,) -> (N, F, Ho, Wo): im2col, GEMM and
+    bias per chunk of samples (see the module's docstring)."""
 
     name, symbol = "Conv2d", "conv2d"  # as errors and explain show it
     save_inputs = (0, 1)
 
-    def __init__(self, groups: int):
+    def __init__(self, stride, padding, dilation, groups: int):
+        self.stride, self.padding, self.dilation = stride, sides(padding), dilation
         self.groups = groups
 
-    def forward(self, cols, W, b=None):
-        f, g, rows = W.shape[0], self.groups, W[0].size  # rows: C/g·kh·kw
-        n, ho, wo = cols.shape[3:]
-        y = W.reshape(g, f // g, rows) @ cols.reshape(g, rows, n * ho * wo)  # (g, F/g, M)
-        y = y.reshape(f, n * ho * wo)
-        if b is not None:
-            y += b.reshape(f, 1)  # in place: y is ours
-        return y.reshape(f, n, ho, wo).transpose(1, 0, 2, 3)
+    def _geometry(self, x, W):
+        """(F, F / g, rows per group, Ho, Wo, samples per chunk)."""
+        f, rows = W.shape[0], W[0].size
+        ho, wo = window_counts(x.shape[2:], W.shape[2:], self.stride, self.padding, self.dilation)
+        per_sample = max(1, rows * self.groups * ho * wo * x.itemsize)
+        chunk = x.shape[0] if backend.is_cuda_array(x) else max(1, CHUNK_BYTES // per_sample)
+        return f, f // self.groups, rows, ho, wo, chunk
 
-    def backward(self, ns, gy, cols, W):
-        needs, f, g = self.needs_grad, W.shape[0], self.groups
-        rows, m = W.shape[1] * W.shape[2] * W.shape[3], gy.shape[0] * gy.shape[2] * gy.shape[3]
-        # (F, N·Ho·Wo): a view when gy has the output's layout, as ReLU's and pooling's
-        # gradients do.
-        gy2 = ns.reshape(ns.transpose(gy, (1, 0, 2, 3)), (f, m))
-        gyg = ns.reshape(gy2, (g, f // g, m))
-        gcols = gW = gb = None
-        if needs[0]:  # (g, rows, F/g) @ (g, F/g, M)
-            w_t = ns.swapaxes(ns.reshape(W, (g, f // g, rows)), -1, -2)
-            gcols = ns.reshape(ns.matmul(w_t, gyg), cols.shape)
-        if needs[1]:  # (g, F/g, M) @ (g, M, rows)
-            cols_t = ns.swapaxes(ns.reshape(cols, (g, rows, m)), -1, -2)
-            gW = ns.reshape(ns.matmul(gyg, cols_t), W.shape)
-        if len(needs) == 3 and needs[2]:
-            gb = ns.sum(gy2, axis=1)
-        return (gcols, gW) if len(needs) == 2 else (gcols, gW, gb)
+    def _columns(self, x, W, n0, n1, buffer):
+        """The columns of samples [n0, n1) as (g, rows, (n1 - n0)·Ho·Wo), in ``buffer``
+        (reused while chunks are full)."""
+        xp = backend.get_array_module(x)
+        c, (kh, kw) = x.shape[1], W.shape[2:]
+        ho, wo = window_counts(x.shape[2:], (kh, kw), self.stride, self.padding, self.dilation)
+        shape = (c, kh, kw, n1 - n0, ho, wo)
+        if buffer is None or buffer.shape != shape:
+            buffer = xp.empty(shape, x.dtype)
+        fill_columns(x[n0:n1], buffer, (kh, kw), self.stride, self.padding, self.dilation)
+        return buffer
+
+    def forward(self, x, W, b=None):
+        xp = backend.get_array_module(x)
+        g, n = self.groups, x.shape[0]
+        f, fg, rows, ho, wo, chunk = self._geometry(x, W)
+        y = xp.empty((f, n, ho, wo), x.dtype)
+        y_g, w_g = y.reshape(g, fg, n, ho * wo), W.reshape(g, fg, rows)
+        b_g = None if b is None else b.reshape(g, fg, 1)
+        cols = None
+        for n0 in range(0, n, chunk):
+            n1 = min(n, n0 + chunk)
+            m = (n1 - n0) * ho * wo
+            cols = self._columns(x, W, n0, n1, cols)
+            out = y_g[:, :, n0:n1].reshape(g, fg, m)  # a view: y is contiguous
+            xp.matmul(w_g, cols.reshape(g, rows, m), out=out)
+            if b_g is not None:
+                out += b_g  # in place, while the chunk is in cache
+        return y.transpose(1, 0, 2, 3)
+
+    def backward(self, ns, gy, x, W):
+        needs = self.needs_grad
+        if ns.graph:  # recorded, so that the gradient is differentiable again
+            kernel = W.shape[2:]
+            cols = ns.apply(Im2Col(kernel, self.stride, self.padding, self.dilation), x)
+            gcols, gW, gb = _gemm_backward(ns, needs, gy, cols, W, self.groups)
+            if gcols is not None:
+                adjoint = Col2Im(x.shape, kernel, self.stride, self.padding, self.dilation)
+                gcols = ns.apply(adjoint, gcols)
+            return (gcols, gW) if len(needs) == 2 else (gcols, gW, gb)
+        xp = backend.get_array_module(gy)
+        g, (n, c, h, w) = self.groups, x.shape
+        _, fg, rows, ho, wo, chunk = self._geometry(x, W)
+        gy_t = xp.ascontiguousarray(gy.transpose(1, 0, 2, 3))  # (F, N, Ho, Wo), often a view
+        gy_g = gy_t.reshape(g, fg, n, ho * wo)
+        gx = xp.empty((c, n, h, w), x.dtype) if needs[0] else None
+        gW = xp.zeros((g, fg, rows), W.dtype) if needs[1] else None
+        w_t = W.reshape(g, fg, rows).transpose(0, 2, 1)  # (g, rows, F/g)
+        cols = gcols = None
+        for n0 in range(0, n, chunk):
+            n1 = min(n, n0 + chunk)
+            m = (n1 - n0) * ho * wo
+            gy_c = gy_g[:, :, n0:n1].reshape(g, fg, m)
+            if gW is not None:
+                cols = self._columns(x, W, n0, n1, cols)
+                gW += gy_c @ cols.reshape(g, rows, m).transpose(0, 2, 1)
+            if gx is not None:
+                if gcols is None or gcols.shape[3] != n1 - n0:
+                    gcols = xp.empty((c, *W.shape[2:], n1 - n0, ho, wo), x.dtype)
+                xp.matmul(w_t, gy_c, out=gcols.reshape(g, rows, m))
+                add_columns(
+                    gcols, gx[:, n0:n1], W.shape[2:], self.stride, self.padding, self.dilation
+                )
+        grads = (
+            None if gx is None else gx.transpose(1, 0, 2, 3),
+            None if gW is None else gW.reshape(W.shape),
+        )
+        if len(needs) == 2:
+            return grads
+        return (*grads, gy_t.sum(axis=(1, 2, 3)) if needs[2] else None)
+
+
+def _gemm_backward(ns, needs, gy, cols, W, groups):
+    """The gradients of y = W @ cols + b per group (cols (C, kh, kw, N, Ho, Wo)) as
+    (gcols, gW, gb), each None where not needed."""
+    f, g = W.shape[0], groups
+    rows, m = W.shape[1] * W.shape[2] * W.shape[3], gy.shape[0] * gy.shape[2] * gy.shape[3]
+    gy2 = ns.reshape(ns.transpose(gy, (1, 0, 2, 3)), (f, m))
+    gyg = ns.reshape(gy2, (g, f // g, m))
+    gcols = gW = gb = None
+    if needs[0]:  # (g, rows, F/g) @ (g, F/g, M)
+        w_t = ns.swapaxes(ns.reshape(W, (g, f // g, rows)), -1, -2)
+        gcols = ns.reshape(ns.matmul(w_t, gyg), cols.shape)
+    if needs[1]:  # (g, F/g, M) @ (g, M, rows)
+        cols_t = ns.swapaxes(ns.reshape(cols, (g, rows, m)), -1, -2)
+        gW = ns.reshape(ns.matmul(gyg, cols_t), W.shape)
+    if len(needs) == 3 and needs[2]:
+        gb = ns.sum(gy2, axis=1)
+    return gcols, gW, gb
 
 
 def conv2d(x, W, b=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
@@ -101,5 +193,6 @@ def conv2d(x, W, b=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Te
     x, *params = promote_all(operands, "conv2d")
     s, d = pair(stride, "stride"), pair(dilation, "dilation")
     p = conv_padding(padding, (kh, kw), s, d)
-    cols = im2col(x, (kh, kw), s, p, d)  # (C, kh, kw, N, Ho, Wo)
-    return ConvGemm(groups)(cols, *params)
+    for axis, size in enumerate(x.shape[2:]):
+        output_size(size, (kh, kw)[axis], s[axis], p[axis], ("height", "width")[axis], d[axis])
+    return Conv2dFunction(s, p, d, groups)(x, *params)

@@ -89,6 +89,65 @@ def offset_blocks(kernel, out_hw, in_hw, stride, padding, dilation):
     return found
 
 
+def window_counts(in_hw, kernel, stride, padding, dilation):
+    """(Ho, Wo): how many windows fit along each axis of a padded image."""
+    return tuple(
+        (size + before + after - d * (k - 1) - 1) // st + 1
+        for size, k, st, (before, after), d in zip(in_hw, kernel, stride, padding, dilation)
+    )
+
+
+def fill_columns(x, cols, kernel, stride, padding, dilation=(1, 1), fill=0.0):
+    """im2col of the raw (N, C, H, W) array ``x`` into ``cols`` (C, kh, kw, N, Ho, Wo)."""
+    h, w = x.shape[2:]
+    ho, wo = cols.shape[4:]
+    by_channel = x.transpose(1, 0, 2, 3)  # (C, N, H, W), a view
+    blocks = offset_blocks(kernel, (ho, wo), (h, w), stride, padding, dilation)
+    if len(blocks) < kernel[0] * kernel[1]:  # offsets that read only padding
+        cols[...] = fill
+    for i, j, (rows, cols_at), (image_rows, image_cols) in blocks:
+        block = cols[:, i, j]  # (C, N, Ho, Wo)
+        block[:, :, rows, cols_at] = by_channel[:, :, image_rows, image_cols]
+        # The strips around it read the padding.
+        if rows.start:
+            block[:, :, : rows.start] = fill
+        if rows.stop < ho:
+            block[:, :, rows.stop :] = fill
+        if cols_at.start:
+            block[:, :, rows, : cols_at.start] = fill
+        if cols_at.stop < wo:
+            block[:, :, rows, cols_at.stop :] = fill
+
+
+def add_columns(cols, out, kernel, stride, padding, dilation=(1, 1)):
+    """col2im of ``cols`` (C, kh, kw, N, Ho, Wo) into the raw (C, N, H, W) array ``out``,
+    whose contents are overwritten."""
+    (kh, kw), (sh, sw) = kernel, stride
+    h, w = out.shape[2:]
+    ho, wo = cols.shape[4:]
+    blocks = offset_blocks(kernel, (ho, wo), (h, w), stride, padding, dilation)
+    # Windows that do not overlap (pooling) are placed, not added; when they tile the
+    # padded image, every element is written and nothing needs zeroing.  Overlapping
+    # ones are added, after a first block that is placed: one that covers the whole
+    # image if there is one (stride 1, e.g. the middle tap of a 'same' convolution),
+    # so that again nothing needs zeroing.
+    (pt, pb), (pl, pr) = padding
+    disjoint = dilation == (1, 1) and sh >= kh and sw >= kw
+    tiles = (sh, sw) == (kh, kw) and (sh * ho, sw * wo) == (h + pt + pb, w + pl + pr)
+    whole = [b for b in blocks if _reads_all(b[3], h, w)]
+    if whole and not disjoint:
+        blocks.remove(whole[0])
+        blocks.insert(0, whole[0])
+    if not ((disjoint and tiles) or (not disjoint and whole)):
+        out[...] = 0
+    for k, (i, j, (rows, cols_at), (image_rows, image_cols)) in enumerate(blocks):
+        source = cols[:, i, j, :, rows, cols_at]
+        if disjoint or k == 0:
+            out[:, :, image_rows, image_cols] = source
+        else:
+            out[:, :, image_rows, image_cols] += source
+
+
 class Im2Col(Function):
     """(N, C, H, W) -> (C, kh, kw, N, Ho, Wo): every window as a column."""
 
@@ -98,26 +157,10 @@ class Im2Col(Function):
 
     def forward(self, x):
         xp = backend.get_array_module(x)
-        (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.stride, self.dilation
-        (pt, pb), (pl, pr) = self.padding
         self.in_shape = n, c, h, w = x.shape
-        ho = (h + pt + pb - dh * (kh - 1) - 1) // sh + 1
-        wo = (w + pl + pr - dw * (kw - 1) - 1) // sw + 1
-        by_channel = x.transpose(1, 0, 2, 3)  # (C, N, H, W), a view
-        cols = xp.empty((c, kh, kw, n, ho, wo), dtype=x.dtype)
-        blocks = offset_blocks(
-            self.kernel, (ho, wo), (h, w), self.stride, self.padding, self.dilation
-        )
-        if len(blocks) < kh * kw:  # offsets that read only padding
-            cols[...] = self.fill
-        for i, j, (rows, cols_at), (image_rows, image_cols) in blocks:
-            block = cols[:, i, j]  # (C, N, Ho, Wo)
-            block[:, :, rows, cols_at] = by_channel[:, :, image_rows, image_cols]
-            # The strips around it read the padding.
-            block[:, :, : rows.start] = self.fill
-            block[:, :, rows.stop :] = self.fill
-            block[:, :, rows, : cols_at.start] = self.fill
-            block[:, :, rows, cols_at.stop :] = self.fill
+        ho, wo = window_counts((h, w), self.kernel, self.stride, self.padding, self.dilation)
+        cols = xp.empty((c, *self.kernel, n, ho, wo), dtype=x.dtype)
+        fill_columns(x, cols, self.kernel, self.stride, self.padding, self.dilation, self.fill)
         return cols
 
     def backward(self, ns, gy):
@@ -136,32 +179,9 @@ class Col2Im(Function):
 
     def forward(self, cols):
         xp = backend.get_array_module(cols)
-        (kh, kw), (sh, sw) = self.kernel, self.stride
         n, c, h, w = self.in_shape
-        ho, wo = cols.shape[4], cols.shape[5]
-        blocks = offset_blocks(
-            self.kernel, (ho, wo), (h, w), self.stride, self.padding, self.dilation
-        )
-        # Windows that do not overlap (pooling) are placed, not added; when they tile the
-        # padded image, every element is written and nothing needs zeroing.  Overlapping
-        # ones are added, after a first block that is placed: one that covers the whole
-        # image if there is one (stride 1, e.g. the middle tap of a 'same' convolution),
-        # so that again nothing needs zeroing.
-        (pt, pb), (pl, pr) = self.padding
-        disjoint = self.dilation == (1, 1) and sh >= kh and sw >= kw
-        tiles = (sh, sw) == (kh, kw) and (sh * ho, sw * wo) == (h + pt + pb, w + pl + pr)
-        whole = [b for b in blocks if _reads_all(b[3], h, w)]
-        if whole and not disjoint:
-            blocks.remove(whole[0])
-            blocks.insert(0, whole[0])
-        covered = (disjoint and tiles) or (not disjoint and bool(whole))
-        out = (xp.empty if covered else xp.zeros)((c, n, h, w), dtype=cols.dtype)
-        for k, (i, j, (rows, cols_at), (image_rows, image_cols)) in enumerate(blocks):
-            source = cols[:, i, j, :, rows, cols_at]
-            if disjoint or k == 0:
-                out[:, :, image_rows, image_cols] = source
-            else:
-                out[:, :, image_rows, image_cols] += source
+        out = xp.empty((c, n, h, w), dtype=cols.dtype)
+        add_columns(cols, out, self.kernel, self.stride, self.padding, self.dilation)
         return out.transpose(1, 0, 2, 3)
 
     def backward(self, ns, gy):

@@ -86,45 +86,59 @@ class DisjointMaxPool(Function):
 
     def forward(self, x):
         xp = backend.get_array_module(x)
-        self.in_shape = x.shape
+        self.in_shape, self.channels_outer = x.shape, x.strides[1] > x.strides[0]
         views = _offset_views(
             x, self.kernel, (x.shape[2] // self.kernel[0], x.shape[3] // self.kernel[1])
         )
-        y = views[0].copy()
-        for v in views[1:]:
+        # maximum() allocates y in x's layout (a copy() would make it C-contiguous).
+        y = xp.maximum(views[0], views[1]) if len(views) > 1 else views[0].copy()
+        for v in views[2:]:
             xp.maximum(y, v, out=y)  # NaN propagates
         if True in self.needs_grad:
-            self.chosen = []  # per offset: where it is the first max
-            taken = xp.zeros(y.shape, dtype=bool)
             # A NaN window maximum must be matched by the NaN itself (NaN != NaN).  On the
             # CPU one look at y saves that test in the common case; on the GPU the look
             # would synchronize, so the test always runs there.
-            nan_possible = backend.is_cuda_array(y) or bool(xp.isnan(y).any())
+            on_gpu = backend.is_cuda_array(y)
+            nan_possible = on_gpu or bool(xp.isnan(y).any())
+            hits = []  # per offset: where it is a max
             for v in views:
                 hit = v == y
                 if nan_possible:
                     hit |= v != v
-                hit &= ~taken
-                taken |= hit
-                self.chosen.append(hit)
+                hits.append(hit)
+            # Each window's gradient goes to its first max only.  On the CPU, a count
+            # shows whether any window has two (a tie) before paying for the sweep.
+            if on_gpu or sum(int(xp.count_nonzero(h)) for h in hits) > y.size:
+                taken = hits[0].copy()
+                for hit in hits[1:]:
+                    hit &= ~taken
+                    taken |= hit
+            self.chosen = hits
         return y
 
     def backward(self, ns, gy):
-        return ns.apply(WindowScatter(self.chosen, self.in_shape, self.kernel), gy)
+        scatter = WindowScatter(self.chosen, self.in_shape, self.kernel, self.channels_outer)
+        return ns.apply(scatter, gy)
 
 
 class WindowScatter(Function):
     """(N, C, Ho, Wo) -> (N, C, H, W): each value placed at its window's chosen offset,
     0 elsewhere.  Linear; its adjoint is WindowGather."""
 
-    def __init__(self, chosen, in_shape, kernel):
+    def __init__(self, chosen, in_shape, kernel, channels_outer=False):
         self.chosen, self.in_shape, self.kernel = chosen, in_shape, kernel
+        self.channels_outer = channels_outer
 
     def forward(self, g):
         xp = backend.get_array_module(g)
         h, w = self.in_shape[2:]
-        tiles = (h % self.kernel[0], w % self.kernel[1]) == (0, 0)  # every element is written
-        out = xp.empty(self.in_shape, g.dtype) if tiles else xp.zeros(self.in_shape, g.dtype)
+        if self.channels_outer:  # x's layout: the ReLU gradient then runs contiguously
+            n, c = self.in_shape[:2]
+            out = xp.empty((c, n, h, w), g.dtype).transpose(1, 0, 2, 3)
+        else:
+            out = xp.empty(self.in_shape, g.dtype)
+        if (h % self.kernel[0], w % self.kernel[1]) != (0, 0):
+            out[...] = 0  # the cropped rows and columns; the windows are written below
         for view, hit in zip(_offset_views(out, self.kernel, g.shape[2:]), self.chosen):
             view[...] = select(hit, g)
         return out

@@ -1,10 +1,12 @@
 """F.conv2d (gpugrad/ops/conv.py, through im2col) against PyTorch, over strides, paddings
 and kernel sizes."""
 
+import numpy as np
 import pytest
 import torch.nn.functional as TF
 from opspec import OpSpec, cases, check_op
 
+import gpugrad as gg
 import gpugrad.functional as F
 
 SPECS = [
@@ -53,3 +55,89 @@ def test_same_rejects_strides():
 
     with pytest.raises(ValueError, match="same"):
         F.conv2d(gg.ones(1, 1, 4, 4), gg.ones(1, 1, 3, 3), padding="same", stride=2)
+
+
+# -- the CPU path in chunks of samples (conv.CHUNK_BYTES) ------------------------------------
+CHUNK_CASES = [  # name, x shape, W shape, options: five samples, so chunks of 2 leave 1
+    ("pad1", (5, 3, 7, 6), (4, 3, 3, 3), dict(padding=1)),
+    (
+        "stride_dilation",
+        (5, 2, 9, 8),
+        (3, 2, 3, 3),
+        dict(dilation=2, stride=(2, 1), padding=(1, 2)),
+    ),
+    ("groups_same", (5, 4, 6, 5), (6, 2, 4, 3), dict(groups=2, padding="same")),
+    # taps 4 apart with padding 4 on a 3x3 image: whole kernel offsets read only padding
+    ("offsets_in_padding", (5, 2, 3, 3), (3, 2, 3, 3), dict(dilation=4, padding=4)),
+]
+
+
+@pytest.mark.parametrize("samples_per_chunk", [1, 2])
+@pytest.mark.parametrize("name, x_shape, w_shape, kw", CHUNK_CASES, ids=[c[0] for c in CHUNK_CASES])
+def test_chunks_match_torch(name, x_shape, w_shape, kw, samples_per_chunk, device, monkeypatch):
+    """Forward, the three gradients and gradcheck when the batch goes through in chunks
+    (one sample each, or two with a ragged last chunk)."""
+    from gpugrad.ops import conv
+
+    probe = F.conv2d(gg.zeros(*x_shape[1:]).unsqueeze(0), gg.zeros(*w_shape), **kw)
+    per_sample = w_shape[1] * w_shape[2] * w_shape[3] * x_shape[1] // w_shape[1]
+    per_sample *= probe.shape[2] * probe.shape[3] * 8  # float64
+    monkeypatch.setattr(conv, "CHUNK_BYTES", samples_per_chunk * per_sample)
+    spec = OpSpec(
+        f"conv2d_chunks_{name}",
+        lambda x, w, b: F.conv2d(x, w, b, **kw),
+        lambda x, w, b: TF.conv2d(x, w, b, **kw),
+        [(x_shape, w_shape, (w_shape[0],))],
+    )
+    check_op(spec, device)
+
+
+def test_cnn_stack_matches_torch_in_float32(device):
+    """conv-relu-pool-conv-relu-pool (the trainer's CNN): each layer gets the previous
+    one's (C, N, H, W)-ordered output and its gradient in whatever layout comes back."""
+    import torch
+
+    rng = np.random.default_rng(3)
+    host = [
+        rng.standard_normal(s).astype(np.float32)
+        for s in [(6, 1, 12, 12), (4, 1, 3, 3), (4,), (5, 4, 3, 3), (5,), (6, 5, 3, 3)]
+    ]
+
+    def net(lib, x, w1, b1, w2, b2, upstream):
+        h = lib.max_pool2d(lib.relu(lib.conv2d(x, w1, b1, padding=1)), 2)
+        h = lib.max_pool2d(lib.relu(lib.conv2d(h, w2, b2, padding=1)), 2)
+        return (h * upstream).sum()
+
+    ours = [gg.tensor(h, device=device, requires_grad=True) for h in host[:5]]
+    theirs = [torch.tensor(h, requires_grad=True) for h in host[:5]]
+    net(F, *ours, gg.tensor(host[5], device=device)).backward()
+    net(TF, *theirs, torch.tensor(host[5])).backward()
+    for a, t in zip(ours, theirs):
+        expected = t.grad.numpy()  # float32 sums of terms of either sign: a scaled atol
+        atol = 1e-5 * np.abs(expected).max()
+        np.testing.assert_allclose(a.grad.numpy(), expected, rtol=1e-4, atol=atol)
+
+
+def test_second_order_matches_torch(device):
+    """The gradient of conv2d is differentiable again (create_graph records im2col, the
+    matmuls and col2im): d/dW of <d out/dx · v, u> against torch's double backward."""
+    import torch
+
+    rng = np.random.default_rng(5)
+    x0, w0 = rng.standard_normal((3, 2, 6, 5)), rng.standard_normal((4, 2, 3, 2))
+    v0 = rng.standard_normal((3, 4, 3, 6))
+    u0 = rng.standard_normal((3, 2, 6, 5))
+    kw = dict(stride=(2, 1), padding=1)
+    x = gg.tensor(x0, device=device, requires_grad=True)
+    w = gg.tensor(w0, device=device, requires_grad=True)
+    (gx,) = gg.grad(
+        F.conv2d(x, w, **kw), [x], grad_outputs=[gg.tensor(v0, device=device)], create_graph=True
+    )
+    (gw,) = gg.grad((gx * gg.tensor(u0, device=device)).sum(), [w])
+    tx, tw = torch.tensor(x0, requires_grad=True), torch.tensor(w0, requires_grad=True)
+    (tgx,) = torch.autograd.grad(
+        TF.conv2d(tx, tw, **kw), [tx], grad_outputs=[torch.tensor(v0)], create_graph=True
+    )
+    (tgw,) = torch.autograd.grad((tgx * torch.tensor(u0)).sum(), [tw])
+    np.testing.assert_allclose(gx.detach().numpy(), tgx.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(gw.numpy(), tgw.numpy(), rtol=1e-12)

@@ -50,25 +50,52 @@ def test_pool_ties_route_to_first(device):
     np.testing.assert_array_equal(x.grad.numpy()[0, 0], [[1, 0], [0, 0]])
 
 
-@pytest.mark.parametrize(
-    "shape, k", [((2, 3, 6, 4), 2), ((1, 2, 7, 5), 2), ((2, 1, 9, 9), 3), ((2, 8, 40, 40), 2)]
-)  # the last: > 4096 outputs
-def test_max_pool_backward_is_differentiable_in_its_upstream(shape, k, device):
+@pytest.mark.parametrize("channels_outer", [False, True], ids=["nchw", "cnhw"])
+@pytest.mark.parametrize("values", ["ties", "distinct"])
+@pytest.mark.parametrize(  # the 4th shape has > 4096 outputs (select's large path)
+    "shape, k",
+    [((2, 3, 6, 4), 2), ((1, 2, 7, 5), 2), ((2, 1, 9, 9), 3), ((2, 8, 40, 40), 2),
+     ((2, 3, 8, 9), (2, 3))],
+)  # fmt: skip
+def test_max_pool_backward_is_differentiable_in_its_upstream(
+    shape, k, values, channels_outer, device
+):
     """The pooling gradient (a scatter of gy to each window's max) and its own gradient (a
-    gather) against torch's double backward, for tiling and cropped images, with ties."""
+    gather) against torch's double backward, for tiling and cropped images, with ties
+    (first max) or without (the CPU's no-tie path), on NCHW input or on a (C, N, H, W)
+    array's NCHW view (a convolution's output)."""
     rng = np.random.default_rng(8)
-    x0 = rng.integers(0, 4, shape).astype(np.float64)  # ties in most windows
-    out_shape = shape[:2] + (shape[2] // k, shape[3] // k)
+    if values == "ties":
+        x0 = rng.integers(0, 4, shape).astype(np.float64)  # ties in most windows
+    else:
+        x0 = rng.permutation(np.prod(shape)).reshape(shape).astype(np.float64)
+    kh, kw = (k, k) if isinstance(k, int) else k
+    out_shape = shape[:2] + (shape[2] // kh, shape[3] // kw)
     v0, u0 = rng.standard_normal(out_shape), rng.standard_normal(shape)
-    x = gg.tensor(x0, device=device, requires_grad=True)
+    if channels_outer:
+        base = gg.tensor(x0.transpose(1, 0, 2, 3).copy(), device=device, requires_grad=True)
+        x = base.permute(1, 0, 2, 3)
+    else:
+        x = base = gg.tensor(x0, device=device, requires_grad=True)
     v = gg.tensor(v0, device=device, requires_grad=True)
-    (gx,) = gg.grad(F.max_pool2d(x, k), [x], grad_outputs=[v], create_graph=True)
+    (gx,) = gg.grad(F.max_pool2d(x, k), [base], grad_outputs=[v], create_graph=True)
+    if channels_outer:
+        gx = gx.permute(1, 0, 2, 3)
     (gv,) = gg.grad((gx * gg.tensor(u0, device=device)).sum(), [v])
     tx, tv = torch.tensor(x0, requires_grad=True), torch.tensor(v0, requires_grad=True)
     (tgx,) = torch.autograd.grad(TF.max_pool2d(tx, k), [tx], grad_outputs=[tv], create_graph=True)
     (tgv,) = torch.autograd.grad((tgx * torch.tensor(u0)).sum(), [tv])
     np.testing.assert_array_equal(gx.numpy(), tgx.detach().numpy())
     np.testing.assert_allclose(gv.numpy(), tgv.numpy(), rtol=1e-14)
+
+
+def test_max_pool_routes_the_gradient_to_the_first_of_two_nans(device):
+    x0 = np.zeros((1, 1, 2, 4))
+    x0[0, 0, 0, 1] = x0[0, 0, 1, 0] = np.nan  # both in the first window
+    x0[0, 0, 1, 2] = x0[0, 0, 1, 3] = np.nan  # both in the second, in one row
+    x = gg.tensor(x0, device=device, requires_grad=True)
+    F.max_pool2d(x, 2).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy()[0, 0], [[0, 1, 0, 0], [0, 0, 1, 0]])
 
 
 def test_max_pool_routes_the_gradient_to_a_nan(device):
