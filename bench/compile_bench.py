@@ -101,6 +101,7 @@ def main(argv=None) -> int:
     common.add_output_arguments(parser)
     parser.add_argument("--device", default=None, help="cpu or cuda (default: the best)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--only", default=None, help="comma-separated subset of chain20,mlp,cnn")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = common.parse_args(parser, argv)
     if isinstance(args, int):
@@ -113,6 +114,12 @@ def main(argv=None) -> int:
     device = args.device or ("cuda" if backend.cuda_available() else "cpu")
     variants = [v for v in VARIANTS if device != "cpu" or v != "torch graph"]
     cases = QUICK_CASES if args.quick else CASES
+    if args.only:
+        chosen = args.only.split(",")
+        unknown = sorted(set(chosen) - {case for case, _ in CASES})
+        if unknown:
+            return common.usage_error(parser, f"unknown case {unknown[0]!r}")
+        cases = [(case, batch) for case, batch in cases if case in chosen]
     rows = measure(
         cases, variants, device, args.threads, 3 if args.quick else 20, 1 if args.quick else 3
     )

@@ -153,6 +153,25 @@ def test_leaf_gradients_never_share_memory(device):
 
 
 # -- gg.grad and higher-order gradients ----------------------------------------------------
+def test_backward_adds_into_an_existing_grad_in_place_as_torch(device):
+    """PyTorch's AccumulateGrad: an existing .grad is a persistent buffer (the same array
+    after the next backward, holding the sum); a .grad made by this backward is the
+    leaf's own, even when one gradient reaches several leaves and one leaf many times."""
+    values = np.arange(6.0).reshape(2, 3)
+    ours = [gg.tensor(values, device=device, requires_grad=True) for _ in range(2)]
+    theirs = [torch.tensor(values, requires_grad=True) for _ in range(2)]
+    for a, b in (ours, theirs):
+        ((a + b) * a + a.exp() + b).sum().backward()
+    held = ours[0].grad
+    buffer = held.array
+    for a, b in (ours, theirs):
+        ((a * b).sum() + (a + b).sum()).backward()
+    assert ours[0].grad is held and ours[0].grad.array is buffer  # added in place
+    for mine, torch_leaf in zip(ours, theirs):
+        np.testing.assert_allclose(mine.grad.numpy(), torch_leaf.grad.numpy(), rtol=1e-12)
+    assert not np.shares_memory(ours[0].grad.numpy(), ours[1].grad.numpy())
+
+
 def test_grad_function_leaves_dot_grad_alone(device):
     x = gg.tensor([1.0, 2.0], device=device, requires_grad=True)
     w = gg.tensor([3.0, 4.0], device=device, requires_grad=True)
