@@ -242,8 +242,8 @@ def _checked_slots(params, grads, states: dict) -> list:
             if a.dtype != dtype or _device_id(a) != device:
                 raise ValueError(
                     f"one multi-tensor launch updates arrays of one dtype on one device: "
-                    f"{what} is {a.dtype} on device {device_name(a)}, parameters[0] "
-                    f"{dtype} on device {device_name(params[0])}"
+                    f"{what} is {a.dtype} on device {_device_name(a)}, parameters[0] "
+                    f"{dtype} on device {_device_name(params[0])}"
                 )
         if not p.size:
             continue  # an empty parameter: nothing to update
@@ -252,7 +252,7 @@ def _checked_slots(params, grads, states: dict) -> list:
     return slots
 
 
-def device_name(a) -> str:
+def _device_name(a) -> str:
     return "cpu" if _device_id(a) is None else f"cuda:{_device_id(a)}"
 
 
@@ -261,15 +261,17 @@ def _on_device(a):
     return backend.device_of(a) if backend.is_cuda_array(a) else contextlib.nullcontext()
 
 
-def _check_scalars(hyper, names: tuple) -> None:
+def _check_scalars(hyper, names: tuple, params) -> None:
+    """hyper: a float64 device array of one value per name, on the parameters' device."""
     if (
         not isinstance(hyper, _build.cupy_module().ndarray)
         or hyper.dtype != numpy.float64
         or hyper.shape != (len(names),)
+        or (params and _device_id(hyper) != _device_id(params[0]))
     ):
         raise ValueError(
-            f"the hyper-parameters are a float64 device array of shape ({len(names)},): "
-            f"[{', '.join(names)}] (DeviceScalars.update)"
+            f"the hyper-parameters are a float64 device array of shape ({len(names)},) on "
+            f"the parameters' device: [{', '.join(names)}] (DeviceScalars.update)"
         )
 
 
@@ -284,7 +286,7 @@ def sgd_multi_update(params, grads, bufs, hyper, table: PointerTable, *, nestero
     Empty tensors are skipped; nothing at all launches nothing."""
     states = {} if bufs is None else {"momentum buffers": bufs}
     slots = _checked_slots(params, grads, states)
-    _check_scalars(hyper, SGD_SCALARS)
+    _check_scalars(hyper, SGD_SCALARS, slots[0])
     if not slots[0]:
         return
     with _on_device(slots[0][0]):
@@ -308,7 +310,7 @@ def adam_multi_update(params, grads, ms, vs, steps, hyper, table: PointerTable, 
     :func:`sgd_multi_update`.  Empty tensors are skipped (their step counts too)."""
     params, steps = list(params), list(steps)
     slots = _checked_slots(params, grads, {"first moments": ms, "second moments": vs})
-    _check_scalars(hyper, ADAM_SCALARS)
+    _check_scalars(hyper, ADAM_SCALARS, slots[0])
     if len(steps) != len(params):
         raise ValueError(f"{len(params)} parameters but {len(steps)} step counts")
     for i, (p, s) in enumerate(zip(params, steps)):
