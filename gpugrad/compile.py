@@ -1,7 +1,7 @@
 """``gg.compile(step)``: a training step recorded once, then replayed as a static plan.
 
 The first call for a given signature (the shapes, dtypes and devices of the tensor
-arguments, and the other arguments' values) runs ``step`` eagerly (warm-up: optimizer
+arguments, the other arguments' values, and grad mode) runs ``step`` eagerly (warm-up: optimizer
 state and lazy buffers come to exist); the next one runs it eagerly too while a
 :class:`Recorder` watches: every op's forward, the backward, the optimizer's ``zero_grad``
 and ``step``, ``.grad = None`` resets.  Later calls replay that plan (``gpugrad/plan.py``):
@@ -27,7 +27,7 @@ import contextlib
 import numpy
 
 from . import backend
-from .autograd import recording
+from .autograd import grad_mode, recording
 from .autograd.engine import Function
 from .plan import Backward, Call, CompileError, Forward, Live, Plan, ResetGrad
 from .tensor import Tensor
@@ -81,11 +81,19 @@ class CompiledStep:
         self._eager_calls: dict = {}
 
     def __call__(self, *args):
-        key = _signature(args)
+        if recording.active is not None:
+            raise CompileError(
+                "gg.compile: a compiled step cannot run inside another step being recorded "
+                "(its replay would be invisible to the recording); compile the outer step only"
+            )
+        key = (grad_mode.grad_enabled, *_signature(args))
         plan = self.plans.get(key)
         tensors = [a for a in args if isinstance(a, Tensor)]
         if plan is not None:
-            return plan.replay(tensors)
+            if plan.still_holds():
+                return plan.replay(tensors)
+            del self.plans[key]  # a parameter was frozen or resized: record again
+            self._eager_calls[key] = self.warmup
         done = self._eager_calls.get(key, 0)
         self._eager_calls[key] = done + 1
         if done < self.warmup:

@@ -31,12 +31,27 @@ class CompileError(RuntimeError):
 
 class Live:
     """A tensor from outside the step (a parameter, a buffer): its array is put in its slot
-    at the start of each replay."""
+    at the start of each replay.  What the plan assumed of it (shape, dtype, requires_grad)
+    is checked there too: a frozen layer or a resized parameter needs a new recording."""
 
-    __slots__ = ("slot", "tensor")
+    __slots__ = ("dtype", "requires_grad", "shape", "slot", "tensor")
 
     def __init__(self, tensor, slot: int):
         self.tensor, self.slot = tensor, slot
+        self.shape, self.dtype, self.requires_grad = (
+            tensor.shape,
+            tensor.dtype,
+            tensor.requires_grad,
+        )
+
+    def unchanged(self) -> bool:
+        t = self.tensor
+        a = t.array
+        return (
+            a.shape == self.shape
+            and a.dtype == self.dtype
+            and t.requires_grad == self.requires_grad
+        )
 
 
 class Forward:
@@ -142,6 +157,10 @@ class Plan:
     def __init__(self, events: list, arrays: list, input_slots: tuple, live: list, output):
         self.events, self.arrays, self.input_slots = events, arrays, input_slots
         self.live, self.output = live, output
+
+    def still_holds(self) -> bool:
+        """Whether the tensors from outside the step are as recorded (see ``Live``)."""
+        return all([ref.unchanged() for ref in self.live])
 
     def replay(self, tensors: list):
         arrays = self.arrays

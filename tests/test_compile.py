@@ -149,6 +149,38 @@ def test_a_shape_that_depends_on_the_data_is_refused():
         compiled(gg.tensor([1.0, 1.0, 2.0]))
 
 
+def test_a_frozen_or_resized_parameter_records_a_new_plan_and_grad_mode_is_part_of_the_key():
+    gg.manual_seed(0)
+    lin = nn.Linear(3, 2)
+
+    def step(x):
+        lin.zero_grad()
+        loss = lin(x).sum()
+        if gg.is_grad_enabled():
+            loss.backward()
+        return loss
+
+    compiled = gg.compile(step, warmup=0)
+    x = gg.randn(4, 3)
+    for _ in range(3):
+        compiled(x)
+    assert lin.weight.grad is not None and len(compiled.plans) == 1
+    lin.weight.requires_grad_(False)  # frozen: the recorded backward no longer holds
+    lin.weight.grad = None
+    for _ in range(2):
+        compiled(x)
+        assert lin.weight.grad is None and lin.bias.grad is not None
+    with gg.no_grad():
+        assert compiled(x).item() == step(x).item()
+    assert len(compiled.plans) == 2
+
+
+def test_a_compiled_step_inside_a_recorded_one_is_refused():
+    x, _ = _leaves()
+    inner = gg.compile(lambda: (x * 2).sum(), warmup=0)
+    _refused(lambda: inner() * 3, match="inside another step")
+
+
 def test_bad_arguments_are_refused_with_a_clear_error():
     with pytest.raises(TypeError, match="needs a function"):
         gg.compile(3)
@@ -199,9 +231,9 @@ def _train(kind, opt_name, compiled: bool, steps: int, set_to_none=True):
     model = _model(kind)
     opt = OPTIMIZERS[opt_name](model.parameters())
     scheduler = optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)
-    x, y = load_digits()[:2]
-    x = gg.tensor(np.asarray(x[: 32 * 8], dtype=np.float32).reshape(-1, 64))
-    y = gg.tensor(np.asarray(y[: 32 * 8], dtype=np.int64))
+    digits = load_digits()
+    x = gg.tensor(digits.x_train[: 32 * 8].reshape(-1, 64))
+    y = gg.tensor(digits.y_train[: 32 * 8].astype(np.int64))
 
     def step(xb, yb):
         opt.zero_grad(set_to_none=set_to_none)
