@@ -17,7 +17,8 @@ outside the graph, a tensor computed outside the recorded ops (``gg.randn`` insi
 step), an optimizer ``step(closure)``.  A replayed op whose result changes shape (a shape
 that depends on the data) raises too.  Python code inside ``step`` runs only while it is
 recorded: side effects other than those above (appending to a list, ``model.eval()``) are
-not repeated.
+not repeated.  A parameter frozen, resized or retyped since the recording makes the next
+call record again.
 """
 
 from __future__ import annotations
