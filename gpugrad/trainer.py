@@ -10,7 +10,6 @@ stops the run at the first read, exit code 1, keeping the last checkpoint.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import os
@@ -23,7 +22,8 @@ from . import backend, data, functional as F, nn, optim
 from .autograd import no_grad
 from .cli import parse_args
 from .compile import compile as compile_step
-from .io import write_atomically, write_json as _write_json
+from .curves import plot_curves
+from .io import write_json as _write_json
 from .random import get_rng_state, manual_seed, set_rng_state
 
 CHECKPOINT = "model.ggt"
@@ -166,31 +166,6 @@ def _kept(history: list, ckpt_path: str) -> str:
     if not history:
         return "no checkpoint was written"
     return f"the checkpoint of epoch {len(history)} is in {ckpt_path} (continue with --resume)"
-
-
-def plot_curves(history: list, path: str, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [h["epoch"] for h in history]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-    left.plot(epochs, [h["train_loss"] for h in history], marker="o", ms=3)
-    left.set_xlabel("epoch")
-    left.set_ylabel("training loss")
-    left.set_yscale("log")
-    left.grid(alpha=0.3)
-    right.plot(epochs, [100 * h["test_accuracy"] for h in history], marker="o", ms=3, color="C2")
-    right.set_xlabel("epoch")
-    right.set_ylabel("test accuracy (%)")
-    right.grid(alpha=0.3)
-    fig.suptitle(title)
-    fig.tight_layout()
-    png = io.BytesIO()
-    fig.savefig(png, format="png", dpi=110)
-    plt.close(fig)
-    write_atomically(path, png.getvalue())
 
 
 def _load_checkpoint(path: str, dev) -> dict:
