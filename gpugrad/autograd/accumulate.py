@@ -1,10 +1,12 @@
-"""How a backward adds a gradient into a leaf's ``.grad`` (PyTorch's AccumulateGrad), in
-one place: the engine and the replay of a compiled step (``gpugrad.plan``) both call
-:func:`accumulate_leaf`, so they accumulate alike, bit for bit."""
+"""A leaf's ``.grad`` buffer, in one place: how a backward adds a gradient into it
+(PyTorch's AccumulateGrad: the engine and the replay of a compiled step both call
+:func:`accumulate_leaf`, so they accumulate alike, bit for bit) and how ``zero_grad``
+forgets or zeroes it (:func:`zero_grads`, for ``nn.Module`` and the optimizers)."""
 
 from __future__ import annotations
 
 from .. import backend
+from . import engine  # a module reference: engine imports this module
 
 # What this backward did to a leaf's .grad (the values of ``made``):
 SHARED = 0  # .grad is a gradient array as the backward handed it: maybe another's too
@@ -55,3 +57,25 @@ def accumulate_leaf(t, g, handed: set, made: dict) -> None:
         return
     t.grad = type(t).wrap(buffer + g)
     made[key] = OWNED
+
+
+def zero_grads(params, set_to_none: bool) -> None:
+    """``zero_grad`` of PyTorch for the tensors ``params``: ``.grad = None``
+    (``set_to_none``), or the buffer zeroed in place, kept for the next backward to add
+    into (a gradient with a grad_fn, from ``create_graph=True``, is detached first, as
+    ``detach_()``: a new Tensor over the same array; else it stops requiring grad).  Zeroing
+    in place writes every array that shares the gradient's memory."""
+    for p in params:
+        grad = p.grad
+        if grad is None:
+            continue
+        if set_to_none:
+            p.grad = None
+        elif not hasattr(grad, "array"):  # a bare backend array
+            grad.fill(0)
+        else:
+            if grad.creator is not None:
+                p.grad = grad = grad.detach()
+            grad.requires_grad = False
+            grad.array.fill(0)
+            engine.increment_version(grad)

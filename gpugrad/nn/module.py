@@ -10,6 +10,7 @@ import numpy
 
 from .. import backend
 from ..autograd import increment_version, no_grad, recording
+from ..autograd.accumulate import zero_grads
 from ..tensor import Tensor
 from .hooks import RemovableHandle
 
@@ -212,17 +213,11 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Drop every parameter's gradient (``set_to_none``) or zero it in place."""
+        """Drop every parameter's gradient (``set_to_none``) or zero it in place, as
+        PyTorch (``autograd.accumulate.zero_grads``)."""
         if recording.active is not None:  # inside gg.compile: replayed as a call
             return recording.active.call(self.zero_grad, set_to_none)
-        for p in self.parameters():
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                p.grad.array[...] = 0
-                increment_version(p.grad)
+        zero_grads(self.parameters(), set_to_none)
 
     def _convert(self, fn):
         """``fn(array, is_grad) -> array`` applied to every parameter, buffer and gradient,

@@ -33,6 +33,7 @@ import numpy
 
 from .. import autograd, backend
 from ..autograd import increment_version, recording
+from ..autograd.accumulate import zero_grads
 from ..tensor import Tensor
 from . import multi_tensor
 from .multi_tensor import MultiTensorState
@@ -144,22 +145,7 @@ class Optimizer:
         place writes every array that shares the gradient's memory."""
         if recording.active is not None:  # inside gg.compile: replayed as a call
             return recording.active.call(self.zero_grad, set_to_none)
-        for _, p in self._params():
-            grad = p.grad
-            if grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            elif not isinstance(grad, Tensor):  # a bare backend array
-                grad.fill(0)
-            else:
-                if grad.grad_fn is not None:
-                    # PyTorch's detach_(): here a new Tensor over the same array
-                    p.grad = grad = grad.detach()
-                else:
-                    grad.requires_grad_(False)
-                with autograd.no_grad():
-                    grad.zero_()
+        zero_grads([p for _, p in self._params()], set_to_none)
 
     def step(self, closure=None):
         """Update every parameter that has a gradient (those with ``grad is None`` are
