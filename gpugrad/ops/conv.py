@@ -134,7 +134,13 @@ class Conv2dFunction(Function):
                     gcols = xp.empty((c, *W.shape[2:], n1 - n0, ho, wo), x.dtype)
                 xp.matmul(w_t, gy_c, out=gcols.reshape(g, rows, m))
                 add_columns(
-                    gcols, gx[:, n0:n1], W.shape[2:], self.stride, self.padding, self.dilation
+                    gcols,
+                    gx[:, n0:n1],
+                    W.shape[2:],
+                    self.stride,
+                    self.padding,
+                    self.dilation,
+                    scratch=True,
                 )
         grads = (
             None if gx is None else gx.transpose(1, 0, 2, 3),

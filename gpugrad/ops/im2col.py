@@ -97,34 +97,64 @@ def window_counts(in_hw, kernel, stride, padding, dilation):
     )
 
 
+def _flat_shifts(blocks, in_hw, out_hw, stride):
+    """With stride 1 and an output the size of the image ('same' padding), each offset's
+    block is the image shifted by one flat offset s: output (r, c) reads image element
+    (r, c) + (di, dj), that is H·W-flat element p + s.  Copying flat runs of H·W elements
+    (not rows of W) runs several times faster in NumPy; what the runs wrap around into
+    lies in the block's border strips, which are then rewritten.  Per block: (a, b, s),
+    the run [a, b) of the block reading [a + s, b + s); None where this does not apply."""
+    if stride != (1, 1) or in_hw != out_hw:
+        return None
+    h, w = in_hw
+    runs = []
+    for _, _, (rows, cols), (image_rows, image_cols) in blocks:
+        shift = (image_rows.start - rows.start) * w + image_cols.start - cols.start
+        runs.append((max(0, -shift), h * w - max(0, shift), shift))
+    return runs
+
+
+def _strips(block, rows, cols, value):
+    """Set the border strips of a (C, N, Ho, Wo) block around rows × cols to value."""
+    ho, wo = block.shape[2:]
+    if rows.start:
+        block[:, :, : rows.start] = value
+    if rows.stop < ho:
+        block[:, :, rows.stop :] = value
+    if cols.start:
+        block[:, :, rows, : cols.start] = value
+    if cols.stop < wo:
+        block[:, :, rows, cols.stop :] = value
+
+
 def fill_columns(x, cols, kernel, stride, padding, dilation=(1, 1), fill=0.0):
-    """im2col of the raw (N, C, H, W) array ``x`` into ``cols`` (C, kh, kw, N, Ho, Wo)."""
-    h, w = x.shape[2:]
-    ho, wo = cols.shape[4:]
+    """im2col of the raw (N, C, H, W) array ``x`` into ``cols`` (C, kh, kw, N, Ho, Wo),
+    a C-contiguous array."""
+    (n, c, h, w), (ho, wo) = x.shape, cols.shape[4:]
     by_channel = x.transpose(1, 0, 2, 3)  # (C, N, H, W), a view
     blocks = offset_blocks(kernel, (ho, wo), (h, w), stride, padding, dilation)
+    runs = _flat_shifts(blocks, (h, w), (ho, wo), stride)
+    if runs is not None:
+        flat_x, flat_cols = by_channel.reshape(c, n, h * w), cols.reshape(c, -1, n, h * w)
     if len(blocks) < kernel[0] * kernel[1]:  # offsets that read only padding
         cols[...] = fill
-    for i, j, (rows, cols_at), (image_rows, image_cols) in blocks:
+    for k, (i, j, (rows, cols_at), (image_rows, image_cols)) in enumerate(blocks):
         block = cols[:, i, j]  # (C, N, Ho, Wo)
-        block[:, :, rows, cols_at] = by_channel[:, :, image_rows, image_cols]
-        # The strips around it read the padding.
-        if rows.start:
-            block[:, :, : rows.start] = fill
-        if rows.stop < ho:
-            block[:, :, rows.stop :] = fill
-        if cols_at.start:
-            block[:, :, rows, : cols_at.start] = fill
-        if cols_at.stop < wo:
-            block[:, :, rows, cols_at.stop :] = fill
+        if runs is None:
+            block[:, :, rows, cols_at] = by_channel[:, :, image_rows, image_cols]
+        else:
+            a, b, shift = runs[k]
+            flat_cols[:, i * kernel[1] + j, :, a:b] = flat_x[:, :, a + shift : b + shift]
+        _strips(block, rows, cols_at, fill)  # they read the padding
 
 
-def add_columns(cols, out, kernel, stride, padding, dilation=(1, 1)):
+def add_columns(cols, out, kernel, stride, padding, dilation=(1, 1), scratch=False):
     """col2im of ``cols`` (C, kh, kw, N, Ho, Wo) into the raw (C, N, H, W) array ``out``,
-    whose contents are overwritten."""
+    whose contents are overwritten.  With ``scratch`` (cols C-contiguous and free to
+    overwrite), 'same' convolutions add flat runs (see _flat_shifts) after zeroing what
+    fell in the padding."""
     (kh, kw), (sh, sw) = kernel, stride
-    h, w = out.shape[2:]
-    ho, wo = cols.shape[4:]
+    (c, n, h, w), (ho, wo) = out.shape, cols.shape[4:]
     blocks = offset_blocks(kernel, (ho, wo), (h, w), stride, padding, dilation)
     # Windows that do not overlap (pooling) are placed, not added; when they tile the
     # padded image, every element is written and nothing needs zeroing.  Overlapping
@@ -140,12 +170,24 @@ def add_columns(cols, out, kernel, stride, padding, dilation=(1, 1)):
         blocks.insert(0, whole[0])
     if not ((disjoint and tiles) or (not disjoint and whole)):
         out[...] = 0
+    # The flat runs write through a reshape of out, which must be a view.
+    rows_whole = out.strides[3] == out.itemsize and out.strides[2] == w * out.itemsize
+    runs = _flat_shifts(blocks, (h, w), (ho, wo), stride) if scratch and rows_whole else None
+    if runs is not None:
+        flat_out, flat_cols = out.reshape(c, n, h * w), cols.reshape(c, -1, n, h * w)
     for k, (i, j, (rows, cols_at), (image_rows, image_cols)) in enumerate(blocks):
-        source = cols[:, i, j, :, rows, cols_at]
-        if disjoint or k == 0:
-            out[:, :, image_rows, image_cols] = source
+        if runs is None:
+            source = cols[:, i, j, :, rows, cols_at]
+            target = out[:, :, image_rows, image_cols]
         else:
-            out[:, :, image_rows, image_cols] += source
+            _strips(cols[:, i, j], rows, cols_at, 0)
+            a, b, shift = runs[k]
+            source = flat_cols[:, i * kw + j, :, a:b]
+            target = flat_out[:, :, a + shift : b + shift]
+        if disjoint or k == 0:
+            target[...] = source
+        else:
+            target += source
 
 
 class Im2Col(Function):
