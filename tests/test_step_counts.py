@@ -1,0 +1,227 @@
+"""Device operations and memory-pool allocations of one steady-state train step on the
+CUDA code path, on any machine: the MLP (784-512-512-10) and the CNN of bench/models.py,
+with SGD (momentum) and Adam, run against the counting stand-in for CuPy
+(tests/cuda_standin.py: NumPy arrays that say they live on CUDA, our kernels compiled
+with g++).  The counts are exact: a change that adds a launch or an allocation to the
+step fails here (and prints the step's breakdown), a change that removes some updates
+the tables below.  The optimizer's launches do not grow with the number of parameters.
+
+A launch is one of our kernels or one CuPy array operation (a GEMM, ufunc, reduction,
+copy, fill, gather or scatter); an allocation is a new device buffer (views are free).
+"""
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import cuda_standin
+import numpy as np
+import pytest
+
+import gpugrad as gg
+from bench import models
+from gpugrad import kernels
+
+WARM_UP = 2  # steps before the counted ones: state buffers, pointer tables, flags created
+BATCH = 8
+PHASES = ("zero_grad", "forward", "loss", "backward", "step")
+
+# (launches, allocations) of each phase of one steady-state step, the model's and loss's
+# phases with zero_grad() setting the gradients to None (the default, bench/models.py's).
+MODEL_PHASES = {
+    "mlp": {
+        # 3 GEMMs (ops/linear.py; no bias: Sequential fuses Linear + ReLU), 2 fused
+        # bias+ReLU kernels, 1 bias add of the last Linear (no activation to fuse).
+        # Allocations: the 3 GEMM outputs and the 2 kernels' outputs.
+        "forward": (6, 5),
+        # cross_entropy: 1 kernel + 10 CuPy ops.  class_targets: labels != ignore_index and
+        # its astype (the row weights), != and where (safe labels); the kernel's zeroed
+        # label flag (zeros) and its fold into the pending flag (maximum); the mean as
+        # rows·weights (multiply), two sums and a divide.  11 allocations: 4 label arrays,
+        # the kernel's loss rows, log-sum-exp and flag, the product, 2 sums, the quotient.
+        "loss": (11, 11),
+        # the seed (ones_like), the mean's backward (divide, multiply), the cross-entropy
+        # backward kernel; 5 GEMMs (gW and gx of fc3 and fc2, gW of fc1: x needs no
+        # gradient); fc3's bias gradient (sum); 2 fused ReLU-backward + bias-gradient
+        # kernels (column_reduce_direct).  Allocations: those 9 outputs, the kernel's
+        # output, the 2 fused kernels' gx and bias gradient.
+        "backward": (12, 14),
+    },
+    "cnn": {
+        # per conv (2): im2col of the 3x3 taps (padding 1) into fresh columns, 21 writes
+        # (9 tap blocks + 12 padding strips, ops/im2col.py), 1 GEMM into a fresh output,
+        # the bias add, a copy of the (N, F, Ho, Wo) view made contiguous for the ReLU
+        # kernel, the ReLU kernel (not fused with the bias); per max-pool (2): 25 ops (3
+        # maximum; 4 x (==, !=, |) for the hit masks; the first-max sweep: copy and 3 x
+        # (~, &, |)); the Linear: GEMM + bias add.  2 x 25 + 2 x 25 + 2 = 102.
+        # Allocations: per conv the columns, output, contiguous copy and ReLU output (4),
+        # per pool the max and 12 masks (13), the Linear's GEMM (1): 8 + 26 + 1 = 35.
+        "forward": (102, 35),
+        "loss": (11, 11),  # as the MLP's
+        # the seed, the mean's backward, the cross-entropy kernel (4); the Linear: gW, gx
+        # GEMMs and the bias sum (3); per pool 4 x (zeros + where + a write into the
+        # window) (24); per ReLU its backward kernel (2); per conv the contiguous gy, a
+        # zeroed gW, the columns rebuilt from x (21 writes), the gW GEMM and its add into
+        # gW, the bias sum (2 x 26); conv2's gx: its GEMM and col2im (the whole-image tap
+        # placed, 8 added, 12 padding strips zeroed: 21) (22).  4 + 3 + 24 + 2 + 52 + 22.
+        # Allocations: 4 + 3, the pools' 2 outputs and 16 select temporaries, the 2 ReLU
+        # gradients, per conv its contiguous gy, gW, columns, GEMM product and bias sum,
+        # conv2's gx and its column gradient: 7 + 18 + 2 + 10 + 2 = 39.
+        "backward": (107, 39),
+    },
+}
+# zero_grad(set_to_none=False): the gradients persist; zeroing them is a fill per parameter
+# (6 in both models) and backward adds into them (6 adds, no allocation saved: the
+# gradients are still computed into new arrays first).
+PERSISTENT = {"zero_grad": (6, 0), "backward": (6, 0)}
+# the multi-tensor kernels: SGD 1 launch, Adam 2 (step counts, update), whatever the
+# number of parameters; nothing allocated (the pointer table and scalars are cached)
+OPTIMIZER_STEP = {"SGD": (1, 0), "Adam": (2, 0)}
+
+
+# -- the stand-in ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def standin_kernels(request, tmp_path_factory):
+    """The kernels compiled with g++ for the stand-in, kept in pytest's cache under a hash
+    of everything that goes into them (the compile takes seconds)."""
+    if cuda_standin.CXX is None:
+        pytest.skip("needs a host C++ compiler (g++)")
+    inputs = [cuda_standin.CXX, (cuda_standin.KERNEL_TESTS.parent / "cpp").as_posix()]
+    inputs += [kernels.module_source(file) for file in sorted(kernels.KERNELS)]
+    inputs += [repr(kernels.KERNELS), cuda_standin.EMULATOR_HEADER.read_text()]
+    key = hashlib.sha256("\0".join(inputs).encode()).hexdigest()[:16]
+    cache = request.config.cache
+    if cache is None:  # -p no:cacheprovider
+        return cuda_standin.build_kernels(tmp_path_factory.mktemp("standin_kernels"))
+    directory = cache.mkdir(f"cuda-standin-{key}")
+    library = directory / "kernels.so"
+    if not library.is_file():
+        building = Path(tempfile.mkdtemp(dir=directory))
+        cuda_standin.build_kernels(building)
+        os.replace(building / "kernels.so", library)  # atomic: a parallel run sees all or none
+        shutil.rmtree(building, ignore_errors=True)
+    return cuda_standin.load(library)
+
+
+@pytest.fixture
+def counts(standin_kernels, monkeypatch):
+    return cuda_standin.install(monkeypatch, standin_kernels)
+
+
+# -- running and counting a step ------------------------------------------------------------
+def _parts(kind: str, optimizer: str, widths=None):
+    """(model, x, y, opt) on the stand-in's CUDA device, as bench/models.py builds them."""
+    lib = models.library("gpugrad")
+    model, x, y, opt = models.train_parts(lib, kind, BATCH, "cuda")
+    if widths is not None:
+        gg.manual_seed(0)
+        model = models.mlp(gg.nn, widths).to("cuda")
+        opt = gg.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    if optimizer == "Adam":
+        opt = gg.optim.Adam(model.parameters(), lr=1e-3)
+    assert x.device == gg.device("cuda") and next(model.parameters()).device == x.device
+    return model, x, y, opt
+
+
+def _step(counts, parts, set_to_none: bool) -> dict:
+    """One train step; {phase: its events}."""
+    model, x, y, opt = parts
+    events = {}
+    with cuda_standin.recording(counts) as events["zero_grad"]:
+        opt.zero_grad(set_to_none=set_to_none)
+    with cuda_standin.recording(counts) as events["forward"]:
+        logits = model(x)
+    with cuda_standin.recording(counts) as events["loss"]:
+        loss = gg.functional.cross_entropy(logits, y)
+    with cuda_standin.recording(counts) as events["backward"]:
+        loss.backward()
+    with cuda_standin.recording(counts) as events["step"]:
+        opt.step()
+    return events
+
+
+def _steady_step(counts, parts, set_to_none: bool) -> dict:
+    """The events of a steady-state step: after the warm-up, two steps recorded the same."""
+    for _ in range(WARM_UP):
+        _step(counts, parts, set_to_none)
+    first, second = (_step(counts, parts, set_to_none) for _ in range(2))
+    # a pointer table is rebuilt (uploaded) when new gradient arrays have new addresses,
+    # which depends on the allocator: uploads are left out of the comparison
+    same = [{p: [e for e in ev[p] if e.kind != "upload"] for p in PHASES} for ev in (first, second)]
+    assert same[0] == same[1], "not yet in a steady state after the warm-up"
+    return second
+
+
+def _report(title: str, events: dict) -> str:
+    everything = [e for phase in PHASES for e in events[phase]]
+    total = cuda_standin.tally(everything)
+    lines = [
+        f"{title}: {total['launches']} launches ({total['kernel']} our kernels, {total['op']} "
+        f"CuPy ops), {total['alloc']} allocations, {total['upload']} uploads",
+        "  " + ", ".join(f"{p} {_pair(events[p])}" for p in PHASES) + "  (launches/allocations)",
+    ]
+    for phase in PHASES:
+        if events[phase]:
+            lines += [f"  -- {phase}", cuda_standin.describe(events[phase])]
+    return "\n".join(lines)
+
+
+def _pair(events) -> tuple:
+    counted = cuda_standin.tally(events)
+    return counted["launches"], counted["alloc"]
+
+
+def _expected(kind: str, optimizer: str, set_to_none: bool) -> dict:
+    expected = {"zero_grad": (0, 0), **MODEL_PHASES[kind], "step": OPTIMIZER_STEP[optimizer]}
+    if not set_to_none:
+        for phase, (launches, allocations) in PERSISTENT.items():
+            expected[phase] = (expected[phase][0] + launches, expected[phase][1] + allocations)
+    return expected
+
+
+# -- the tests --------------------------------------------------------------------------------
+@pytest.mark.parametrize("set_to_none", [True, False], ids=["grads-to-none", "grads-persist"])
+@pytest.mark.parametrize("optimizer", ["SGD", "Adam"])
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_launches_and_allocations_of_a_steady_state_step(counts, kind, optimizer, set_to_none):
+    parts = _parts(kind, optimizer)
+    events = _steady_step(counts, parts, set_to_none)
+    title = f"{kind} {optimizer} zero_grad(set_to_none={set_to_none})"
+    report = _report(title, events)
+    print("\n" + report)
+    assert {p: _pair(events[p]) for p in PHASES} == _expected(kind, optimizer, set_to_none), report
+    everything = [e for phase in PHASES for e in events[phase]]
+    tally = cuda_standin.tally(everything)
+    assert (tally["read"], tally["sync"]) == (0, 0), "a step must not wait for the device"
+    assert not [e for e in everything if "untracked" in e.name], report
+    # the pointer table is re-uploaded only when the gradients are new arrays
+    assert tally["upload"] <= (1 if set_to_none else 0), report
+    if not set_to_none:
+        _assert_trains_as_on_the_cpu(kind, optimizer, parts)
+
+
+def _assert_trains_as_on_the_cpu(kind: str, optimizer: str, on_cuda) -> None:
+    """The stand-in ran the real CUDA code path: after the same steps the parameters are
+    the CPU path's, to float32 rounding."""
+    cpu = models.train_parts(models.library("gpugrad"), kind, BATCH, "cpu")
+    if optimizer == "Adam":
+        cpu = (*cpu[:3], gg.optim.Adam(cpu[0].parameters(), lr=1e-3))
+    for _ in range(WARM_UP + 2):
+        model, x, y, opt = cpu
+        opt.zero_grad(set_to_none=False)
+        gg.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    for p, q in zip(on_cuda[0].parameters(), cpu[0].parameters(), strict=True):
+        np.testing.assert_allclose(np.asarray(p.array), q.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("optimizer", ["SGD", "Adam"])
+def test_optimizer_launches_do_not_grow_with_the_number_of_parameters(counts, optimizer):
+    launches = {}
+    for widths in ((784, 64, 64, 10), (784, 64, 64, 64, 64, 10)):  # 6 and 10 parameters
+        parts = _parts("mlp", optimizer, widths)
+        events = _steady_step(counts, parts, set_to_none=False)
+        launches[len(list(parts[0].parameters()))] = _pair(events["step"])
+    assert launches == {6: OPTIMIZER_STEP[optimizer], 10: OPTIMIZER_STEP[optimizer]}
