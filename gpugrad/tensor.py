@@ -8,6 +8,8 @@ bound to the class in one place, ``gpugrad/methods.py``.  Factories (``gg.tensor
 
 from __future__ import annotations
 
+from array import array
+
 import numpy
 
 from . import backend, dtypes
@@ -15,6 +17,10 @@ from .autograd import engine, recording
 from .autograd.backward import seed_gradient
 
 __all__ = ["Tensor"]
+
+# A version counter: one int in an array.array, which, unlike a list, the garbage collector
+# does not track (a long graph of tensors is collected faster); views share it.
+_NEW_VERSION = array("q", [0]).__copy__
 
 
 class Tensor:
@@ -50,7 +56,7 @@ class Tensor:
             data = numpy.asarray(data)
         self.array = data
         self.grad = self.creator = self._view = None
-        self._version = [0]
+        self._version = _NEW_VERSION()
         self.name = name
         self.requires_grad = False
         if requires_grad:
@@ -67,7 +73,7 @@ class Tensor:
         # NumPy turns 0-d results into scalars, which cannot be written in place
         t.array = numpy.asarray(data) if isinstance(data, numpy.generic) else data
         t.grad = t.creator = t._view = t.name = None
-        t._version = [0]
+        t._version = _NEW_VERSION()
         t.requires_grad = False
         return t
 

@@ -151,9 +151,9 @@ class Function:
         record = grad_mode.grad_enabled
         one = len(inputs) == 1
         if record:
-            if one:
+            if one:  # constant tuples: nothing allocated
                 a = inputs[0]
-                needs = (a.requires_grad if a._view is None else _fresh(a),)
+                needs = (True,) if (a.requires_grad if a._view is None else _fresh(a)) else (False,)
             else:
                 needs = tuple([t.requires_grad if t._view is None else _fresh(t) for t in inputs])
             record = True in needs
