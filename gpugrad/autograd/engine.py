@@ -293,7 +293,10 @@ def run_backward(
                 wanted_leaves.setdefault(id(t), []).append(k)
         results = [None] * len(inputs)
 
-    pending = {}  # id(node) -> [accumulated gy, owned]
+    # The nodes waiting, by sequence number (unique): their summed gradient, whether that sum
+    # is a buffer we allocated (then summed into in place), the node; the heap holds -seq.
+    # Plain ints and dict entries: no object per node for the garbage collector to track.
+    pending, owned, waiting = {}, set(), {}
     heap = []
     # Buffers already visible to the user (the seeds, leaf gradients): a second leaf
     # gets its own copy, so that x.grad and y.grad never share memory (Add hands the
@@ -314,15 +317,15 @@ def run_backward(
                 else:
                     accumulate_leaf(t, g, handed, made)
             return
-        slot = pending.get(id(node))
-        if slot is None:
-            pending[id(node)] = [g, False]
-            heapq.heappush(heap, (-node.seq, id(node), node))
-        elif graph or not slot[1]:
-            slot[0] = slot[0] + g  # a fresh buffer we own from now on
-            slot[1] = True
+        seq = node.seq
+        if seq not in pending:
+            pending[seq], waiting[seq] = g, node
+            heapq.heappush(heap, -seq)
+        elif graph or seq not in owned:
+            pending[seq] = pending[seq] + g  # a fresh buffer we own from now on
+            owned.add(seq)
         else:
-            slot[0] += g  # in place: only into a buffer we allocated
+            pending[seq] += g  # in place: only into a buffer we allocated
 
     previous_mode = grad_mode.set_grad_enabled_flag(graph)
     heappush, heappop = heapq.heappush, heapq.heappop
@@ -336,8 +339,9 @@ def run_backward(
                 )
             deliver(e, g)
         while heap:
-            _, key, node = heappop(heap)
-            gy = pending.pop(key)[0]
+            seq = -heappop(heap)
+            gy, node = pending.pop(seq), waiting.pop(seq)
+            key = id(node)
             node_inputs = node.inputs
             if node_inputs is None:
                 raise RuntimeError(RELEASED_MESSAGE)
@@ -366,15 +370,15 @@ def run_backward(
                     deliver(e, gx)  # a leaf
                     continue
                 # The common case inline: a gradient for an inner node.
-                slot = pending.get(id(e))
-                if slot is None:
-                    pending[id(e)] = [gx, False]
-                    heappush(heap, (-e.seq, id(e), e))
-                elif graph or not slot[1]:
-                    slot[0] = slot[0] + gx  # a fresh buffer we own from now on
-                    slot[1] = True
+                seq = e.seq
+                if seq not in pending:
+                    pending[seq], waiting[seq] = gx, e
+                    heappush(heap, -seq)
+                elif graph or seq not in owned:
+                    pending[seq] = pending[seq] + gx  # a fresh buffer we own from now on
+                    owned.add(seq)
                 else:
-                    slot[0] += gx  # in place: only into a buffer we allocated
+                    pending[seq] += gx  # in place: only into a buffer we allocated
             if not retain_graph:
                 node._release()
     finally:
