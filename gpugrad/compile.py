@@ -229,11 +229,10 @@ class Recorder:
                 for e, t in zip(n.next_edges, n.inputs)
             )
             steps.append((index[id(n)], n.backward, tuple(saved), routes))
-        root_slot = self.slot_of[id(root.array)]
         seed_ref = self.slot_of.get(id(seed))
         if seed_ref is None:  # ones (gradient=None) or a constant given to backward()
             seed_ref = self._new_slot(seed.copy())
-        return Backward(steps, len(ranked), index[id(node)], root_slot, seed_ref)
+        return Backward(steps, len(ranked), index[id(node)], seed_ref)
 
     # -- watching and the plan --------------------------------------------------------------
     @contextlib.contextmanager

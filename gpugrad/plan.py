@@ -107,16 +107,15 @@ class ResetGrad:
 class Backward:
     """The backward pass from one root, as the engine ran it.
 
-    ``steps``: per node, ``(index, backward, saved slots, routes)``; a route is None (no
+    ``steps``: per node, ``(index, backward, saved slots or (), routes)``; a route is None (no
     gradient for that input), ``(True, node index, shape)`` or ``(False, leaf, shape)``.
     ``seed``: the slot of the root's upstream gradient (the ones of ``backward()`` without a
     gradient are a constant: never written, as the engine never writes a seed)."""
 
-    __slots__ = ("nodes", "root", "root_slot", "seed", "steps")
+    __slots__ = ("nodes", "root", "seed", "steps")
 
-    def __init__(self, steps: list, nodes: int, root: int, root_slot: int, seed):
+    def __init__(self, steps: list, nodes: int, root: int, seed: int):
         self.steps, self.nodes, self.root, self.seed = steps, nodes, root, seed
-        self.root_slot = root_slot  # the slot of the root's value (the loss)
 
     def run(self, arrays: list) -> None:
         seed = arrays[self.seed]
@@ -130,7 +129,7 @@ class Backward:
             if gy is None:  # no gradient reached it: the engine never queues such a node
                 continue
             pending[index] = None
-            gxs = backward(ns, gy, *[arrays[k] for k in saved])
+            gxs = backward(ns, gy, *[arrays[k] for k in saved]) if saved else backward(ns, gy)
             if type(gxs) is not tuple:
                 gxs = (gxs,)
             for route, gx in zip(routes, gxs):
