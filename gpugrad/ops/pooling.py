@@ -3,7 +3,9 @@
 Windows that overlap (stride < kernel), padding (-inf for max, 0 for mean, as PyTorch),
 dilation and ``ceil_mode`` go through im2col and a max or mean over the window axis.  Max
 pooling over disjoint windows (stride == kernel, the usual case) needs no
-im2col: window offset (i, j) of every window is one strided view of x.  The max gate:
+im2col: window offset (i, j) of every window is one strided view of x; its output and
+gradient keep x's memory layout ((C, N, H, W) after a convolution), so that the ReLU
+before it and the convolution after it run over contiguous memory.  The max gate:
 each window's gradient goes to its first maximal element in row-major order (as in
 PyTorch), a NaN counting as the maximum.
 """
