@@ -88,7 +88,7 @@ def standin_kernels(request, tmp_path_factory):
     of everything that goes into them (the compile takes seconds)."""
     if cuda_standin.CXX is None:
         pytest.skip("needs a host C++ compiler (g++)")
-    inputs = [cuda_standin.CXX, (cuda_standin.KERNEL_TESTS.parent / "cpp").as_posix()]
+    inputs = [cuda_standin.CXX, cuda_standin.KERNEL_TESTS.read_text()]  # its compile flags
     inputs += [kernels.module_source(file) for file in sorted(kernels.KERNELS)]
     inputs += [repr(kernels.KERNELS), cuda_standin.EMULATOR_HEADER.read_text()]
     key = hashlib.sha256("\0".join(inputs).encode()).hexdigest()[:16]
