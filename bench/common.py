@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -102,6 +103,28 @@ def add_output_arguments(parser) -> None:
         default=None,
         help="folder for the JSON (default bench/results, which is committed)",
     )
+
+
+def add_run_arguments(parser, cases) -> None:
+    """``--only`` (a subset of ``cases``), ``--device``, ``--threads`` and the hidden
+    ``--worker`` every comparing benchmark takes (with :func:`add_output_arguments`)."""
+    add_output_arguments(parser)
+    parser.add_argument("--only", default=None, help=f"comma-separated subset of {','.join(cases)}")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: the best available)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+
+
+def parse_or_work(parser, argv, worker):
+    """The parsed arguments, or an exit code: of ``--help`` or a usage error, or 0 once this
+    process has run as a worker (``--worker SPEC``: ``worker(spec)`` reported)."""
+    args = parse_args(parser, argv)
+    if isinstance(args, int):
+        return args
+    if args.worker:
+        report(worker(json.loads(args.worker)))
+        return 0
+    return args
 
 
 def output_dir(args) -> Path:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 
@@ -98,17 +97,10 @@ def measure(cases: list, variants: list, device: str, threads: int, reps: int, r
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="bench/bench_compile.py", description=__doc__)
-    common.add_output_arguments(parser)
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: the best)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--only", default=None, help="comma-separated subset of chain20,mlp,cnn")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    args = common.parse_args(parser, argv)
+    common.add_run_arguments(parser, ("chain20", "mlp", "cnn"))
+    args = common.parse_or_work(parser, argv, worker)
     if isinstance(args, int):
         return args
-    if args.worker:
-        common.report(worker(json.loads(args.worker)))
-        return 0
     from gpugrad import backend
 
     device = args.device or ("cuda" if backend.cuda_available() else "cpu")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 
@@ -182,11 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m gpugrad bench", description=__doc__.split("\n\n")[0]
     )
-    common.add_output_arguments(p)
-    p.add_argument("--only", default=None, help=f"comma-separated subset of {','.join(CASES)}")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: the best available)")
-    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--worker", help=argparse.SUPPRESS)
+    common.add_run_arguments(p, CASES)
     return p
 
 
@@ -194,12 +189,9 @@ def main(argv=None) -> int:
     from gpugrad import backend
 
     parser = build_parser()
-    args = common.parse_args(parser, argv)
+    args = common.parse_or_work(parser, argv, worker)
     if isinstance(args, int):
         return args
-    if args.worker:
-        common.report(worker(json.loads(args.worker)))
-        return 0
     chosen = args.only.split(",") if args.only else list(CASES)
     unknown = [c for c in chosen if c not in CASES]
     if unknown:
