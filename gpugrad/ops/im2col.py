@@ -97,21 +97,30 @@ def window_counts(in_hw, kernel, stride, padding, dilation):
     )
 
 
-def _flat_shifts(blocks, in_hw, out_hw, stride):
+def _flat_shifts(blocks, in_hw, out_hw, stride, span):
     """With stride 1 and an output the size of the image ('same' padding), each offset's
     block is the image shifted by one flat offset s: output (r, c) reads image element
-    (r, c) + (di, dj), that is H·W-flat element p + s.  Copying flat runs of H·W elements
-    (not rows of W) runs several times faster in NumPy; what the runs wrap around into
-    lies in the block's border strips, which are then rewritten.  Per block: (a, b, s),
-    the run [a, b) of the block reading [a + s, b + s); None where this does not apply."""
+    (r, c) + (di, dj), that is flat element p + s.  Copying flat runs of ``span``
+    elements (H·W, or N·H·W when each channel's samples are contiguous) instead of rows
+    of W runs several times faster in NumPy; what a run wraps around into (the next row
+    or sample) lies in the block's border strips, which are then rewritten.  Per block:
+    (a, b, s), the run [a, b) reading [a + s, b + s); None where this does not apply."""
     if stride != (1, 1) or in_hw != out_hw:
         return None
-    h, w = in_hw
     runs = []
     for _, _, (rows, cols), (image_rows, image_cols) in blocks:
-        shift = (image_rows.start - rows.start) * w + image_cols.start - cols.start
-        runs.append((max(0, -shift), h * w - max(0, shift), shift))
+        shift = (image_rows.start - rows.start) * in_hw[1] + image_cols.start - cols.start
+        runs.append((max(0, -shift), span - max(0, shift), shift))
     return runs
+
+
+def _span(a):
+    """N·H·W if each channel of the (C, N, H, W) array ``a`` is one contiguous run, H·W
+    if each image is, else None."""
+    n, h, w = a.shape[1:]
+    if a.strides[3] != a.itemsize or a.strides[2] != w * a.itemsize:
+        return None
+    return n * h * w if a.strides[1] == h * w * a.itemsize else h * w
 
 
 def _strips(block, rows, cols, value):
@@ -130,12 +139,14 @@ def _strips(block, rows, cols, value):
 def fill_columns(x, cols, kernel, stride, padding, dilation=(1, 1), fill=0.0):
     """im2col of the raw (N, C, H, W) array ``x`` into ``cols`` (C, kh, kw, N, Ho, Wo),
     a C-contiguous array."""
-    (n, c, h, w), (ho, wo) = x.shape, cols.shape[4:]
+    (c, h, w), (ho, wo) = x.shape[1:], cols.shape[4:]
     by_channel = x.transpose(1, 0, 2, 3)  # (C, N, H, W), a view
     blocks = offset_blocks(kernel, (ho, wo), (h, w), stride, padding, dilation)
-    runs = _flat_shifts(blocks, (h, w), (ho, wo), stride)
+    span = _span(by_channel) or h * w  # else the reshape below copies x once
+    runs = _flat_shifts(blocks, (h, w), (ho, wo), stride, span)
     if runs is not None:
-        flat_x, flat_cols = by_channel.reshape(c, n, h * w), cols.reshape(c, -1, n, h * w)
+        flat_x = by_channel.reshape(c, -1, span)
+        flat_cols = cols.reshape(c, kernel[0] * kernel[1], -1, span)
     if len(blocks) < kernel[0] * kernel[1]:  # offsets that read only padding
         cols[...] = fill
     for k, (i, j, (rows, cols_at), (image_rows, image_cols)) in enumerate(blocks):
@@ -154,7 +165,7 @@ def add_columns(cols, out, kernel, stride, padding, dilation=(1, 1), scratch=Fal
     overwrite), 'same' convolutions add flat runs (see _flat_shifts) after zeroing what
     fell in the padding."""
     (kh, kw), (sh, sw) = kernel, stride
-    (c, n, h, w), (ho, wo) = out.shape, cols.shape[4:]
+    (c, _, h, w), (ho, wo) = out.shape, cols.shape[4:]
     blocks = offset_blocks(kernel, (ho, wo), (h, w), stride, padding, dilation)
     # Windows that do not overlap (pooling) are placed, not added; when they tile the
     # padded image, every element is written and nothing needs zeroing.  Overlapping
@@ -170,11 +181,10 @@ def add_columns(cols, out, kernel, stride, padding, dilation=(1, 1), scratch=Fal
         blocks.insert(0, whole[0])
     if not ((disjoint and tiles) or (not disjoint and whole)):
         out[...] = 0
-    # The flat runs write through a reshape of out, which must be a view.
-    rows_whole = out.strides[3] == out.itemsize and out.strides[2] == w * out.itemsize
-    runs = _flat_shifts(blocks, (h, w), (ho, wo), stride) if scratch and rows_whole else None
+    span = _span(out)  # the flat runs write through a reshape of out: it must be a view
+    runs = _flat_shifts(blocks, (h, w), (ho, wo), stride, span) if scratch and span else None
     if runs is not None:
-        flat_out, flat_cols = out.reshape(c, n, h * w), cols.reshape(c, -1, n, h * w)
+        flat_out, flat_cols = out.reshape(c, -1, span), cols.reshape(c, kh * kw, -1, span)
     for k, (i, j, (rows, cols_at), (image_rows, image_cols)) in enumerate(blocks):
         if runs is None:
             source = cols[:, i, j, :, rows, cols_at]

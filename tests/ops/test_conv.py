@@ -92,10 +92,18 @@ def test_chunks_match_torch(name, x_shape, w_shape, kw, samples_per_chunk, devic
     check_op(spec, device)
 
 
-def test_cnn_stack_matches_torch_in_float32(device):
+@pytest.mark.parametrize("one_sample_chunks", [False, True])
+def test_cnn_stack_matches_torch_in_float32(one_sample_chunks, device, monkeypatch):
     """conv-relu-pool-conv-relu-pool (the trainer's CNN): each layer gets the previous
-    one's (C, N, H, W)-ordered output and its gradient in whatever layout comes back."""
+    one's (C, N, H, W)-ordered output and its gradient in whatever layout comes back
+    (flat runs over each channel's samples in im2col and col2im), in one chunk or one
+    sample per chunk."""
     import torch
+
+    from gpugrad.ops import conv
+
+    if one_sample_chunks:
+        monkeypatch.setattr(conv, "CHUNK_BYTES", 1)
 
     rng = np.random.default_rng(3)
     host = [

@@ -114,6 +114,13 @@ def test_max_pool_routes_the_gradient_to_a_nan(device):
 POOLS = {"max": (F.max_pool2d, TF.max_pool2d), "avg": (F.avg_pool2d, TF.avg_pool2d)}
 OPTION_CASES = [  # name, input shape, keyword arguments
     ("max_pad", (1, 2, 7, 6), dict(kernel_size=3, stride=2, padding=1)),
+    # stride 1, output the input's size: im2col's flat runs, the -inf strips rewritten
+    ("max_same_size", (2, 3, 5, 6), dict(kernel_size=3, stride=1, padding=1)),
+    (
+        "avg_same_size",
+        (2, 3, 5, 6),
+        dict(kernel_size=3, stride=1, padding=1, count_include_pad=False),
+    ),
     ("max_dilation", (1, 2, 9, 8), dict(kernel_size=2, dilation=2)),
     ("max_ceil", (2, 1, 7, 8), dict(kernel_size=3, stride=2, ceil_mode=True)),
     ("max_ceil_pad", (1, 1, 6, 7), dict(kernel_size=2, padding=1, ceil_mode=True)),
