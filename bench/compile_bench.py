@@ -98,6 +98,9 @@ def measure(cases: list, variants: list, device: str, threads: int, reps: int, r
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="bench/bench_compile.py", description=__doc__)
     common.add_run_arguments(parser, ("chain20", "mlp", "cnn"))
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="alternating rounds (default 3; 1 if --quick)"
+    )
     args = common.parse_or_work(parser, argv, worker)
     if isinstance(args, int):
         return args
@@ -112,9 +115,8 @@ def main(argv=None) -> int:
         if unknown:
             return common.usage_error(parser, f"unknown case {unknown[0]!r}")
         cases = [(case, batch) for case, batch in cases if case in chosen]
-    rows = measure(
-        cases, variants, device, args.threads, 3 if args.quick else 20, 1 if args.quick else 3
-    )
+    rounds = args.rounds or (1 if args.quick else 3)
+    rows = measure(cases, variants, device, args.threads, 3 if args.quick else 20, rounds)
     time_keys = [(v.replace(" ", "_") + "_s", common.millis) for v in variants]
     ratio_keys = ["eager_vs_torch", "compiled_vs_torch", "compiled_vs_eager"]
     if device != "cpu":
@@ -125,7 +127,12 @@ def main(argv=None) -> int:
         [("case", str), ("batch", common.general), *time_keys]
         + [(k, common.ratio) for k in ratio_keys],
     )
-    settings = {"dtype": "float32", "optimizer": "SGD(lr=0.01, momentum=0.9)", "tf32": False}
+    settings = {
+        "dtype": "float32",
+        "optimizer": "SGD(lr=0.01, momentum=0.9)",
+        "tf32": False,
+        "rounds": rounds,
+    }
     path = common.write_result("compile", device, args.threads, settings, rows, args.out_dir)
     print(f"\nwrote {path}")
     return 0

@@ -22,6 +22,7 @@ EXPECTED = [
     "bench/bench_kernels.py --out",
     "bench/bench_mlp.py --device cuda --out",
     "bench/bench_cnn.py --device cuda --out",
+    "bench/bench_compile.py --device cuda --only chain20,mlp --rounds 1 --out",
     "-m gpugrad train --device cuda --out",
     "-m gpugrad train --device cuda --model cnn --out",
 ]
@@ -43,7 +44,7 @@ def _check_dry(proc, outdir):
     for piece in EXPECTED:
         assert piece in proc.stdout, (piece, proc.stdout)
     assert str(outdir / "results") in proc.stdout
-    assert proc.stdout.count("timeout ") == 7  # seven steps, each with a time limit
+    assert proc.stdout.count("timeout ") == 8  # eight steps, each with a time limit
     # Nothing written: OUTDIR is not even created.
     assert not outdir.exists() or not any(outdir.iterdir())
 
