@@ -3,8 +3,10 @@
 // (common.cuh), merges the lanes with shuffles, and writes lse (as double) and
 // loss = lse - x[label].  Backward: gx = (softmax(x) - onehot(label)) · gy_row, one
 // elementwise pass from the saved lse (double for every dtype, see gg_xent_grad).
-// A label outside [0, cols) sets *flag (Python reads it when it next synchronizes) and
-// makes that row's loss NaN, instead of reading out of bounds.
+// A label equal to ignore_index (when use_ignore) gives that row a loss of 0 (its weight
+// is 0 outside the kernel, so its upstream gradient is 0 too).  Any other label outside
+// [0, cols) sets *flag (Python reads it when it next synchronizes) and makes that row's
+// loss NaN, instead of reading out of bounds.
 #include "common.cuh"
 
 // d(lse(x) - x[label])/dx_c · gy = (softmax(x)_c - [c == label]) · gy, where softmax is
@@ -17,7 +19,8 @@ template <typename C> GG_HD C gg_xent_grad(C x, double lse, bool is_label, C gy)
 template <typename T, typename C>
 __device__ void softmax_cross_entropy_forward(const T* logits, const long long* labels, T* loss,
                                               double* lse_out, int* flag, long long rows,
-                                              long long cols) {
+                                              long long cols, long long ignore_index,
+                                              int use_ignore) {
     const int lane = threadIdx.x & 31;
     const long long warps = (long long)gridDim.x * (blockDim.x >> 5);
     // r is the same for the 32 lanes of a warp, so every lane reaches every shuffle.
@@ -35,7 +38,9 @@ __device__ void softmax_cross_entropy_forward(const T* logits, const long long* 
             const double lse = gg_lse_finish<C>(m, s);
             lse_out[r] = lse;
             const long long label = labels[r];
-            if (label < 0 || label >= cols) {
+            if (use_ignore && label == ignore_index) {
+                gg_store(loss, r, C(0));
+            } else if (label < 0 || label >= cols) {
                 atomicExch(flag, 1);
                 gg_store(loss, r, (C)GG_NAN);
             } else {
@@ -62,8 +67,9 @@ __device__ void softmax_cross_entropy_backward(const T* logits, const double* ls
 #define GG_CE_KERNELS(SUFFIX, T, C)                                                       \
     extern "C" __global__ void softmax_cross_entropy_forward_##SUFFIX(                    \
         const T* logits, const long long* labels, T* loss, double* lse, int* flag,        \
-        long long rows, long long cols) {                                                 \
-        softmax_cross_entropy_forward<T, C>(logits, labels, loss, lse, flag, rows, cols); \
+        long long rows, long long cols, long long ignore_index, int use_ignore) {         \
+        softmax_cross_entropy_forward<T, C>(logits, labels, loss, lse, flag, rows, cols,  \
+                                            ignore_index, use_ignore);                    \
     }                                                                                     \
     extern "C" __global__ void softmax_cross_entropy_backward_##SUFFIX(                   \
         const T* logits, const double* lse, const long long* labels, const T* gy, T* gx,  \

@@ -556,7 +556,7 @@ def install(monkeypatch, library) -> Counts:
     # moved, as on a machine without CUDA); a test may set another default
     monkeypatch.setattr(backend, "_default", backend.CPU)
     monkeypatch.setattr(_build, "cupy_module", lambda: cupy)
-    for cache in ("_modules", "_functions", "_max_blocks", "_pending_flags"):
+    for cache in ("_modules", "_functions", "_max_blocks", "_pending_flags", "_standing_flags"):
         monkeypatch.setattr(_build, cache, {})
     monkeypatch.setattr(random, "_generators", {})  # no stand-in generator outlives the test
     monkeypatch.setattr(raw_namespace, "_raw_namespaces", {})

@@ -36,12 +36,12 @@ MODEL_PHASES = {
         # bias+ReLU kernels, 1 bias add of the last Linear (no activation to fuse).
         # Allocations: the 3 GEMM outputs and the 2 kernels' outputs.
         "forward": (6, 5),
-        # cross_entropy: 1 kernel + 10 CuPy ops.  class_targets: labels != ignore_index and
-        # its astype (the row weights), != and where (safe labels); the kernel's zeroed
-        # label flag (zeros) and its fold into the pending flag (maximum); the mean as
-        # rows·weights (multiply), two sums and a divide.  11 allocations: 4 label arrays,
-        # the kernel's loss rows, log-sum-exp and flag, the product, 2 sums, the quotient.
-        "loss": (11, 11),
+        # cross_entropy: 1 kernel + 6 CuPy ops.  class_targets.RowWeights: labels !=
+        # ignore_index and its astype (the row weights); the kernel skips ignored labels
+        # itself and sets a standing label flag (made once: no zeros, no fold); the mean as
+        # rows·weights (multiply), two sums and a divide.  8 allocations: the 2 weight
+        # arrays, the kernel's loss rows and log-sum-exp, the product, 2 sums, the quotient.
+        "loss": (7, 8),
         # the seed (ones_like), the mean's backward (divide, multiply), the cross-entropy
         # backward kernel; 5 GEMMs (gW and gx of fc3 and fc2, gW of fc1: x needs no
         # gradient); fc3's bias gradient (sum); 2 fused ReLU-backward + bias-gradient
@@ -59,7 +59,7 @@ MODEL_PHASES = {
         # Allocations: per conv the columns, output, contiguous copy and ReLU output (4),
         # per pool the max and 12 masks (13), the Linear's GEMM (1): 8 + 26 + 1 = 35.
         "forward": (102, 35),
-        "loss": (11, 11),  # as the MLP's
+        "loss": (7, 8),  # as the MLP's
         # the seed, the mean's backward, the cross-entropy kernel (4); the Linear: gW, gx
         # GEMMs and the bias sum (3); per pool 4 x (zeros + where + a write into the
         # window) (24); per ReLU its backward kernel (2); per conv the contiguous gy, a

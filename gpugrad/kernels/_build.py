@@ -39,6 +39,7 @@ _modules: dict = {}  # (device id, file name) -> cupy.RawModule
 _functions: dict = {}  # (device id, kernel name with suffix) -> cupy.RawKernel
 _max_blocks: dict = {}  # device id -> blocks worth launching for a grid-stride loop
 _pending_flags: dict = {}  # (message, key) -> device int32 flag (see defer_flag)
+_standing_flags: dict = {}  # (message, key, device) -> a flag kept across calls (standing_flag)
 
 
 # -- sources ------------------------------------------------------------------------------
@@ -191,6 +192,21 @@ def defer_flag(flag, message: str, key=None) -> None:
         cupy_module().maximum(pending, flag, out=pending)
 
 
+def standing_flag(message: str, key=None):
+    """A device int32 flag (shape (1,)) for ``message`` and ``key`` on the current device,
+    made once and kept: a kernel sets it on bad input, the next host read raises
+    ValueError(``message``) and zeroes it again.  Deferred already; reused by every call
+    after the first, so a steady step allocates no flag and folds none (and a captured
+    graph writes the same flag at every replay)."""
+    cupy = cupy_module()
+    slot = (message, key, cupy.cuda.runtime.getDevice())
+    flag = _standing_flags.get(slot)
+    if flag is None:
+        flag = _standing_flags[slot] = cupy.zeros(1, dtype=numpy.int32)
+    _pending_flags[(message, slot)] = flag
+    return flag
+
+
 def check_flag(flag, message: str) -> None:
     """Raise ValueError(``message``) if the device flag is set.  Reads one int: this
     synchronizes, so the caller decides when."""
@@ -205,8 +221,14 @@ def check_deferred_flags() -> None:
         return
     pending = list(_pending_flags.items())
     _pending_flags.clear()
-    for (message, _), flag in pending:
-        check_flag(flag, message)
+    first = None
+    for (message, key), flag in pending:
+        if int(flag[0]):
+            first = first or message
+            if key in _standing_flags:
+                flag.fill(0)  # kept for the next calls: zeroed, so it is reported once
+    if first is not None:
+        raise ValueError(first)
 
 
 backend.register_deferred_check(check_deferred_flags)

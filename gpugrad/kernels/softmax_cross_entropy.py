@@ -37,25 +37,30 @@ def _checked(logits, labels):
 
 
 @on_arrays_device
-def forward(logits, labels):
+def forward(logits, labels, ignore_index=None, flag=None):
     """(loss_rows, lse, flag) for logits (N, C) and integer labels (N,):
-    loss_rows (N,) in the logits' dtype, lse (N,) the per-row log-sum-exp as float64 for
-    every dtype (a float32 lse of logits ~1000 would be off by ~1e-4 in each probability),
-    flag an int32 device array (1,) set to 1 when a label lies outside [0, C) (that row's
-    loss is NaN)."""
+    loss_rows (N,) in the logits' dtype (0 where a label equals ``ignore_index``), lse (N,)
+    the per-row log-sum-exp as float64 for every dtype (a float32 lse of logits ~1000 would
+    be off by ~1e-4 in each probability), flag an int32 device array (1,) set to 1 when any
+    other label lies outside [0, C) (that row's loss is NaN): ``flag`` when given (a
+    standing flag: nothing allocated), else a new one."""
     cupy = _build.cupy_module()
     logits, labels = _checked(logits, labels)
     rows, cols = logits.shape
     loss = cupy.empty(rows, dtype=logits.dtype)
     lse = cupy.empty(rows, dtype=numpy.float64)
-    flag = cupy.zeros(1, dtype=numpy.int32)
+    if flag is None:
+        flag = cupy.zeros(1, dtype=numpy.int32)
     if rows:
         warps = THREADS // 32  # one warp per row
         blocks = int(min(-(-rows // warps), _build.blocks_cap()))
+        ignore = (numpy.int64(0), numpy.int32(0)) if ignore_index is None else (
+            numpy.int64(ignore_index), numpy.int32(1),
+        )  # fmt: skip
         _forward(logits.dtype)(
             (blocks,),
             (THREADS,),
-            (logits, labels, loss, lse, flag, numpy.int64(rows), numpy.int64(cols)),
+            (logits, labels, loss, lse, flag, numpy.int64(rows), numpy.int64(cols), *ignore),
         )
     return loss, lse, flag
 
@@ -98,3 +103,10 @@ def check_label_flag(flag, num_classes: int) -> None:
 def defer_label_check(flag, num_classes: int) -> None:
     """Check the flag of :func:`forward` at the next host read (``Tensor.item()``)."""
     _build.defer_flag(flag, label_message(num_classes), num_classes)
+
+
+def label_flag(num_classes: int):
+    """The standing flag (``_build.standing_flag``) the cross-entropy of C classes passes
+    to :func:`forward` on the current device: checked at the next host read, allocated
+    once."""
+    return _build.standing_flag(label_message(num_classes), num_classes)

@@ -53,12 +53,13 @@ class SoftmaxCrossEntropy(Function):
         self.ignore_index = ignore_index
 
     def forward(self, logits, labels):
-        labels = self.labels = safe_labels(labels, self.ignore_index)
-        if backend.is_cuda_array(logits):
+        if backend.is_cuda_array(logits):  # the kernel skips ignored labels itself
             launcher = kernels.softmax_cross_entropy
-            loss, self.lse, flag = launcher.forward(logits, labels)
-            launcher.defer_label_check(flag, logits.shape[1])
+            labels = self.labels = labels.reshape(-1)
+            flag = launcher.label_flag(logits.shape[1])  # standing: nothing allocated
+            loss, self.lse, _ = launcher.forward(logits, labels, self.ignore_index, flag)
             return loss
+        labels = self.labels = safe_labels(labels, self.ignore_index)
         check_label_range(labels, logits.shape[1], "cross_entropy")
         m = logits.max(axis=1, keepdims=True)
         shifted = logits - m
@@ -74,7 +75,10 @@ class SoftmaxCrossEntropy(Function):
         xp = backend.get_array_module(gy)
         n, c = logits.shape
         onehot = xp.zeros((n, c), dtype=logits.dtype)
-        onehot[xp.arange(n), self.labels] = 1
+        labels = self.labels  # on CUDA the raw labels: ignored ones indexed as class 0 here
+        if backend.is_cuda_array(labels):
+            labels = safe_labels(labels, self.ignore_index)
+        onehot[xp.arange(n), labels] = 1
         if ns.graph:  # keep lse as a function of the logits: second derivatives
             lse = logsumexp(logits, axis=1, keepdims=True)
         else:

@@ -213,7 +213,7 @@ def impl(request):
         emulated.launches = []
         fake = emulated_cupy(library, emulated.launches)
         monkeypatch.setattr(_build, "cupy_module", lambda: fake)
-        for cache in ("_modules", "_functions", "_max_blocks", "_pending_flags"):
+        for cache in ("_modules", "_functions", "_max_blocks", "_pending_flags", "_standing_flags"):
             monkeypatch.setattr(_build, cache, {})
         return emulated
     if not backend.cuda_available():

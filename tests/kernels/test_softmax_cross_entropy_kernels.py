@@ -137,6 +137,43 @@ def test_label_out_of_range_sets_a_flag_checked_at_the_next_read(impl):
     backend.run_deferred_checks()  # reported once, then cleared
 
 
+@on_kernels
+@pytest.mark.parametrize("ignore_index", [-100, 1])
+def test_an_ignored_label_costs_nothing_and_sets_no_flag(impl, ignore_index):
+    rng = np.random.default_rng(5)
+    logits = rng.standard_normal((5, 3)).astype(np.float32)
+    labels = np.array([0, ignore_index, 2, ignore_index, 1])
+    loss, _, flag = sce.forward(impl.asarray(logits), impl.asarray(labels), ignore_index)
+    sce.check_label_flag(flag, 3)  # -100 is ignored, not out of range
+    loss = impl.asnumpy(loss)
+    ignored = labels == ignore_index
+    assert (loss[ignored] == 0).all()
+    kept = np.flatnonzero(~ignored)
+    l64 = logits.astype(np.float64)
+    expected = _lse_reference(l64)[kept] - l64[kept, labels[kept]]
+    np.testing.assert_allclose(loss[kept], expected, **impl.tol[np.float32])
+    _, _, flag = sce.forward(impl.asarray(logits), impl.asarray(labels), ignore_index=7)
+    if ignore_index == -100:  # now -100 is a label out of range
+        with pytest.raises(ValueError, match=r"\[0, 3\)"):
+            sce.check_label_flag(flag, 3)
+
+
+@on_kernels
+def test_the_standing_label_flag_is_made_once_and_zeroed_after_it_is_reported(impl):
+    logits = impl.xp.zeros((2, 3), np.float32)
+    flag = sce.label_flag(3)
+    assert sce.label_flag(3) is flag and sce.label_flag(4) is not flag
+    backend.run_deferred_checks()  # nothing set: nothing raised
+    for _ in range(2):
+        sce.forward(logits, impl.asarray(np.array([0, 5])), None, sce.label_flag(3))
+        with pytest.raises(ValueError, match=r"label out of range \[0, 3\)"):
+            backend.run_deferred_checks()
+        assert int(flag[0]) == 0  # zeroed: reported once
+        backend.run_deferred_checks()
+    sce.forward(logits, impl.asarray(np.array([0, 2])), None, sce.label_flag(3))
+    backend.run_deferred_checks()
+
+
 @on_gpu
 def test_label_out_of_range_is_reported_at_the_next_item(impl):
     logits = gg.randn(4, 3, device="cuda")
