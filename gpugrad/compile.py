@@ -30,13 +30,15 @@ import numpy
 from . import backend
 from .autograd import grad_mode, recording
 from .autograd.engine import Function
-from .plan import Backward, Call, CompileError, Forward, Live, Plan, ResetGrad
+from .autograd.recording import CompileError
+from .cuda_graph import GraphStep
+from .plan import Backward, Call, Forward, Live, Plan, ResetGrad
 from .tensor import Tensor
 
 __all__ = ["CompileError", "CompiledStep", "compile"]
 
 
-def compile(step=None, *, warmup: int = 1):
+def compile(step=None, *, warmup: int = 1, cuda_graph: bool = False):
     """Compile a training step: ``step(*args)`` (tensors and hashable values) returns
     tensors (the loss), ``None``, or a tuple/list of them.
 
@@ -45,11 +47,13 @@ def compile(step=None, *, warmup: int = 1):
             loss = step(x, y)           # replayed from the third call on
 
     ``warmup`` eager calls per signature come before the recorded one.  Returned tensors
-    are plain values outside any graph; a replay returns new ones.
+    are plain values outside any graph; a replay returns new ones.  ``cuda_graph=True``
+    captures the plan of a step on a GPU as one CUDA graph (``gpugrad/cuda_graph.py``; not
+    yet run on a GPU, hence opt-in); it changes nothing on the CPU.
     """
     if step is None:
-        return lambda fn: CompiledStep(fn, warmup)
-    return CompiledStep(step, warmup)
+        return lambda fn: CompiledStep(fn, warmup, cuda_graph)
+    return CompiledStep(step, warmup, cuda_graph)
 
 
 def _signature(args: tuple) -> tuple:
@@ -72,12 +76,12 @@ def _signature(args: tuple) -> tuple:
 class CompiledStep:
     """A step function with its plans, one per signature (see :func:`compile`)."""
 
-    def __init__(self, step, warmup: int = 1):
+    def __init__(self, step, warmup: int = 1, cuda_graph: bool = False):
         if not callable(step):
             raise TypeError(f"gg.compile needs a function, got a {type(step).__name__}")
         if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
             raise ValueError(f"gg.compile: warmup must be an int >= 0, got {warmup!r}")
-        self.step, self.warmup = step, warmup
+        self.step, self.warmup, self.cuda_graph = step, warmup, bool(cuda_graph)
         self.plans: dict = {}
         self._eager_calls: dict = {}
 
@@ -102,7 +106,10 @@ class CompiledStep:
         recorder = Recorder(tensors)
         with recorder.watching():
             result = self.step(*args)
-        self.plans[key] = recorder.plan(result)
+        plan = recorder.plan(result)
+        if self.cuda_graph and tensors and tensors[0].is_cuda:
+            plan = GraphStep(plan, tensors[0].device)
+        self.plans[key] = plan
         return result
 
 

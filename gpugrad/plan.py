@@ -23,10 +23,7 @@ from __future__ import annotations
 from . import backend
 from .autograd.accumulate import accumulate_leaf, seed_owners
 from .autograd.raw_namespace import raw_namespace
-
-
-class CompileError(RuntimeError):
-    """A step that ``gg.compile`` cannot record or replay: the message names what."""
+from .autograd.recording import CompileError
 
 
 class Live:

@@ -14,6 +14,7 @@ import numbers
 import numpy
 
 from . import backend, dtypes
+from .autograd import recording
 from .creation import build
 from .tensor import Tensor
 
@@ -84,6 +85,7 @@ def _sample_dtype(dtype):
 
 def sample_uniform(dev: backend.Device, shape, dtype=numpy.float64):
     """An array of ``dtype`` on ``dev`` with uniform samples in [0, 1)."""
+    recording.refuse_in_capture("a random draw (dropout, rand)")
     g = generator(dev)
     sample_dtype = _sample_dtype(dtype)
     with dev:  # on that device, not on cupy's current one
@@ -96,6 +98,7 @@ def sample_uniform(dev: backend.Device, shape, dtype=numpy.float64):
 
 def sample_normal(dev: backend.Device, shape, dtype=numpy.float64):
     """An array of ``dtype`` on ``dev`` with standard normal samples."""
+    recording.refuse_in_capture("a random draw (randn)")
     g = generator(dev)
     with dev:
         return g.standard_normal(shape, dtype=_sample_dtype(dtype)).astype(dtype, copy=False)

@@ -7,6 +7,7 @@ import pytest
 import gpugrad as gg
 import gpugrad.functional as F
 from gpugrad import nn, optim
+from gpugrad.autograd import recording
 from gpugrad.autograd.engine import Function
 
 
@@ -223,17 +224,19 @@ OPTIMIZERS = {
 }
 
 
-def _train(kind, opt_name, compiled: bool, steps: int, set_to_none=True):
-    """``steps`` steps on the digits (8x8) in batches of 32: the parameters after them."""
+def _train(kind, opt_name, compiled: bool, steps: int, set_to_none=True, **options):
+    """``steps`` steps on the digits (8x8) in batches of 32: the losses and the parameters
+    after them (``options``: ``device``, and gg.compile's)."""
     from gpugrad.data import load_digits
 
+    device = options.pop("device", "cpu")
     gg.manual_seed(0)
-    model = _model(kind)
+    model = _model(kind).to(device)
     opt = OPTIMIZERS[opt_name](model.parameters())
     scheduler = optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)
     digits = load_digits()
-    x = gg.tensor(digits.x_train[: 32 * 8].reshape(-1, 64))
-    y = gg.tensor(digits.y_train[: 32 * 8].astype(np.int64))
+    x = gg.tensor(digits.x_train[: 32 * 8].reshape(-1, 64), device=device)
+    y = gg.tensor(digits.y_train[: 32 * 8].astype(np.int64), device=device)
 
     def step(xb, yb):
         opt.zero_grad(set_to_none=set_to_none)
@@ -242,7 +245,7 @@ def _train(kind, opt_name, compiled: bool, steps: int, set_to_none=True):
         opt.step()
         return loss
 
-    run = gg.compile(step) if compiled else step
+    run = gg.compile(step, **options) if compiled else step
     losses = []
     for k in range(steps):
         b = k % 8
@@ -270,3 +273,41 @@ def test_persistent_gradient_buffers_live_across_replays():
     _, params = _train("mlp", "sgd", True, 12, set_to_none=False)
     for a, b in zip(params, eager):
         np.testing.assert_array_equal(a, b)
+
+
+def test_cuda_graph_changes_nothing_on_the_cpu():
+    losses, params = _train("mlp", "sgd", True, 8, cuda_graph=True)
+    eager_losses, eager = _train("mlp", "sgd", False, 8)
+    assert losses == eager_losses
+    for a, b in zip(params, eager):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_random_draw_is_refused_while_a_graph_is_captured():
+    with recording.capturing_graph(), pytest.raises(gg.CompileError, match="random draw"):
+        F.dropout(gg.ones(8), 0.5)
+    F.dropout(gg.ones(8), 0.5)  # outside a capture: drawn
+
+
+@pytest.mark.parametrize("opt_name", ["sgd", "adam"])
+def test_a_step_captured_as_a_cuda_graph_trains_as_eager(device, opt_name):
+    """On a GPU: the graph's launches (from the 5th call) give eager's losses and parameters
+    to float32 rounding, with StepLR changing the lr between launches."""
+    if device.kind != "cuda":
+        pytest.skip("a CUDA graph needs a GPU")
+    losses, params = _train("mlp", opt_name, True, 40, device=device, cuda_graph=True)
+    eager_losses, eager = _train("mlp", opt_name, False, 40, device=device)
+    np.testing.assert_allclose(losses, eager_losses, rtol=1e-4)
+    for a, b in zip(params, eager):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_a_cuda_graph_refuses_dropout(device):
+    if device.kind != "cuda":
+        pytest.skip("a CUDA graph needs a GPU")
+    x = gg.ones(64, device=device, requires_grad=True)
+    compiled = gg.compile(lambda: F.dropout(x, 0.5).sum(), warmup=0, cuda_graph=True)
+    for _ in range(3):  # recorded, then two plain replays
+        compiled()
+    with pytest.raises(gg.CompileError, match="random draw"):
+        compiled()

@@ -17,7 +17,14 @@ What a recorder is told:
 
 from __future__ import annotations
 
+import contextlib
+
 active = None
+capturing = False  # a compiled plan is being captured as a CUDA graph (gpugrad.cuda_graph)
+
+
+class CompileError(RuntimeError):
+    """A step that ``gg.compile`` cannot record or replay: the message names what."""
 
 
 def start(recorder) -> None:
@@ -44,3 +51,25 @@ def refuse(what: str) -> None:
     """Raise (through the recorder) if a step is being recorded: ``what`` cannot be replayed."""
     if active is not None:
         active.refuse(what)
+
+
+@contextlib.contextmanager
+def capturing_graph():
+    """Inside: a plan is being captured as a CUDA graph, and :func:`refuse_in_capture`
+    raises."""
+    global capturing
+    capturing = True
+    try:
+        yield
+    finally:
+        capturing = False
+
+
+def refuse_in_capture(what: str) -> None:
+    """Raise CompileError if a plan is being captured as a CUDA graph: ``what`` would be
+    frozen into it (a random draw whose offset the host advances)."""
+    if capturing:
+        raise CompileError(
+            f"gg.compile: {what} cannot be captured in a CUDA graph yet; compile the step "
+            f"with cuda_graph=False"
+        )

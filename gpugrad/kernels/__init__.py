@@ -17,8 +17,10 @@ from ._build import (
     SUFFIX,
     check_deferred_flags,
     defer_flag,
+    defer_flags,
     header_sources,
     kernel_sources,
     module_source,
+    pending_flags,
     source_dir,
 )

@@ -207,6 +207,17 @@ def standing_flag(message: str, key=None):
     return flag
 
 
+def pending_flags() -> dict:
+    """The flags deferred to the next host read, as a copy (for :func:`defer_flags`)."""
+    return dict(_pending_flags)
+
+
+def defer_flags(flags: dict) -> None:
+    """Defer again the flags of :func:`pending_flags` (a replayed CUDA graph wrote them,
+    as the Python that registered them at its capture no longer runs)."""
+    _pending_flags.update(flags)
+
+
 def check_flag(flag, message: str) -> None:
     """Raise ValueError(``message``) if the device flag is set.  Reads one int: this
     synchronizes, so the caller decides when."""

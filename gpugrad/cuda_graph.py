@@ -1,0 +1,117 @@
+"""A compiled step's plan captured as one CUDA graph: ``gg.compile(step, cuda_graph=True)``.
+
+NOT YET RUN ON A GPU (no GPU was lent to the session that wrote it): it is opt-in until
+``bench/gpu_acceptance.sh`` has run its tests (tests/test_compile.py, the CUDA ones).
+
+How (PyTorch's whole-network capture, in CuPy terms):
+
+* A private memory pool serves everything the plan allocates while it is warmed up and
+  captured, so no block of the graph is ever handed to other code, and the capture finds
+  every block cached (no cudaMalloc inside a capture).
+* The tensor inputs get static device buffers; a call copies the new batch into them,
+  uploads the optimizers' hyper-parameters where a scheduler changed them
+  (``refresh_device_scalars``), launches the graph on the current stream and returns the
+  step's outputs: static buffers too, overwritten by the next call.
+* The first two calls after the recording replay the plan plainly on a private stream
+  (the pool caches its blocks, the optimizers build their pointer tables and upload their
+  scalars, cuBLAS sets up its workspace for that stream); the third captures it and
+  launches the graph; every call is one real step.
+* Checks the kernels defer to the next host read (label flags) are registered again after
+  every launch, as the captured Python would have.
+* Random numbers cannot be captured yet (CuPy's generator advances its offset on the host:
+  every launch would draw the same mask): a step with dropout is refused while capturing.
+
+Parameters, gradients and optimizer state are the live objects, written by the graph;
+a step's Python (``.grad = None``, ``zero_grad``) ran once, at the capture: do not reassign
+``.grad`` between calls (the graph writes the arrays captured).
+"""
+
+from __future__ import annotations
+
+from . import backend, kernels
+from .autograd import recording
+from .autograd.recording import CompileError
+from .plan import Call
+from .tensor import Tensor
+
+WARMUP_REPLAYS = 2  # plain replays on the private pool and stream before the capture
+
+
+class GraphStep:
+    """The plan of a compiled step on one GPU, captured as a CUDA graph after
+    ``WARMUP_REPLAYS`` plain replays; the same interface as :class:`gpugrad.plan.Plan`
+    (``still_holds``, ``replay``).  Every call is one real step: the warm-up replays run
+    the step, and the call that captures launches the graph it captured (a capture records
+    the work without running it)."""
+
+    def __init__(self, plan, device):
+        cupy = backend.cupy_or_none()
+        if cupy is None:
+            raise CompileError("gg.compile(cuda_graph=True) needs CUDA")
+        self.plan, self.cupy, self.device = plan, cupy, device
+        self.inputs = self.graph = self.output = None
+        self.warm, self.flags = 0, {}
+        # the optimizers whose step is in the plan: a scheduler's new lr is uploaded per call
+        owners = [e.method.__self__ for e in plan.events if isinstance(e, Call)]
+        self.optimizers = list(
+            {id(o): o for o in owners if hasattr(o, "refresh_device_scalars")}.values()
+        )
+        with device:
+            self.pool = cupy.cuda.MemoryPool()
+            self.stream = cupy.cuda.Stream(non_blocking=True)
+
+    def still_holds(self) -> bool:
+        return self.plan.still_holds()
+
+    def replay(self, tensors: list):
+        with self.device:
+            if self.graph is None:
+                return self._warm_up_or_capture(tensors)
+            self._copy_in(tensors)  # on the current stream, as the launch
+            for opt in self.optimizers:
+                opt.refresh_device_scalars()
+            self.graph.launch()
+            kernels.defer_flags(self.flags)
+            return self.output
+
+    def _copy_in(self, tensors: list) -> None:
+        for buffer, t in zip(self.inputs, tensors):
+            self.cupy.copyto(buffer, t.array)
+
+    def _warm_up_or_capture(self, tensors: list):
+        cupy = self.cupy
+        caller = cupy.cuda.get_current_stream()
+        self.stream.wait_event(caller.record())  # the inputs were made on the caller's stream
+        with cupy.cuda.using_allocator(self.pool.malloc), self.stream:
+            if self.inputs is None:
+                self.inputs = [cupy.empty_like(t.array) for t in tensors]
+            self._copy_in(tensors)
+            static = [Tensor.wrap(a) for a in self.inputs]
+            if self.warm < WARMUP_REPLAYS:
+                self.warm += 1
+                output = self.plan.replay(static)
+            else:
+                before = kernels.pending_flags()
+                output = self.output = self._capture(static)
+                self.flags = {
+                    k: f for k, f in kernels.pending_flags().items() if before.get(k) is not f
+                }
+                self.graph.launch(stream=self.stream)  # this call's step
+        caller.wait_event(self.stream.record())
+        return output
+
+    def _capture(self, static: list):
+        self.stream.begin_capture()
+        try:
+            with recording.capturing_graph():
+                output = self.plan.replay(static)
+        except Exception as e:
+            self.stream.end_capture()  # a capture must end on its stream; the graph is dropped
+            if isinstance(e, CompileError):
+                raise
+            raise CompileError(
+                f"gg.compile: the step could not be captured as a CUDA graph ({e}); compile "
+                f"it with cuda_graph=False"
+            ) from e
+        self.graph = self.stream.end_capture()
+        return output
