@@ -80,26 +80,6 @@ def _offset_views(a, kernel, out_hw):
     return [a[:, :, i : ho * kh : kh, j : wo * kw : kw] for i in range(kh) for j in range(kw)]
 
 
-def _window_max(xp, x, kernel, views):
-    """The max of each window (NaN propagates), in x's layout: first over the kh rows of
-    each window, whose views read whole image rows, then over the kw columns of that,
-    which runs as one strided pass (a max of the kh·kw views runs row-sized passes only
-    Wo long)."""
-    (kh, kw), (ho, wo) = kernel, (x.shape[2] // kernel[0], x.shape[3] // kernel[1])
-    if kh * kw == 1:
-        return views[0].copy()
-    rows = [x[:, :, i : ho * kh : kh, : wo * kw] for i in range(kh)]  # (N, C, Ho, Wo·kw)
-    m = xp.maximum(rows[0], rows[1]) if kh > 1 else rows[0]
-    for r in rows[2:]:
-        xp.maximum(m, r, out=m)
-    if kw == 1:
-        return m if kh > 1 else m.copy()
-    y = xp.maximum(m[..., 0::kw], m[..., 1::kw])
-    for j in range(2, kw):
-        xp.maximum(y, m[..., j::kw], out=y)
-    return y
-
-
 class DisjointMaxPool(Function):
     """(N, C, H, W) -> (N, C, H // kh, W // kw): the max of each kh×kw window."""
 
@@ -112,7 +92,10 @@ class DisjointMaxPool(Function):
         views = _offset_views(
             x, self.kernel, (x.shape[2] // self.kernel[0], x.shape[3] // self.kernel[1])
         )
-        y = _window_max(xp, x, self.kernel, views)
+        # maximum() allocates y in x's layout (a copy() would make it C-contiguous).
+        y = xp.maximum(views[0], views[1]) if len(views) > 1 else views[0].copy()
+        for v in views[2:]:
+            xp.maximum(y, v, out=y)  # NaN propagates
         if True in self.needs_grad:
             # A NaN window maximum must be matched by the NaN itself (NaN != NaN).  On the
             # CPU one look at y saves that test in the common case; on the GPU the look
