@@ -2,9 +2,9 @@
 im2col, then the matmul (F, C·kh·kw) @ (C·kh·kw, N·Ho·Wo) — per group, batched, when
 ``groups > 1`` — and the bias, in one node.
 
-On the CPU the batch goes through in chunks of samples whose columns fit a few MiB: one
-columns buffer is reused from chunk to chunk and nothing of it is kept for the backward,
-which rebuilds each chunk's columns from x.  Whole-batch columns (C·kh·kw times the
+On the CPU the batch goes through in chunks of samples whose columns fit ``CHUNK_BYTES``
+(1 MiB): one columns buffer is reused from chunk to chunk and nothing of it is kept for
+the backward, which rebuilds each chunk's columns from x.  Whole-batch columns (C·kh·kw times the
 image) and their gradient would be the largest arrays of a CNN's step; every fresh large
 array costs page faults on first touch, which outweighed the arithmetic.  On the GPU one
 chunk is the whole batch.  The output is the (N, F, Ho, Wo) view of an (F, N, Ho, Wo)
@@ -74,8 +74,8 @@ class Conv2dFunction(Function):
         return f, f // self.groups, rows, ho, wo, chunk
 
     def _columns(self, x, W, n0, n1, buffer):
-        """The columns of samples [n0, n1) as (g, rows, (n1 - n0)·Ho·Wo), in ``buffer``
-        (reused while chunks are full)."""
+        """The columns (C, kh, kw, n1 - n0, Ho, Wo) of samples [n0, n1), in ``buffer``
+        when it has that shape (every chunk but a shorter last one), else in a new one."""
         xp = backend.get_array_module(x)
         c, (kh, kw) = x.shape[1], W.shape[2:]
         ho, wo = window_counts(x.shape[2:], (kh, kw), self.stride, self.padding, self.dilation)
