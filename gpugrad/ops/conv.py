@@ -4,9 +4,9 @@ im2col, then the matmul (F, C·kh·kw) @ (C·kh·kw, N·Ho·Wo) — per group, b
 
 On the CPU the batch goes through in chunks of samples whose columns fit ``CHUNK_BYTES``
 (1 MiB): one columns buffer is reused from chunk to chunk and nothing of it is kept for
-the backward, which rebuilds each chunk's columns from x.  Whole-batch columns (C·kh·kw times the
-image) and their gradient would be the largest arrays of a CNN's step; every fresh large
-array costs page faults on first touch, which outweighed the arithmetic.  On the GPU one
+the backward, which rebuilds each chunk's columns from x.  Whole-batch columns (C·kh·kw
+times the image) and their gradient would be the largest arrays of a CNN's step; every
+fresh large array costs page faults on first touch, which outweighed the arithmetic.  On the GPU one
 chunk is the whole batch.  The output is the (N, F, Ho, Wo) view of an (F, N, Ho, Wo)
 array; the layers after it keep that layout, in which the next im2col's copies and this
 node's gradient need no transposing copy.
