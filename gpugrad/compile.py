@@ -29,10 +29,10 @@ import numpy
 
 from . import backend
 from .autograd import grad_mode, recording
-from .autograd.engine import Function
+from .autograd.engine import RELEASED_MESSAGE, Function
 from .autograd.recording import CompileError
 from .cuda_graph import GraphStep
-from .plan import Backward, Call, Forward, Live, Plan, ResetGrad
+from .plan import Backward, Call, Forward, GradSlot, Live, Plan, ResetGrad
 from .tensor import Tensor
 
 __all__ = ["CompileError", "CompiledStep", "compile"]
@@ -57,19 +57,33 @@ def compile(step=None, *, warmup: int = 1, cuda_graph: bool = False):
 
 
 def _signature(args: tuple) -> tuple:
-    key = []
-    for a in args:
+    """What a plan depends on in the arguments: each tensor's shape, dtype, strides, device,
+    requires_grad and which earlier argument it is (``step(x, x)`` is not ``step(x, y)``);
+    each other argument's value.  Tensors inside containers are refused: they would make
+    every call a new signature."""
+    key, seen = [], {}
+    for k, a in enumerate(args):
         if isinstance(a, Tensor):
-            key.append((Tensor, a.shape, a.dtype.str, str(a.device), a.requires_grad))
-        else:
-            try:
-                hash(a)
-            except TypeError:
-                raise TypeError(
-                    f"gg.compile: a step takes tensors and hashable values, got a "
-                    f"{type(a).__name__}"
-                ) from None
-            key.append((type(a), a))
+            array = a.array
+            same = seen.setdefault(id(array), k)
+            key.append(
+                (array.shape, array.dtype.str, array.strides, str(a.device), a.requires_grad, same)
+            )
+            continue
+        if isinstance(a, (tuple, list, dict)) and any(
+            isinstance(v, Tensor) for v in (a.values() if isinstance(a, dict) else a)
+        ):
+            raise TypeError(
+                f"gg.compile: argument {k} is a {type(a).__name__} holding tensors; pass the "
+                f"tensors as arguments of their own"
+            )
+        try:
+            hash(a)
+        except TypeError:
+            raise TypeError(
+                f"gg.compile: a step takes tensors and hashable values, got a {type(a).__name__}"
+            ) from None
+        key.append((type(a), a))
     return tuple(key)
 
 
@@ -130,8 +144,11 @@ class Recorder:
         self.constants: set = set()  # ids of the born tensors made from Python numbers
         self.nodes: dict = {}  # id(node) -> (node, its Forward event)
         self.live: dict = {}  # id(tensor) -> Live
-        self.grads: dict = {}  # id(leaf.grad) -> leaf, for the leaves a backward reached
+        self.seeds: dict = {}  # id(array) -> the tensor given as backward(gradient=...)
+        self.released: set = set()  # nodes whose backward ran without retain_graph
         self.running_backward = False
+        self.inputs = {id(t): k for k, t in enumerate(inputs)}
+        self.call_inputs = list(inputs)  # the current call's tensors, for the replays
         self.input_slots = tuple(self._new_slot(t.array) for t in inputs)
 
     def _new_slot(self, array) -> int:
@@ -151,11 +168,17 @@ class Recorder:
         constant)."""
         slot = self.slot_of.get(id(t.array))
         if slot is not None:
+            if slot in self.input_slots and id(t) not in self.inputs and id(t) not in self.born:
+                self.refuse(
+                    f"{what}: a tensor from outside the step that is also one of its arguments "
+                    f"(it would be read as the next call's argument)"
+                )
             return slot
         if id(t) not in self.born:
             live = self.live.get(id(t))
             if live is None:
                 live = self.live[id(t)] = Live(t, len(self.arrays))
+                self.slot_of[id(t.array)] = live.slot  # detach()/.data share it: same slot
                 self.arrays.append(t.array)
             return live.slot
         if id(t) in self.constants:
@@ -165,6 +188,16 @@ class Recorder:
             f"operations (a random factory, a copy of data, or library code working on raw "
             f"arrays); make it outside the step and pass it in"
         )
+
+    def requires_grad_changed(self, t) -> None:
+        """``t.requires_grad_()`` changed it: fine for a tensor made in the step (a backward
+        into it is refused), not for one a replay would not change again (an argument)."""
+        if id(t) not in self.born:
+            self.refuse("requires_grad_() on a tensor from outside the step")
+
+    def seed(self, array, tensor) -> None:
+        """``tensor`` was given as ``backward(gradient=...)``; its array is ``array``."""
+        self.seeds[id(array)] = tensor
 
     def forward(self, node, inputs, out, constructed: tuple) -> None:
         for name in constructed:
@@ -192,19 +225,22 @@ class Recorder:
             self.refuse("gg.grad, backward(inputs=...) or create_graph=True")
         if len(roots) != 1:
             self.refuse("a backward from several outputs at once")
-        event = self._backward_program(roots[0], seeds[0])
+        event, nodes = self._backward_program(roots[0], seeds[0])
         self.events.append(event)
         self.running_backward = True
         try:
             event.run(self.arrays)
         finally:
             self.running_backward = False
-        for _, _, _, routes in event.steps:  # a step may return a leaf's .grad
-            for route in routes:
-                if route is not None and not route[0] and route[1].grad is not None:
-                    self.grads[id(route[1].grad)] = route[1]
+        if not retain_graph:  # as the engine frees them: a second backward raises
+            self.released.update(id(n) for n in nodes)
+        # each leaf's .grad array as it is now, in a slot: returned or used later in the step
+        for leaf in {id(t): t for t in event.leaves()}.values():
+            if leaf.grad is not None:
+                slot = self._new_slot(leaf.grad.array)
+                self.events.append(GradSlot(event.leaf_ref(leaf), slot, event.call_inputs))
 
-    def _backward_program(self, root, seed) -> Backward:
+    def _backward_program(self, root, seed):
         node = root.creator
         if node is None or id(node) not in self.nodes:
             self.refuse("a backward from a tensor not computed inside the step")
@@ -213,6 +249,8 @@ class Recorder:
             n = stack.pop()
             if id(n) in order:
                 continue
+            if id(n) in self.released:
+                raise RuntimeError(RELEASED_MESSAGE)
             if id(n) not in self.nodes:
                 self.refuse(f"a backward reaching {n.label()}, computed before the step")
             if n.retained is not None:
@@ -232,14 +270,29 @@ class Recorder:
                 if e is None
                 else (True, index[id(e)], t.shape)
                 if isinstance(e, Function)
-                else (False, e, t.shape)
+                else (False, self._leaf(e), t.shape)
                 for e, t in zip(n.next_edges, n.inputs)
             )
             steps.append((index[id(n)], n.backward, tuple(saved), routes))
         seed_ref = self.slot_of.get(id(seed))
-        if seed_ref is None:  # ones (gradient=None) or a constant given to backward()
+        if seed_ref is None and id(seed) in self.seeds:  # backward(gradient=a tensor)
+            seed_ref = self.ref(self.seeds[id(seed)], "the gradient given to backward()")
+        if seed_ref is None:  # ones (gradient=None), or numbers given to backward()
             seed_ref = self._new_slot(seed.copy())
-        return Backward(steps, len(ranked), index[id(node)], seed_ref)
+        program = Backward(steps, len(ranked), index[id(node)], seed_ref, self.call_inputs)
+        return program, ranked
+
+    def _leaf(self, t):
+        """Where a replay delivers a leaf's gradient: the live tensor, or the index of the
+        step's argument it is (the next call's tensor gets it)."""
+        if id(t) in self.inputs:
+            return self.inputs[id(t)]
+        if id(t) in self.born:
+            self.refuse(
+                "a backward into a tensor made inside the step that requires grad (a replay "
+                "would add into the same tensor every time); make it outside or pass it in"
+            )
+        return t
 
     # -- watching and the plan --------------------------------------------------------------
     @contextlib.contextmanager
@@ -255,8 +308,8 @@ class Recorder:
             return t
 
         def noted_init(t, *args, **kwargs):
+            recorder.born[id(t)] = t  # first: __init__ may call requires_grad_()
             init(t, *args, **kwargs)
-            recorder.born[id(t)] = t
 
         def set_grad(t, value):
             try:
@@ -285,16 +338,16 @@ class Recorder:
             # the eager run's tape: a replay needs only the node's own attributes
             node.inputs = node.next_edges = node._out_data = node._out_ref = None
         output = self._output(result)
-        plan = Plan(self.events, self.arrays, self.input_slots, list(self.live.values()), output)
+        plan = Plan(
+            self.events, self.arrays, self.input_slots, list(self.live.values()), output,
+            self.call_inputs,
+        )  # fmt: skip
         self.__dict__.clear()  # the recorded run's tensors are not kept
         return plan
 
     def _output(self, result):
         if result is None:
             return lambda arrays: None
-        if isinstance(result, Tensor) and id(result) in self.grads:
-            leaf = self.grads[id(result)]  # the .grad as the replay left it
-            return lambda arrays: leaf.grad
         if isinstance(result, Tensor):
             slot = self.ref(result, "the returned tensor")
             return lambda arrays: Tensor.wrap(arrays[slot])

@@ -109,10 +109,27 @@ class Backward:
     ``seed``: the slot of the root's upstream gradient (the ones of ``backward()`` without a
     gradient are a constant: never written, as the engine never writes a seed)."""
 
-    __slots__ = ("nodes", "root", "seed", "steps")
+    __slots__ = ("call_inputs", "nodes", "root", "seed", "steps")
 
-    def __init__(self, steps: list, nodes: int, root: int, seed: int):
+    def __init__(self, steps: list, nodes: int, root: int, seed: int, call_inputs: list):
         self.steps, self.nodes, self.root, self.seed = steps, nodes, root, seed
+        self.call_inputs = call_inputs  # the tensors of the call being replayed
+
+    def leaves(self) -> list:
+        """The leaves this backward delivers gradients to (as recorded)."""
+        return [
+            self.call_inputs[r[1]] if type(r[1]) is int else r[1]
+            for _, _, _, routes in self.steps
+            for r in routes
+            if r is not None and not r[0]
+        ]
+
+    def leaf_ref(self, leaf):
+        """``leaf`` as the routes name it: the tensor, or the index of the argument."""
+        for k, t in enumerate(self.call_inputs):
+            if t is leaf:
+                return k
+        return leaf
 
     def run(self, arrays: list) -> None:
         seed = arrays[self.seed]
@@ -135,8 +152,9 @@ class Backward:
                 to_node, target, shape = route
                 if gx.shape != shape:
                     gx = ns.sum_to(gx, shape)
-                if not to_node:
-                    accumulate_leaf(target, gx, handed, made)
+                if not to_node:  # a leaf: a live tensor, or the index of an argument
+                    leaf = self.call_inputs[target] if type(target) is int else target
+                    accumulate_leaf(leaf, gx, handed, made)
                 elif pending[target] is None:
                     pending[target] = gx
                 elif not owned[target]:  # a fresh buffer, ours from now on
@@ -146,13 +164,29 @@ class Backward:
                     pending[target] += gx
 
 
+class GradSlot:
+    """After a backward: a leaf's ``.grad`` array into its slot (the step may return it or
+    use it in later ops).  ``leaf``: the tensor, or the index of an argument."""
+
+    __slots__ = ("call_inputs", "leaf", "slot")
+
+    def __init__(self, leaf, slot: int, call_inputs: list):
+        self.leaf, self.slot, self.call_inputs = leaf, slot, call_inputs
+
+    def run(self, arrays: list) -> None:
+        leaf = self.call_inputs[self.leaf] if type(self.leaf) is int else self.leaf
+        arrays[self.slot] = None if leaf.grad is None else leaf.grad.array
+
+
 class Plan:
     """A recorded step: its events over ``arrays`` (the slots, kept across replays), the
     slots of its tensor inputs, the ``Live`` tensors, and how to build its return value."""
 
-    def __init__(self, events: list, arrays: list, input_slots: tuple, live: list, output):
+    def __init__(
+        self, events: list, arrays: list, input_slots: tuple, live: list, output, call_inputs
+    ):
         self.events, self.arrays, self.input_slots = events, arrays, input_slots
-        self.live, self.output = live, output
+        self.live, self.output, self.call_inputs = live, output, call_inputs
 
     def still_holds(self) -> bool:
         """Whether the tensors from outside the step are as recorded (see ``Live``)."""
@@ -160,6 +194,7 @@ class Plan:
 
     def replay(self, tensors: list):
         arrays = self.arrays
+        self.call_inputs[:] = tensors
         for slot, t in zip(self.input_slots, tensors):
             arrays[slot] = t.array
         for ref in self.live:

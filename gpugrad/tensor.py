@@ -213,6 +213,8 @@ class Tensor:
             )
         if not requires_grad and self.creator is not None:
             raise RuntimeError("requires_grad can only be turned off on a leaf; use detach()")
+        if bool(requires_grad) != self.requires_grad and recording.active is not None:
+            recording.active.requires_grad_changed(self)
         self.requires_grad = bool(requires_grad)
         return self
 

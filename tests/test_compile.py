@@ -311,3 +311,154 @@ def test_a_cuda_graph_refuses_dropout(device):
         compiled()
     with pytest.raises(gg.CompileError, match="random draw"):
         compiled()
+
+
+# -- what a replay must not get wrong (each once silently different) --------------------------
+def _both(step, calls):
+    """step(*args) for each args of ``calls``, eager and compiled, results as NumPy."""
+
+    def run(fn):
+        out = []
+        for args in calls():
+            r = fn(*args)
+            out.append([None if t is None else np.array(t.numpy()) for t in r])
+        return out
+
+    return run(step), run(gg.compile(step))
+
+
+def _assert_same(eager, compiled):
+    for e, c in zip(eager, compiled):
+        for a, b in zip(e, c):
+            assert (a is None) == (b is None)
+            if a is not None:
+                np.testing.assert_array_equal(a, b)
+
+
+def test_an_argument_that_requires_grad_gets_its_gradient_in_every_replay():
+    w = gg.tensor([1.0, 2.0, 3.0])
+
+    def step(x):
+        (x * w).sum().backward()
+        return (x.grad,)
+
+    calls = lambda: [(gg.tensor([float(k)] * 3, requires_grad=True),) for k in range(5)]
+    _assert_same(*_both(step, calls))
+
+
+def test_arguments_that_alias_and_non_contiguous_arguments_get_plans_of_their_own():
+    def step(a, b):
+        return ((a * 2 + b).contiguous() * 1.0,)
+
+    x = gg.arange(12.0).reshape(3, 4)
+
+    def calls():
+        return [(x, x), (x, x), (x, x), (x, x + 1), (x.t().t(), x)] + [
+            (x.t(), x.t() * 2) for _ in range(3)
+        ]
+
+    _assert_same(*_both(step, calls))
+
+
+def test_a_grad_returned_before_the_step_zeroes_it_is_the_gradient():
+    gg.manual_seed(0)
+    lin = nn.Linear(3, 2)
+    opt = optim.SGD(lin.parameters(), lr=0.1)
+    x = gg.randn(4, 3)
+
+    def step():
+        lin(x).sum().backward()
+        g = lin.weight.grad
+        opt.step()
+        opt.zero_grad()
+        return (g,)
+
+    eager = [step()[0].numpy().copy() for _ in range(4)]
+    gg.manual_seed(0)
+    lin2 = nn.Linear(3, 2)
+    lin.load_state_dict(lin2.state_dict())
+    compiled = gg.compile(step)
+    replayed = [compiled()[0].numpy().copy() for _ in range(4)]
+    for a, b in zip(eager, replayed):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_gradient_given_to_backward_from_outside_the_step_is_read_at_each_replay():
+    x = gg.tensor([1.0, 2.0], requires_grad=True)
+    seed = gg.tensor([1.0, 1.0])
+
+    def step():
+        x.grad = None
+        (x * 3).backward(seed)
+        return (x.grad,)
+
+    compiled = gg.compile(step)
+    for k in range(5):
+        with gg.no_grad():
+            seed.fill_(float(k))
+        np.testing.assert_array_equal(compiled()[0].numpy(), [3.0 * k, 3.0 * k])
+
+
+def test_schedulers_and_gradient_clipping_inside_the_step_are_replayed():
+    def run(compiled):
+        gg.manual_seed(0)
+        model = _model("mlp")
+        opt = optim.SGD(model.parameters(), lr=0.5)
+        sched = optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+        x, y = gg.randn(8, 64), gg.tensor([k % 10 for k in range(8)])
+
+        def step():
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 0.1)
+            nn.utils.clip_grad_value_(model.parameters(), 0.01)
+            opt.step()
+            sched.step()
+
+        fn = gg.compile(step) if compiled else step
+        for _ in range(7):
+            fn()
+        return opt.param_groups[0]["lr"], [p.detach().numpy().copy() for p in model.parameters()]
+
+    (lr, params), (lr2, params2) = run(False), run(True)
+    assert lr == lr2 == 0.5 * 0.5**3
+    for a, b in zip(params, params2):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_more_steps_a_replay_could_not_repeat_are_refused():
+    x, w = _leaves()
+    _refused(lambda: (x * gg.zeros(4, 4, requires_grad=True)).sum().backward(), match="made inside")
+    _refused(lambda: gg.equal(x, w), match="gg.equal")
+    _refused(lambda: gg.allclose(x, w), match="gg.allclose")
+    _refused(lambda: w.requires_grad_(False), match="requires_grad_")
+    assert w.requires_grad  # refused before it changed
+    alias = x.detach()  # made outside the step, sharing the argument's memory
+    _refused(lambda a: (a * alias).sum(), x, match="also one of its arguments")
+    with pytest.raises(TypeError, match="holding tensors"):
+        gg.compile(lambda pair: pair[0])((x, w))
+
+    def twice():
+        loss = (x * w).sum()
+        loss.backward()
+        loss.backward()
+
+    with pytest.raises(RuntimeError, match="second time"):
+        gg.compile(twice, warmup=0)()
+
+
+def test_parameter_views_int32_labels_and_binary_cross_entropy_checks_replay():
+    gg.manual_seed(0)
+    lin = nn.Linear(3, 4)
+
+    def step(x, y, p):
+        loss = F.cross_entropy(lin(x) + lin.weight.detach().sum(), y)
+        return (loss + F.binary_cross_entropy(p, gg.ones(2) * 0.5),)
+
+    x, p = gg.randn(5, 3), gg.tensor([0.2, 0.7])
+    y = gg.tensor(np.array([0, 1, 2, 3, 0], dtype=np.int32))
+    compiled = gg.compile(step)
+    for _ in range(4):
+        assert compiled(x, y, p)[0].item() == step(x, y, p)[0].item()
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        compiled(x, y, gg.tensor([0.2, 1.5]))

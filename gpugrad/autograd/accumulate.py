@@ -54,6 +54,7 @@ def accumulate_leaf(t, g, handed: set, made: dict) -> None:
         and getattr(buffer.flags, "writeable", True)  # CuPy arrays are always writeable
     ):
         buffer += g
+        grad._version[0] += 1  # a graph that saved the old .grad refuses its backward
         return
     t.grad = type(t).wrap(buffer + g)
     made[key] = OWNED

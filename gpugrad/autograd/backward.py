@@ -9,7 +9,7 @@ import numbers
 import numpy
 
 from .. import backend
-from . import engine
+from . import engine, recording
 from .engine import run_backward
 
 
@@ -108,6 +108,8 @@ def seed_gradient(t, grad, create_graph: bool):
         g = Tensor.wrap(xp.ones_like(t.array))
     elif isinstance(grad, Tensor):
         g = grad
+        if recording.active is not None:  # gg.compile: where this gradient comes from
+            recording.active.seed(g.array, g)
     elif isinstance(grad, numpy.ndarray) or backend.is_cuda_array(grad):
         g = Tensor.wrap(backend.to_device(grad, t.device))  # keeps its dtype: checked
     elif isinstance(grad, (numbers.Number, list, tuple)):  # these take the output's dtype

@@ -291,7 +291,9 @@ class CustomFunctionBackward(engine.Function):
                 )
             if g.dtype != t.dtype:
                 g = g.astype(t.dtype)
-            out.append(g if graph else g.array)
+            # a copy: the user's backward may return an array someone holds (a saved
+            # tensor), and a leaf's .grad made of it would later be added into in place
+            out.append(g if graph else g.array.copy())
         return tuple(out)
 
 

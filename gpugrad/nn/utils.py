@@ -7,7 +7,7 @@ import math
 import numpy
 
 from .. import backend
-from ..autograd import increment_version, no_grad
+from ..autograd import increment_version, no_grad, recording
 from ..ops.concatenate import concatenate
 from ..tensor import Tensor
 
@@ -42,6 +42,11 @@ def clip_grad_norm_(
     """Scale the gradients in place so that their joint ``norm_type`` norm is at most
     ``max_norm``; returns the norm before clipping (a 0-d Tensor).  Nothing is read back
     to the host unless ``error_if_nonfinite``."""
+    if recording.active is not None:  # inside gg.compile: replayed as a call
+        params = list(_listed(parameters))  # a generator would be empty at the replays
+        return recording.active.call(
+            clip_grad_norm_, params, max_norm, norm_type, error_if_nonfinite, foreach
+        )
     grads = [p.grad for p in _listed(parameters) if p.grad is not None]
     norm_type = float(norm_type)
     if not grads:
@@ -65,6 +70,9 @@ def clip_grad_norm_(
 
 def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
     """Clamp every gradient to [-clip_value, clip_value] in place."""
+    if recording.active is not None:  # inside gg.compile: replayed as a call
+        params = list(_listed(parameters))  # a generator would be empty at the replays
+        return recording.active.call(clip_grad_value_, params, clip_value, foreach)
     clip_value = float(clip_value)
     with no_grad():
         for p in _listed(parameters):

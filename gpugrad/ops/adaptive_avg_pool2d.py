@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy
 
 from .. import backend
+from ..autograd import recording
 from ..creation import as_tensor
 from ..tensor import Tensor
 from .matmul import matmul
@@ -37,4 +38,6 @@ def adaptive_avg_pool2d(x, output_size) -> Tensor:
         raise ValueError(f"adaptive_avg_pool2d: output size must be positive, got {sizes}")
     a_h = backend.to_device(averaging_matrix(h, ho, x.dtype), x.device)
     a_w = backend.to_device(averaging_matrix(w, wo, x.dtype).T.copy(), x.device)
-    return matmul(matmul(Tensor.wrap(a_h), x), Tensor.wrap(a_w))
+    # the averaging matrices depend on the shapes only: constants of a compiled step
+    a_h, a_w = recording.constant(Tensor.wrap(a_h)), recording.constant(Tensor.wrap(a_w))
+    return matmul(matmul(a_h, x), a_w)

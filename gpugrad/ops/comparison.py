@@ -4,6 +4,7 @@ isinf isfinite``, ``allclose``, ``equal``.  Boolean results, outside the graph."
 from __future__ import annotations
 
 from .. import backend
+from ..autograd import recording
 from ..creation import as_tensor
 from ..tensor import Tensor
 from .arithmetic import is_scalar
@@ -54,6 +55,7 @@ def allclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = F
     """True when |a - b| <= atol + rtol * |b| everywhere (broadcast), as PyTorch's."""
     a = as_tensor(a)
     a, b = operands(a, b, "allclose")
+    recording.refuse("gg.allclose (a host read: it returns a Python bool)")
     xp = backend.get_array_module(a.array)
     return bool(xp.allclose(a.array, b.array, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
@@ -62,4 +64,5 @@ def equal(a, b) -> bool:
     """True when ``a`` and ``b`` have the same shape and elements."""
     a = as_tensor(a)
     a, b = operands(a, b, "equal")
+    recording.refuse("gg.equal (a host read: it returns a Python bool)")
     return a.shape == b.shape and bool((a.array == b.array).all())

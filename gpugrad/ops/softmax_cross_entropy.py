@@ -124,7 +124,7 @@ def cross_entropy(input, target, weight, ignore_index, reduction, label_smoothin
     # checked here (dtype, shape; host labels' range before any upload); the labels then
     # enter the ops below as an input, so a compiled step replays them on every batch
     labels = class_indices(logits, given if host else target, "cross_entropy", ignore_index)
-    if host or target.dtype != labels.dtype:  # converted: the checked array is the input
+    if host:  # uploaded: the checked array is the input (the ops cast other int dtypes)
         target = Tensor.wrap(labels)
     keep = RowWeights(ignore_index, logits.dtype)(target)
     w = (

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy
 
 from .. import backend
+from ..autograd import recording
 from ..autograd.engine import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
@@ -52,7 +53,8 @@ def masked_fill(x, mask, value) -> Tensor:
     """``x`` with ``value`` (a number or 0-d tensor) where the boolean ``mask`` holds;
     x's dtype kept; no gradient flows to ``x`` under the mask."""
     x = as_tensor(x)
-    if isinstance(value, Tensor):
-        value = value.array.item() if value.ndim == 0 else value
+    if isinstance(value, Tensor) and value.ndim == 0:
+        recording.refuse("masked_fill with a tensor value (read on the host)")
+        value = value.array.item()
     fill = as_tensor(backend.get_array_module(x.array).asarray(value, dtype=x.dtype), like=x)
     return where(mask, fill, x)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from ..autograd import recording
 from .optimizer import check_real
 from .scheduler import LRScheduler, check_int, check_optimizer, per_group
 
@@ -73,6 +74,7 @@ class ReduceLROnPlateau(LRScheduler):
     def step(self, metrics, epoch=None) -> None:
         """Record this epoch's metric (a number or a one-element tensor: read on the host)
         and lower the lrs if it has stopped improving."""
+        recording.refuse("ReduceLROnPlateau.step (it reads the metric on the host)")
         current = float(metrics)
         self.last_epoch = self.last_epoch + 1 if epoch is None else check_int("epoch", epoch, 0)
         if self._is_better(current, self.best):

@@ -16,6 +16,7 @@ import math
 import numbers
 import warnings
 
+from ..autograd import recording
 from .optimizer import Optimizer, check_real
 
 __all__ = ["LRScheduler", "check_int", "check_optimizer", "per_group"]
@@ -84,6 +85,8 @@ class LRScheduler:
     def step(self, epoch=None) -> None:
         """Move to the next epoch (or to ``epoch``, deprecated in PyTorch: the closed form
         is used where there is one) and write the new learning rates."""
+        if recording.active is not None:  # inside gg.compile: replayed as a call
+            return recording.active.call(self.step, epoch)
         if self._step_count == 1 and not getattr(self.optimizer, "step_called", False):
             warnings.warn(
                 "Detected call of `lr_scheduler.step()` before `optimizer.step()`: call "
