@@ -122,7 +122,7 @@ class CompiledStep:
             result = self.step(*args)
         plan = recorder.plan(result)
         if self.cuda_graph and tensors and tensors[0].is_cuda:
-            plan = GraphStep(plan, tensors[0].device)
+            plan = GraphStep(plan, tensors[0].device, tensors)
         self.plans[key] = plan
         return result
 
@@ -145,6 +145,7 @@ class Recorder:
         self.nodes: dict = {}  # id(node) -> (node, its Forward event)
         self.live: dict = {}  # id(tensor) -> Live
         self.seeds: dict = {}  # id(array) -> the tensor given as backward(gradient=...)
+        self.sharing: dict = {}  # id(t) -> the tensor t was detached from (shares())
         self.released: set = set()  # nodes whose backward ran without retain_graph
         self.running_backward = False
         self.inputs = {id(t): k for k, t in enumerate(inputs)}
@@ -183,6 +184,8 @@ class Recorder:
             return live.slot
         if id(t) in self.constants:
             return self._new_slot(t.array)
+        if id(t) in self.sharing:  # a detach() or .data of a tensor: where that one is
+            return self.ref(self.sharing[id(t)], what)
         self.refuse(
             f"{what}: a {t.dtype} tensor of shape {t.shape} computed outside the recorded "
             f"operations (a random factory, a copy of data, or library code working on raw "
@@ -211,14 +214,22 @@ class Recorder:
         self.events.append(event)
         self.nodes[id(node)] = (node, event)
 
-    def call(self, method, *args):
-        """Record and run an optimizer's ``step``/``zero_grad`` (not watched inside)."""
-        self.events.append(Call(method, args))
+    def call(self, method, *args, host_only: bool = False):
+        """Record and run a call a replay makes again (``plan.Call``; not watched inside)."""
+        event = Call(method, args, host_only)
+        self.events.append(event)
         recording.stop()
         try:
-            return method(*args)
+            result = method(*args)
         finally:
             recording.start(self)
+        if isinstance(result, Tensor):  # returned or used later in the step: a slot
+            event.out = self._new_slot(result.array)
+        return result
+
+    def shares(self, t, source) -> None:
+        """``t`` (``source.detach()``, ``source.data``) shares ``source``'s array."""
+        self.sharing[id(t)] = source
 
     def backward(self, roots, seeds, retain_graph, create_graph, inputs):
         if create_graph or inputs is not None:
@@ -319,7 +330,8 @@ class Recorder:
             if recording.active is recorder and not recorder.running_backward:
                 if value is not None:
                     recorder.refuse("an assignment of a tensor to .grad")
-                recorder.events.append(ResetGrad(t))
+                target = recorder.inputs.get(id(t), t)  # an argument: the next call's one
+                recorder.events.append(ResetGrad(target, recorder.call_inputs))
             grad.__set__(t, value)
 
         Tensor.wrap = classmethod(noted_wrap)

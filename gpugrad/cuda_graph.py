@@ -28,6 +28,8 @@ a step's Python (``.grad = None``, ``zero_grad``) ran once, at the capture: do n
 
 from __future__ import annotations
 
+import contextlib
+
 from . import backend, kernels
 from .autograd import recording
 from .autograd.recording import CompileError
@@ -44,10 +46,15 @@ class GraphStep:
     the step, and the call that captures launches the graph it captured (a capture records
     the work without running it)."""
 
-    def __init__(self, plan, device):
+    def __init__(self, plan, device, tensors: list):
         cupy = backend.cupy_or_none()
         if cupy is None:
             raise CompileError("gg.compile(cuda_graph=True) needs CUDA")
+        if any(t.requires_grad for t in tensors):
+            raise CompileError(
+                "gg.compile(cuda_graph=True): an argument requires grad (its gradient would "
+                "go to the graph's input buffer); compile the step with cuda_graph=False"
+            )
         self.plan, self.cupy, self.device = plan, cupy, device
         self.inputs = self.graph = self.output = None
         self.warm, self.flags = 0, {}
@@ -56,6 +63,8 @@ class GraphStep:
         self.optimizers = list(
             {id(o): o for o in owners if hasattr(o, "refresh_device_scalars")}.values()
         )
+        # calls with no device work (a scheduler's step): run again after each launch
+        self.host_calls = [e for e in plan.events if isinstance(e, Call) and e.host_only]
         with device:
             self.pool = cupy.cuda.MemoryPool()
             self.stream = cupy.cuda.Stream(non_blocking=True)
@@ -72,6 +81,8 @@ class GraphStep:
                 opt.refresh_device_scalars()
             self.graph.launch()
             kernels.defer_flags(self.flags)
+            for call in self.host_calls:
+                call.run(self.plan.arrays)
             return self.output
 
     def _copy_in(self, tensors: list) -> None:
@@ -91,11 +102,13 @@ class GraphStep:
                 self.warm += 1
                 output = self.plan.replay(static)
             else:
-                before = kernels.pending_flags()
+                # nothing deferred before the capture (an error of an earlier step surfaces
+                # here), so that every flag pending after it was registered by it
+                kernels.check_deferred_flags()
+                for opt in self.optimizers:  # no upload inside the capture
+                    opt.refresh_device_scalars()
                 output = self.output = self._capture(static)
-                self.flags = {
-                    k: f for k, f in kernels.pending_flags().items() if before.get(k) is not f
-                }
+                self.flags = kernels.pending_flags()
                 self.graph.launch(stream=self.stream)  # this call's step
         caller.wait_event(self.stream.record())
         return output
@@ -106,7 +119,10 @@ class GraphStep:
             with recording.capturing_graph():
                 output = self.plan.replay(static)
         except Exception as e:
-            self.stream.end_capture()  # a capture must end on its stream; the graph is dropped
+            # a capture must end on its stream (the graph is dropped); an invalidated one
+            # raises again here: the error that caused it is the one to report
+            with contextlib.suppress(Exception):
+                self.stream.end_capture()
             if isinstance(e, CompileError):
                 raise
             raise CompileError(

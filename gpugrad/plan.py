@@ -78,27 +78,33 @@ class Forward:
 
 
 class Call:
-    """An optimizer's ``step()`` or ``zero_grad()`` called inside the step."""
+    """A call the step made that a replay makes again: an optimizer's ``step()`` or
+    ``zero_grad()``, a scheduler's ``step()`` (``host_only``: no device work, so a CUDA
+    graph runs it again after each launch), gradient clipping.  A tensor it returned is put
+    in slot ``out`` (the step may return or use it)."""
 
-    __slots__ = ("args", "method")
+    __slots__ = ("args", "host_only", "method", "out")
 
-    def __init__(self, method, args: tuple):
-        self.method, self.args = method, args
+    def __init__(self, method, args: tuple, host_only: bool = False):
+        self.method, self.args, self.host_only, self.out = method, args, host_only, None
 
     def run(self, arrays: list) -> None:
-        self.method(*self.args)
+        result = self.method(*self.args)
+        if self.out is not None:
+            arrays[self.out] = result.array
 
 
 class ResetGrad:
-    """``t.grad = None`` inside the step."""
+    """``t.grad = None`` inside the step; ``t`` the tensor or the index of an argument."""
 
-    __slots__ = ("tensor",)
+    __slots__ = ("call_inputs", "tensor")
 
-    def __init__(self, tensor):
-        self.tensor = tensor
+    def __init__(self, tensor, call_inputs: list):
+        self.tensor, self.call_inputs = tensor, call_inputs
 
     def run(self, arrays: list) -> None:
-        self.tensor.grad = None
+        t = self.call_inputs[self.tensor] if type(self.tensor) is int else self.tensor
+        t.grad = None
 
 
 class Backward:

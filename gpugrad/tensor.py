@@ -84,7 +84,10 @@ class Tensor:
         in-place changes autograd does not see (its own version counter: prefer
         ``detach()``, which shares it).  ``w.grad.data.zero_()`` works.  The backend array
         itself is ``.array``."""
-        return Tensor.wrap(self.array)
+        t = Tensor.wrap(self.array)
+        if recording.active is not None:
+            recording.active.shares(t, self)
+        return t
 
     @data.setter
     def data(self, value) -> None:
@@ -204,6 +207,8 @@ class Tensor:
         """The same data, cut from the graph (shares memory and version counter)."""
         t = Tensor.wrap(self.array)
         t._version = self._version
+        if recording.active is not None:
+            recording.active.shares(t, self)
         return t
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:

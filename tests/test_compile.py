@@ -462,3 +462,59 @@ def test_parameter_views_int32_labels_and_binary_cross_entropy_checks_replay():
         assert compiled(x, y, p)[0].item() == step(x, y, p)[0].item()
     with pytest.raises(ValueError, match=r"in \[0, 1\]"):
         compiled(x, y, gg.tensor([0.2, 1.5]))
+
+
+def test_resets_of_an_arguments_grad_and_a_returned_clipping_norm_are_replayed():
+    def run(compiled: bool):
+        gg.manual_seed(0)
+        lin = nn.Linear(3, 2)
+        ema = gg.randn(2, 3)
+        a = gg.randn(4, 3, requires_grad=True)
+        batches = [a, a, a, gg.randn(4, 3, requires_grad=True), a]
+
+        def step(x):
+            x.grad = None  # the argument's: the next call's tensor is reset
+            lin.zero_grad()
+            loss = (lin(x) * (x @ lin.weight.detach().t())).sum() + (lin.weight * ema).sum()
+            loss.backward()
+            norm = nn.utils.clip_grad_norm_(lin.parameters(), 1.0)
+            return loss, norm, x.grad
+
+        fn = gg.compile(step) if compiled else step
+        return [[t.numpy().copy() for t in fn(x)] for x in batches]
+
+    _assert_same(run(False), run(True))
+
+
+def test_an_array_given_to_backward_as_the_gradient_is_refused():
+    x, _ = _leaves()
+    _refused(lambda: (x * 2).backward(np.ones((4, 4), np.float32)), match="array given")
+
+
+def test_a_cuda_graph_runs_a_scheduler_stepped_inside_the_step(device):
+    if device.kind != "cuda":
+        pytest.skip("a CUDA graph needs a GPU")
+
+    def run(compiled):
+        gg.manual_seed(0)
+        model = _model("mlp").to(device)
+        opt = optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+        sched = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.7)
+        x = gg.randn(16, 64, device=device)
+        y = gg.tensor([k % 10 for k in range(16)], device=device)
+
+        def step(xb, yb):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(xb), yb)
+            loss.backward()
+            opt.step()
+            sched.step()
+            return loss
+
+        fn = gg.compile(step, cuda_graph=True) if compiled else step
+        losses = [fn(x, y).item() for _ in range(8)]
+        return losses, opt.param_groups[0]["lr"]
+
+    (losses, lr), (eager_losses, eager_lr) = run(True), run(False)
+    assert lr == eager_lr
+    np.testing.assert_allclose(losses, eager_losses, rtol=1e-4)

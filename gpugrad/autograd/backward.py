@@ -111,6 +111,7 @@ def seed_gradient(t, grad, create_graph: bool):
         if recording.active is not None:  # gg.compile: where this gradient comes from
             recording.active.seed(g.array, g)
     elif isinstance(grad, numpy.ndarray) or backend.is_cuda_array(grad):
+        recording.refuse("an array given to backward() as the gradient (give a tensor)")
         g = Tensor.wrap(backend.to_device(grad, t.device))  # keeps its dtype: checked
     elif isinstance(grad, (numbers.Number, list, tuple)):  # these take the output's dtype
         host = numpy.asarray(grad, dtype=t.dtype if t.dtype.kind == "f" else None)

@@ -13,6 +13,7 @@ cupy is imported lazily: importing this module on a machine without CUDA works.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from pathlib import Path
 
@@ -218,6 +219,11 @@ def defer_flags(flags: dict) -> None:
     _pending_flags.update(flags)
 
 
+def _same_device():
+    """No device switch (the tests' stand-in arrays)."""
+    return contextlib.nullcontext()
+
+
 def check_flag(flag, message: str) -> None:
     """Raise ValueError(``message``) if the device flag is set.  Reads one int: this
     synchronizes, so the caller decides when."""
@@ -236,8 +242,9 @@ def check_deferred_flags() -> None:
     for (message, key), flag in pending:
         if int(flag[0]):
             first = first or message
-            if key in _standing_flags:
-                flag.fill(0)  # kept for the next calls: zeroed, so it is reported once
+            if key in _standing_flags:  # kept for the next calls: zeroed, reported once
+                with backend.device_of(flag) if backend.is_cuda_array(flag) else _same_device():
+                    flag.fill(0)
     if first is not None:
         raise ValueError(first)
 

@@ -105,8 +105,10 @@ def defer_label_check(flag, num_classes: int) -> None:
     _build.defer_flag(flag, label_message(num_classes), num_classes)
 
 
-def label_flag(num_classes: int):
-    """The standing flag (``_build.standing_flag``) the cross-entropy of C classes passes
-    to :func:`forward` on the current device: checked at the next host read, allocated
-    once."""
+@on_arrays_device
+def label_flag(logits):
+    """The standing flag (``_build.standing_flag``) the cross-entropy of ``logits`` (N, C)
+    passes to :func:`forward`, on the logits' device: checked at the next host read,
+    allocated once."""
+    num_classes = logits.shape[1]
     return _build.standing_flag(label_message(num_classes), num_classes)

@@ -56,7 +56,7 @@ class SoftmaxCrossEntropy(Function):
         if backend.is_cuda_array(logits):  # the kernel skips ignored labels itself
             launcher = kernels.softmax_cross_entropy
             labels = self.labels = labels.reshape(-1)
-            flag = launcher.label_flag(logits.shape[1])  # standing: nothing allocated
+            flag = launcher.label_flag(logits)  # standing: nothing allocated
             loss, self.lse, _ = launcher.forward(logits, labels, self.ignore_index, flag)
             return loss
         labels = self.labels = safe_labels(labels, self.ignore_index)

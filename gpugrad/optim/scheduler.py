@@ -86,7 +86,7 @@ class LRScheduler:
         """Move to the next epoch (or to ``epoch``, deprecated in PyTorch: the closed form
         is used where there is one) and write the new learning rates."""
         if recording.active is not None:  # inside gg.compile: replayed as a call
-            return recording.active.call(self.step, epoch)
+            return recording.active.call(self.step, epoch, host_only=True)
         if self._step_count == 1 and not getattr(self.optimizer, "step_called", False):
             warnings.warn(
                 "Detected call of `lr_scheduler.step()` before `optimizer.step()`: call "

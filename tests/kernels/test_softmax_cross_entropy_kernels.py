@@ -161,16 +161,17 @@ def test_an_ignored_label_costs_nothing_and_sets_no_flag(impl, ignore_index):
 @on_kernels
 def test_the_standing_label_flag_is_made_once_and_zeroed_after_it_is_reported(impl):
     logits = impl.xp.zeros((2, 3), np.float32)
-    flag = sce.label_flag(3)
-    assert sce.label_flag(3) is flag and sce.label_flag(4) is not flag
+    flag = sce.label_flag(logits)
+    assert sce.label_flag(logits) is flag
+    assert sce.label_flag(impl.xp.zeros((2, 4), np.float32)) is not flag  # 4 classes
     backend.run_deferred_checks()  # nothing set: nothing raised
     for _ in range(2):
-        sce.forward(logits, impl.asarray(np.array([0, 5])), None, sce.label_flag(3))
+        sce.forward(logits, impl.asarray(np.array([0, 5])), None, sce.label_flag(logits))
         with pytest.raises(ValueError, match=r"label out of range \[0, 3\)"):
             backend.run_deferred_checks()
         assert int(flag[0]) == 0  # zeroed: reported once
         backend.run_deferred_checks()
-    sce.forward(logits, impl.asarray(np.array([0, 2])), None, sce.label_flag(3))
+    sce.forward(logits, impl.asarray(np.array([0, 2])), None, sce.label_flag(logits))
     backend.run_deferred_checks()
 
 
