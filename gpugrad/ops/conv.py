@@ -3,7 +3,7 @@ im2col, then the matmul (F, C·kh·kw) @ (C·kh·kw, N·Ho·Wo) — per group, b
 ``groups > 1`` — and the bias, in one node.
 
 On the CPU the batch goes through in chunks of samples whose columns fit ``CHUNK_BYTES``
-(1 MiB): one columns buffer is reused from chunk to chunk and nothing of it is kept for
+(8 MiB): one columns buffer is reused from chunk to chunk and nothing of it is kept for
 the backward, which rebuilds each chunk's columns from x.  Whole-batch columns (C·kh·kw
 times the image) and their gradient would be the largest arrays of a CNN's step; every
 fresh large array costs page faults on first touch, which outweighed the arithmetic.  On the GPU one
@@ -34,7 +34,7 @@ from .im2col import (
 )
 from .promotion import promote_all
 
-CHUNK_BYTES = 1 << 20  # the columns of one chunk of samples on the CPU (tuned on the CNN)
+CHUNK_BYTES = 8 << 20  # the columns of one chunk of samples on the CPU (tuned on the CNN)
 
 __all__ = ["conv2d", "im2col"]
 
