@@ -9,7 +9,7 @@ tensor([2., 4.])
 This file only re-exports the public API, after the one setup step below.
 """
 
-from . import autograd, backend, cuda, dtypes, methods
+from . import autograd, backend, cuda, dtypes, host_memory, methods
 from .autograd import (
     detect_anomaly,
     enable_grad,
@@ -120,6 +120,7 @@ clamp = clip
 # class and the namespace of recorded backward formulas here; Tensor gets its operators.
 autograd.engine.setup(Tensor, _graph_namespace, view.refresh)
 methods.bind(Tensor)
+host_memory.apply_environment()  # GPUGRAD_KEEP_HOST_MEMORY=1
 
 __version__ = "0.1.0"
 

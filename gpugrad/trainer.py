@@ -23,6 +23,7 @@ from .autograd import no_grad
 from .cli import parse_args
 from .compile import compile as compile_step
 from .curves import plot_curves
+from .host_memory import keep_freed_memory
 from .io import write_json as _write_json
 from .random import get_rng_state, manual_seed, set_rng_state
 
@@ -376,6 +377,7 @@ def main(argv=None) -> int:
     args = parse_args(build_parser(), argv)
     if isinstance(args, int):  # --help, or argparse printed its one-line usage error
         return args
+    keep_freed_memory()  # this process is the trainer's: reuse freed host memory, no faults
     try:
         with numpy.errstate(over="ignore", invalid="ignore"):  # a divergence is told once
             run(args)
