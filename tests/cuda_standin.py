@@ -524,16 +524,7 @@ def _kernel_tests():
 def build_kernels(directory: Path):
     """Every .cu file in one g++ translation unit, as the kernel tests' ``host_libraries``
     builds it, into ``directory/kernels.so``; the CDLL.  Call only where CXX is set."""
-    unit = directory / "emulated_kernels.cpp"
-    unit.write_text(
-        "".join(f'#include "{file}"\n' for file in kernels.KERNELS)
-        + "".join(
-            f"GG_EMU({name}_{suffix})\n"
-            for names in kernels.KERNELS.values()
-            for name in names
-            for suffix in kernels.SUFFIX.values()
-        )
-    )
+    unit = _kernel_tests().write_emulated_unit(directory)
     flags = ["-include", str(EMULATOR_HEADER)]
     return _kernel_tests()._compile({"kernels": (unit, flags)}, directory)["kernels"]
 

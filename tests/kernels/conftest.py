@@ -49,15 +49,9 @@ def _compile(units: dict, directory: Path) -> dict:
     return libraries
 
 
-@pytest.fixture(scope="session")
-def host_libraries(tmp_path_factory):
-    """{"formulas": CDLL, "kernels": CDLL}: both built at once, the first time either is
-    needed.  The kernels are every .cu file in one translation unit (one compile: the C++
-    headers dominate), each kernel exported as emu_<kernel>_<suffix>; common.cuh's
-    #pragma once keeps it to one copy, otherwise this is the text CuPy is given."""
-    if CXX is None:
-        pytest.skip("needs a host C++ compiler (g++)")
-    directory = tmp_path_factory.mktemp("host_kernels")
+def write_emulated_unit(directory: Path) -> Path:
+    """``directory/emulated_kernels.cpp``: every .cu file in one translation unit, each
+    kernel exported as emu_<kernel>_<suffix> (also what tests/cuda_standin.py builds)."""
     unit = directory / "emulated_kernels.cpp"
     unit.write_text(
         "".join(f'#include "{file}"\n' for file in kernels.KERNELS)
@@ -68,6 +62,19 @@ def host_libraries(tmp_path_factory):
             for suffix in kernels.SUFFIX.values()
         )
     )
+    return unit
+
+
+@pytest.fixture(scope="session")
+def host_libraries(tmp_path_factory):
+    """{"formulas": CDLL, "kernels": CDLL}: both built at once, the first time either is
+    needed.  The kernels are every .cu file in one translation unit (one compile: the C++
+    headers dominate), each kernel exported as emu_<kernel>_<suffix>; common.cuh's
+    #pragma once keeps it to one copy, otherwise this is the text CuPy is given."""
+    if CXX is None:
+        pytest.skip("needs a host C++ compiler (g++)")
+    directory = tmp_path_factory.mktemp("host_kernels")
+    unit = write_emulated_unit(directory)
     return _compile(
         {
             "formulas": (CPP / "formulas.cpp", []),
