@@ -257,7 +257,7 @@ def _train(kind, opt_name, compiled: bool, steps: int, set_to_none=True, **optio
 @pytest.mark.parametrize("opt_name", sorted(OPTIMIZERS))
 @pytest.mark.parametrize("kind", ["mlp", "cnn"])
 def test_a_compiled_training_run_gives_the_eager_parameters_bit_for_bit(kind, opt_name):
-    steps = 100 if kind == "mlp" else 30
+    steps = 100
     eager_losses, eager = _train(kind, opt_name, False, steps)
     losses, params = _train(kind, opt_name, True, steps)
     assert losses == eager_losses
