@@ -1,24 +1,22 @@
 """``gg.compile(step)``: a training step recorded once, then replayed as a static plan.
 
-The first call for a given signature (the shapes, dtypes and devices of the tensor
-arguments, the other arguments' values, and grad mode) runs ``step`` eagerly (warm-up: optimizer
-state and lazy buffers come to exist); the next one runs it eagerly too while a
-:class:`Recorder` watches: every op's forward, the backward, the optimizer's ``zero_grad``
-and ``step``, ``.grad = None`` resets.  Later calls replay that plan (``gpugrad/plan.py``):
-the recorded forwards on the new inputs' arrays, the backward as the engine ran it, the
-optimizer calls, and no Tensor, tape or heap is built.  The numbers are the eager step's,
-bit for bit.
+The first call for a given signature (see :func:`_signature`; grad mode too) runs ``step``
+eagerly (a warm-up: optimizer state and lazy buffers come to exist); the next one runs it
+eagerly too while a :class:`Recorder` watches: every op's forward, the backward (which the
+recorder runs itself, as the replays will), the calls a replay makes again (an optimizer's
+``zero_grad``/``step``, a scheduler's ``step``, gradient clipping) and ``.grad = None``
+resets.  Later calls replay that plan (``gpugrad/plan.py``): the recorded forwards on the
+new arguments' arrays, the backward as the engine ran it, the calls; no Tensor, tape or
+heap is built.  The numbers are the eager step's, bit for bit.
 
 What a replay could not repeat is refused while recording, with a :class:`CompileError`
-naming it: a host read (``.item()``, ``print``, an ``if`` on a value), an in-place write
-(``x += 1``, ``relu(inplace=True)``, BatchNorm's running statistics), a custom
-``autograd.Function``, ``gg.grad``/``create_graph``, an op holding arrays computed
-outside the graph, a tensor computed outside the recorded ops (``gg.randn`` inside the
-step), an optimizer ``step(closure)``.  A replayed op whose result changes shape (a shape
-that depends on the data) raises too.  Python code inside ``step`` runs only while it is
-recorded: side effects other than those above (appending to a list, ``model.eval()``) are
-not repeated.  A parameter frozen, resized or retyped since the recording makes the next
-call record again.
+naming it (docs/compile.md has the list): host reads, in-place writes, custom
+``autograd.Function``s, ``gg.grad``/``create_graph``, ops holding arrays computed outside
+the graph, tensors computed outside the recorded ops.  A replayed op whose result changes
+shape (a shape that depends on the data) raises too.  Python code inside ``step`` runs only
+while it is recorded: other side effects (appending to a list, ``model.eval()``) are not
+repeated.  A parameter frozen, resized or retyped since the recording makes the next call
+record again.
 """
 
 from __future__ import annotations

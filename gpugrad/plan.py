@@ -1,7 +1,8 @@
 """The static plan of a compiled step (``gg.compile``) and its replay.
 
-A plan is the step as a list of events over numbered array slots: slot k holds the array
-of the k-th tensor input of the step or of the k-th recorded op's output.
+A plan is the step as a list of events over numbered array slots, each holding the array
+of a tensor argument of the step, of a recorded op's output, of a live tensor or of a
+constant.
 
 * ``Forward``: a recorded Function's ``forward`` on the arrays of its inputs, its output
   into its slot.  No Tensor is built and nothing goes on a tape.
@@ -9,8 +10,14 @@ of the k-th tensor input of the step or of the k-th recorded op's output.
   sequence order (the engine's heap order), each gradient routed to a node's pending sum
   or into a leaf's ``.grad`` (``autograd.accumulate``), summed in the engine's order, so
   replays give the engine's numbers bit for bit.
-* ``Call``: an optimizer's ``zero_grad``/``step`` (live objects: a changed lr is seen).
+* ``Call``: a call made again: an optimizer's ``zero_grad``/``step`` (live objects: a
+  changed lr is seen), a scheduler's ``step``, gradient clipping.
 * ``ResetGrad``: ``t.grad = None`` written inside the step.
+* ``GradSlot``: after a backward, a leaf's ``.grad`` array into a slot (returned, or used by
+  later ops).
+
+A leaf that is one of the step's arguments is named by its index: a replay finds the
+call's tensor in ``call_inputs``, a list the plan and its events share.
 
 Every input of an op is a slot: a step input, an op's output, a ``Live`` tensor (one that
 existed before the step, such as a parameter: its array is read into its slot at each
