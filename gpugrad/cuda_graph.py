@@ -59,7 +59,7 @@ class GraphStep:
         self.inputs = self.graph = self.output = None
         self.warm, self.flags = 0, {}
         # the optimizers whose step is in the plan: a scheduler's new lr is uploaded per call
-        owners = [e.method.__self__ for e in plan.events if isinstance(e, Call)]
+        owners = [getattr(e.method, "__self__", None) for e in plan.events if isinstance(e, Call)]
         self.optimizers = list(
             {id(o): o for o in owners if hasattr(o, "refresh_device_scalars")}.values()
         )

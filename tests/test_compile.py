@@ -518,3 +518,40 @@ def test_a_cuda_graph_runs_a_scheduler_stepped_inside_the_step(device):
     (losses, lr), (eager_losses, eager_lr) = run(True), run(False)
     assert lr == eager_lr
     np.testing.assert_allclose(losses, eager_losses, rtol=1e-4)
+
+
+def test_a_graph_step_finds_the_optimizers_to_refresh_and_the_host_calls(monkeypatch):
+    """GraphStep's bookkeeping, on the CPU with stand-ins for CuPy's pool and stream: the
+    optimizers whose scalars a launch uploads, the calls it makes again on the host (a
+    scheduler's step), and the refusal of an argument that requires grad."""
+    import types
+
+    from gpugrad import backend, cuda_graph
+    from gpugrad.plan import Call
+
+    fake = types.SimpleNamespace(
+        cuda=types.SimpleNamespace(MemoryPool=object, Stream=lambda non_blocking: object())
+    )
+    monkeypatch.setattr(backend, "cupy_or_none", lambda: fake)
+    gg.manual_seed(0)
+    lin = nn.Linear(3, 2)
+    opt = optim.SGD(lin.parameters(), lr=0.1)
+    sched = optim.lr_scheduler.StepLR(opt, 1)
+
+    def step(x):
+        opt.zero_grad()
+        lin(x).sum().backward()
+        nn.utils.clip_grad_norm_(lin.parameters(), 1.0)  # a function: no optimizer
+        opt.step()
+        sched.step()
+
+    compiled = gg.compile(step, warmup=0)
+    x = gg.randn(4, 3)
+    compiled(x)
+    (plan,) = compiled.plans.values()
+    graph = cuda_graph.GraphStep(plan, gg.device("cpu"), [x])
+    assert graph.optimizers == [opt]
+    assert [c.method for c in graph.host_calls] == [sched.step]
+    assert all(isinstance(c, Call) for c in graph.host_calls)
+    with pytest.raises(gg.CompileError, match="requires grad"):
+        cuda_graph.GraphStep(plan, gg.device("cpu"), [gg.randn(4, 3, requires_grad=True)])
