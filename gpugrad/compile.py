@@ -30,7 +30,7 @@ from .autograd import grad_mode, recording
 from .autograd.engine import RELEASED_MESSAGE, Function
 from .autograd.recording import CompileError
 from .cuda_graph import GraphStep
-from .plan import Backward, Call, Forward, GradSlot, Live, Plan, ResetGrad
+from .plan import Backward, Call, Forward, GradSlot, Live, Plan, ResetGrad, tensor_of
 from .tensor import Tensor
 
 __all__ = ["CompileError", "CompiledStep", "compile"]
@@ -244,10 +244,11 @@ class Recorder:
         if not retain_graph:  # as the engine frees them: a second backward raises
             self.released.update(id(n) for n in nodes)
         # each leaf's .grad array as it is now, in a slot: returned or used later in the step
-        for leaf in {id(t): t for t in event.leaves()}.values():
+        for ref in event.leaf_refs():
+            leaf = tensor_of(ref, self.call_inputs)
             if leaf.grad is not None:
                 slot = self._new_slot(leaf.grad.array)
-                self.events.append(GradSlot(event.leaf_ref(leaf), slot, event.call_inputs))
+                self.events.append(GradSlot(ref, slot, self.call_inputs))
 
     def _backward_program(self, root, seed):
         node = root.creator

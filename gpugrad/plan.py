@@ -33,6 +33,11 @@ from .autograd.raw_namespace import raw_namespace
 from .autograd.recording import CompileError
 
 
+def tensor_of(ref, call_inputs: list):
+    """The tensor ``ref`` names: itself, or (an int) the call's argument of that index."""
+    return call_inputs[ref] if type(ref) is int else ref
+
+
 class Live:
     """A tensor from outside the step (a parameter, a buffer): its array is put in its slot
     at the start of each replay.  What the plan assumed of it (shape, dtype, requires_grad)
@@ -110,8 +115,7 @@ class ResetGrad:
         self.tensor, self.call_inputs = tensor, call_inputs
 
     def run(self, arrays: list) -> None:
-        t = self.call_inputs[self.tensor] if type(self.tensor) is int else self.tensor
-        t.grad = None
+        tensor_of(self.tensor, self.call_inputs).grad = None
 
 
 class Backward:
@@ -128,21 +132,15 @@ class Backward:
         self.steps, self.nodes, self.root, self.seed = steps, nodes, root, seed
         self.call_inputs = call_inputs  # the tensors of the call being replayed
 
-    def leaves(self) -> list:
-        """The leaves this backward delivers gradients to (as recorded)."""
-        return [
-            self.call_inputs[r[1]] if type(r[1]) is int else r[1]
-            for _, _, _, routes in self.steps
-            for r in routes
-            if r is not None and not r[0]
-        ]
-
-    def leaf_ref(self, leaf):
-        """``leaf`` as the routes name it: the tensor, or the index of the argument."""
-        for k, t in enumerate(self.call_inputs):
-            if t is leaf:
-                return k
-        return leaf
+    def leaf_refs(self) -> list:
+        """The leaves this backward delivers gradients to, as the routes name them (a
+        tensor, or the index of an argument), each once."""
+        refs = {}
+        for _, _, _, routes in self.steps:
+            for r in routes:
+                if r is not None and not r[0]:
+                    refs[("argument", r[1]) if type(r[1]) is int else id(r[1])] = r[1]
+        return list(refs.values())
 
     def run(self, arrays: list) -> None:
         seed = arrays[self.seed]
@@ -166,8 +164,7 @@ class Backward:
                 if gx.shape != shape:
                     gx = ns.sum_to(gx, shape)
                 if not to_node:  # a leaf: a live tensor, or the index of an argument
-                    leaf = self.call_inputs[target] if type(target) is int else target
-                    accumulate_leaf(leaf, gx, handed, made)
+                    accumulate_leaf(tensor_of(target, self.call_inputs), gx, handed, made)
                 elif pending[target] is None:
                     pending[target] = gx
                 elif not owned[target]:  # a fresh buffer, ours from now on
@@ -187,7 +184,7 @@ class GradSlot:
         self.leaf, self.slot, self.call_inputs = leaf, slot, call_inputs
 
     def run(self, arrays: list) -> None:
-        leaf = self.call_inputs[self.leaf] if type(self.leaf) is int else self.leaf
+        leaf = tensor_of(self.leaf, self.call_inputs)
         arrays[self.slot] = None if leaf.grad is None else leaf.grad.array
 
 
