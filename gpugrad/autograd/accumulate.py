@@ -54,7 +54,9 @@ def accumulate_leaf(t, g, handed: set, made: dict) -> None:
         and getattr(buffer.flags, "writeable", True)  # CuPy arrays are always writeable
     ):
         buffer += g
-        grad._version[0] += 1  # a graph that saved the old .grad refuses its backward
+        # a graph that saved the old .grad refuses its backward; bumped here, not through
+        # engine.increment_version, which gg.compile refuses (this write is the backward's)
+        grad._version[0] += 1
         return
     t.grad = type(t).wrap(buffer + g)
     made[key] = OWNED

@@ -13,7 +13,6 @@ cupy is imported lazily: importing this module on a machine without CUDA works.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from pathlib import Path
 
@@ -219,9 +218,10 @@ def defer_flags(flags: dict) -> None:
     _pending_flags.update(flags)
 
 
-def _same_device():
-    """No device switch (the tests' stand-in arrays)."""
-    return contextlib.nullcontext()
+@on_arrays_device
+def _zero(flag) -> None:
+    """Zero a flag on its own device."""
+    flag.fill(0)
 
 
 def check_flag(flag, message: str) -> None:
@@ -243,8 +243,7 @@ def check_deferred_flags() -> None:
         if int(flag[0]):
             first = first or message
             if key in _standing_flags:  # kept for the next calls: zeroed, reported once
-                with backend.device_of(flag) if backend.is_cuda_array(flag) else _same_device():
-                    flag.fill(0)
+                _zero(flag)
     if first is not None:
         raise ValueError(first)
 

@@ -116,10 +116,9 @@ class RowWeights(Function):
 
     def forward(self, labels, weights=None):
         labels = labels.reshape(-1)
-        keep = (labels != self.ignore_index).astype(self.dtype)
-        if weights is None:
-            return keep
-        return keep * weights[safe_labels(labels, self.ignore_index)]
+        if weights is None:  # keep only: no safe labels to index with
+            return (labels != self.ignore_index).astype(self.dtype)
+        return row_weights(labels, weights, self.ignore_index, self.dtype)[2]
 
 
 def label_flag(raw, c: int, ignore_index=None):
@@ -159,14 +158,15 @@ def class_weights(weight, scores: Tensor, c: int, name: str):
     return w
 
 
-def row_weights(labels, weights, ignore_index, like: Tensor):
+def row_weights(labels, weights, ignore_index, dtype):
     """For flat labels (M,): (safe, keep, w) raw arrays: the labels with ignored ones
     replaced by class 0, 1.0 where a label counts (0.0 where ignored), and each row's
-    weight (its class's weight, or 1; 0 where ignored).  All on the device, no sync."""
+    weight (its class's weight, or 1; 0 where ignored), in ``dtype``.  All on the device,
+    no sync."""
     xp = backend.get_array_module(labels)
     counts = labels != ignore_index
     safe = xp.where(counts, labels, 0)
-    keep = counts.astype(like.dtype)
+    keep = counts.astype(dtype)
     return safe, keep, keep if weights is None else keep * weights[safe]
 
 

@@ -162,7 +162,7 @@ def nll_loss(input, target, weight, ignore_index, reduction) -> Tensor:
     weights = class_weights(weight, x, c, "nll_loss")
     rows = class_rows(x, c)
     xp = backend.get_array_module(labels)
-    safe, _, w = row_weights(labels.reshape(-1), weights, ignore_index, x)
+    safe, _, w = row_weights(labels.reshape(-1), weights, ignore_index, x.dtype)
     picked = rows[xp.arange(rows.shape[0]), safe]
     return reduce_rows(-picked * w, reduction, labels.shape, w.sum)
 
