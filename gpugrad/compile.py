@@ -31,6 +31,7 @@ from .autograd.engine import RELEASED_MESSAGE, Function
 from .autograd.recording import CompileError
 from .cuda_graph import GraphStep
 from .plan import Backward, Call, Forward, GradSlot, Live, Plan, ResetGrad, tensor_of
+from .plan_fusion import fuse_linear_activations
 from .tensor import Tensor
 
 __all__ = ["CompileError", "CompiledStep", "compile"]
@@ -348,7 +349,9 @@ class Recorder:
         for node, _ in self.nodes.values():
             # the eager run's tape: a replay needs only the node's own attributes
             node.inputs = node.next_edges = node._out_data = node._out_ref = None
-        output = self._output(result)
+        returned: list = []  # the slots of the returned tensors
+        output = self._output(result, returned)
+        fuse_linear_activations(self.events, returned)
         plan = Plan(
             self.events, self.arrays, self.input_slots, list(self.live.values()), output,
             self.call_inputs,
@@ -356,14 +359,15 @@ class Recorder:
         self.__dict__.clear()  # the recorded run's tensors are not kept
         return plan
 
-    def _output(self, result):
+    def _output(self, result, returned: list):
         if result is None:
             return lambda arrays: None
         if isinstance(result, Tensor):
             slot = self.ref(result, "the returned tensor")
+            returned.append(slot)
             return lambda arrays: Tensor.wrap(arrays[slot])
         if isinstance(result, (tuple, list)):
-            parts = [self._output(r) for r in result]
+            parts = [self._output(r, returned) for r in result]
             kind = type(result)
             return lambda arrays: kind(p(arrays) for p in parts)
         raise CompileError(
