@@ -17,6 +17,8 @@ import contextlib
 import numpy
 
 from .. import backend
+from ..autograd import recording
+from ..autograd.recording import CompileError
 from . import _build
 from ._build import THREADS, Kernel, as_contiguous, check_float, grid, on_arrays_device
 
@@ -140,11 +142,30 @@ def _address(a) -> int:
 def _upload(device_array, host: numpy.ndarray) -> None:
     """Copy ``host`` into ``device_array`` in place: its address stays, so a captured CUDA
     graph that reads it sees the new values (cupy's ``set`` queues the copy on the current
-    stream, after the kernels that read the old values)."""
+    stream, after the kernels that read the old values).  Refused while a graph is captured:
+    the graph would copy from this host buffer, pageable and soon freed, at every launch."""
+    if recording.capturing:
+        raise CompileError(
+            "gg.compile: an optimizer's hyper-parameters or step counts changed while the step "
+            "was captured as a CUDA graph (the upload cannot be captured); change them outside "
+            "the step, or compile it with cuda_graph=False"
+        )
     if isinstance(device_array, numpy.ndarray):  # the CPU stand-in: device memory is host's
         device_array[...] = host
     else:
         device_array.set(host)
+
+
+def _pinned_copy(host: numpy.ndarray):
+    """``host`` in page-locked memory (NumPy's on the CPU stand-in): the source a captured
+    copy can read at every launch of its graph."""
+    cupy = _build.cupy_module()
+    if not hasattr(cupy.cuda, "alloc_pinned_memory"):  # the stand-in
+        return host.copy()
+    memory = cupy.cuda.alloc_pinned_memory(host.nbytes)
+    pinned = numpy.frombuffer(memory, host.dtype, host.size).reshape(host.shape)
+    pinned[...] = host
+    return pinned
 
 
 class DeviceScalars:
@@ -189,6 +210,8 @@ class PointerTable:
         self.table = None
         self.tensors = self.blocks = self.builds = 0
         self._key = None
+        self.read_by_graph = False  # the current table was read by a captured CUDA graph
+        self.graph_tables: list = []  # tables (and their pinned sources) graphs still read
 
     def update(self, slots) -> None:
         """``slots``: lists of arrays, one list per slot (parameters first, whose sizes
@@ -196,6 +219,7 @@ class PointerTable:
         sizes = tuple(a.size for a in slots[0])
         key = (sizes, tuple(_address(a) for slot in slots for a in slot))
         if key == self._key:
+            self.read_by_graph |= recording.capturing
             return
         n = len(sizes)
         counts = -(-numpy.array(sizes, numpy.int64) // self.chunk)  # chunks per tensor
@@ -209,11 +233,31 @@ class PointerTable:
                 numpy.stack([tensor_of_block, chunk_of_block], axis=1).reshape(-1),
             ]
         )
-        if self.table is None or self.table.shape != host.shape:
+        if self.read_by_graph:
+            # a captured graph reads the current table at every launch: it must never be
+            # written again, nor freed (its pool would hand the block to other arrays)
+            self.graph_tables.append(self.table)
+        if self.table is None or self.table.shape != host.shape or self.read_by_graph:
             self.table = _build.cupy_module().empty(host.shape, numpy.int64)
-        _upload(self.table, host)  # in place when the size is unchanged
+        if recording.capturing:
+            # new addresses inside a capture (set_to_none=True gave the gradients new
+            # arrays): the graph copies the table in at each launch, from page-locked
+            # memory kept as long as the table
+            pinned = _pinned_copy(host)
+            self.graph_tables.append(pinned)
+            _upload_captured(self.table, pinned)
+        else:
+            _upload(self.table, host)  # in place when the size is unchanged
+        self.read_by_graph = recording.capturing
         self.tensors, self.blocks, self._key = n, len(tensor_of_block), key
         self.builds += 1
+
+
+def _upload_captured(device_array, pinned: numpy.ndarray) -> None:
+    if isinstance(device_array, numpy.ndarray):  # the CPU stand-in
+        device_array[...] = pinned
+    else:  # an asynchronous copy on the capturing stream: a node of the graph
+        device_array.set(pinned)
 
 
 def _device_id(a):

@@ -13,6 +13,7 @@ from kernel_cases import DTYPES, on_gpu, on_kernels
 
 import gpugrad as gg
 from gpugrad import optim
+from gpugrad.autograd import recording
 from gpugrad.kernels import optimizer
 
 OPTIMIZERS = {
@@ -292,6 +293,55 @@ def test_multi_tensor_table_is_cached_until_an_array_changes(impl):
     # buf: 1, 1.5, 1.75, then 0.875 + 2, 1.4375 + 2; p: 1 - 0.1·(sum of the bufs)
     np.testing.assert_allclose(impl.asnumpy(params[1]), 1 - 0.1 * (1 + 1.5 + 1.75 + 2.875 + 3.4375))
     np.testing.assert_allclose(impl.asnumpy(params[0]), 1 - 0.1 * (1 + 1.5 + 1.75 + 1.875 + 1.9375))
+
+
+@on_kernels
+def test_a_table_a_captured_graph_reads_is_never_written_again(impl):
+    """A CUDA graph reads the pointer table captured with it at every launch: a rebuild
+    inside the capture is copied in from page-locked memory (the graph's own copy node, run
+    at each launch), and a rebuild after it (an eager step, another graph) goes to a new
+    table, leaving the captured one as it was and alive."""
+    xp = impl.xp
+    params, bufs = ([xp.ones(n, np.float64) for n in (5, 300)] for _ in range(2))
+    grads = [xp.ones(n, np.float64) for n in (5, 300)]
+    scalars, table = optimizer.DeviceScalars(), optimizer.PointerTable(chunk=CHUNK)
+    hyper = scalars.update((0.1, 0.0, 0.0))
+
+    def step():
+        optimizer.sgd_multi_update(params, grads, bufs, hyper, table)
+
+    step()
+    grads[1] = xp.full(300, 2.0)  # new addresses, as set_to_none=True gives every backward
+    with recording.capturing_graph():
+        step()
+    captured, captured_values = table.table, impl.asnumpy(table.table).copy()
+    assert table.builds == 2 and table.read_by_graph
+    assert any(np.array_equal(impl.asnumpy(k), captured_values) for k in table.graph_tables)
+    grads[0] = xp.full(5, 3.0)
+    step()  # eager again, new addresses: a third table
+    assert table.table is not captured and table.builds == 3 and not table.read_by_graph
+    np.testing.assert_array_equal(impl.asnumpy(captured), captured_values)
+    assert any(kept is captured for kept in table.graph_tables)
+    # p: 1 - 0.1·(1, then 2 for the second; 1, 1, then 3 for the first)
+    np.testing.assert_allclose(impl.asnumpy(params[1]), 1 - 0.1 * (1 + 2 + 2))
+    np.testing.assert_allclose(impl.asnumpy(params[0]), 1 - 0.1 * (1 + 1 + 3))
+    # a capture that finds the table unchanged marks it too: the next rebuild leaves it
+    with recording.capturing_graph():
+        step()
+    kept = table.table
+    grads[0] = xp.full(5, 1.0)
+    step()
+    assert table.table is not kept and any(k is kept for k in table.graph_tables)
+
+
+@on_kernels
+def test_an_upload_inside_a_capture_is_refused(impl):
+    scalars = optimizer.DeviceScalars()
+    scalars.update((0.1, 0.9))
+    with recording.capturing_graph():
+        scalars.update((0.1, 0.9))  # unchanged: nothing to upload
+        with pytest.raises(gg.CompileError, match="changed while the step was captured"):
+            scalars.update((0.05, 0.9))
 
 
 @on_kernels
