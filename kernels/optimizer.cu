@@ -1,7 +1,8 @@
 // Optimizer steps in place, with PyTorch's update rules (gg_sgd_step / gg_adam_step below,
 // where the formulas are written out): per parameter (one launch each: sgd_update,
 // adam_update) or multi-tensor (every parameter of a group, one dtype and one device, in one
-// launch over a table of pointers: sgd_multi_update; adam_multi_count + adam_multi_update).
+// launch over a table of pointers: sgd_multi_update; adam_multi_count + adam_multi_update),
+// and zero_grad's multi_zero over the same kind of table.
 // Scalars are doubles (by value, or read from device memory by the multi-tensor kernels) and
 // are rounded to the compute type once, as PyTorch does with its Python-float
 // hyperparameters; both kinds of kernel share the per-element code, so they give the same
@@ -170,6 +171,15 @@ __device__ void adam_multi_count(const long long* table, long long n) {
     if (t < n) *gg_slot<double>(table, n, 4, t) += 1.0;
 }
 
+// zero_grad(set_to_none=False): every gradient of one dtype on one device zeroed in one
+// launch, one slot (the gradient); PyTorch's foreach zero_.  Stores C(0): +0 in every dtype.
+template <typename T, typename C>
+__device__ void multi_zero(const long long* table, long long n, long long chunk) {
+    const GgChunk c = gg_block_chunk(table, n, 1, chunk);
+    T* a = gg_slot<T>(table, n, 0, c.t);
+    for (long long i = c.begin + threadIdx.x; i < c.end; i += blockDim.x) gg_store(a, i, C(0));
+}
+
 #define GG_OPTIMIZER_KERNELS(SUFFIX, T, C)                                                         \
     extern "C" __global__ void sgd_update_##SUFFIX(T* p, const T* grad, T* buf, long long n,       \
                                                    double lr, double momentum, double wd,           \
@@ -195,6 +205,10 @@ __device__ void adam_multi_count(const long long* table, long long n) {
     /* the same for every dtype: the counts are doubles; one name per dtype as the others */      \
     extern "C" __global__ void adam_multi_count_##SUFFIX(const long long* table, long long n) {    \
         adam_multi_count(table, n);                                                                \
+    }                                                                                              \
+    extern "C" __global__ void multi_zero_##SUFFIX(const long long* table, long long n,            \
+                                                   long long chunk) {                              \
+        multi_zero<T, C>(table, n, chunk);                                                         \
     }
 
 GG_OPTIMIZER_KERNELS(f16, gg_half, float)

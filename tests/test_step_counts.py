@@ -72,10 +72,10 @@ MODEL_PHASES = {
         "backward": (107, 39),
     },
 }
-# zero_grad(set_to_none=False): the gradients persist; zeroing them is a fill per parameter
-# (6 in both models) and backward adds into them (6 adds, no allocation saved: the
-# gradients are still computed into new arrays first).
-PERSISTENT = {"zero_grad": (6, 0), "backward": (6, 0)}
+# zero_grad(set_to_none=False): the gradients persist; zeroing them is one multi-tensor
+# launch (kernels/zero_grad.py: the 6 gradients of one dtype) and backward adds into them
+# (6 adds, no allocation saved: the gradients are still computed into new arrays first).
+PERSISTENT = {"zero_grad": (1, 0), "backward": (6, 0)}
 # the multi-tensor kernels: SGD 1 launch, Adam 2 (step counts, update), whatever the
 # number of parameters; nothing allocated (the pointer table and scalars are cached)
 OPTIMIZER_STEP = {"SGD": (1, 0), "Adam": (2, 0)}
@@ -225,3 +225,25 @@ def test_optimizer_launches_do_not_grow_with_the_number_of_parameters(counts, op
         events = _steady_step(counts, parts, set_to_none=False)
         launches[len(list(parts[0].parameters()))] = _pair(events["step"])
     assert launches == {6: OPTIMIZER_STEP[optimizer], 10: OPTIMIZER_STEP[optimizer]}
+
+
+def test_zero_grad_zeroes_contiguous_gradients_in_one_launch_and_fills_the_others(counts):
+    """zero_grad(set_to_none=False) on the CUDA path: the contiguous gradients of one dtype
+    in one multi_zero launch, a non-contiguous one (a transposed view) with a fill of its
+    own; every value +0 and every gradient's version bumped."""
+    params = [gg.ones(3, 4, device="cuda", requires_grad=True) for _ in range(3)]
+    grads = [np.full((3, 4), -0.0, np.float32), np.full((3, 4), 2.0, np.float32)]
+    for p, g in zip(params, grads):
+        p.grad = gg.tensor(g, device="cuda")
+    params[2].grad = gg.tensor(np.full((4, 3), np.nan, np.float32), device="cuda").T
+    versions = [p.grad._version[0] for p in params]
+    with cuda_standin.recording(counts) as events:
+        gg.optim.SGD(params, lr=0.1).zero_grad(set_to_none=False)
+    # the non-contiguous one is filled as it is met (the table's build, if it is new, is
+    # an allocation and an upload)
+    launches = [(e.kind, e.name) for e in events if e.kind in ("kernel", "op")]
+    assert launches == [("op", "fill"), ("kernel", "multi_zero_f32")]
+    for p, before in zip(params, versions):
+        g = np.asarray(p.grad.array)
+        assert (g == 0).all() and not np.signbit(g).any()
+        assert p.grad._version[0] == before + 1

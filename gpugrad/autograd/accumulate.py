@@ -6,6 +6,7 @@ forgets or zeroes it (:func:`zero_grads`, for ``nn.Module`` and the optimizers).
 from __future__ import annotations
 
 from .. import backend
+from ..kernels import zero_grad as zero_grad_kernel
 from . import engine  # a module reference: engine imports this module
 
 # What this backward did to a leaf's .grad (the values of ``made``):
@@ -67,18 +68,27 @@ def zero_grads(params, set_to_none: bool) -> None:
     (``set_to_none``), or the buffer zeroed in place, kept for the next backward to add
     into (a gradient with a grad_fn, from ``create_graph=True``, is detached first, as
     ``detach_()``: a new Tensor over the same array; else it stops requiring grad).  Zeroing
-    in place writes every array that shares the gradient's memory."""
+    in place writes every array that shares the gradient's memory.  On CUDA the contiguous
+    gradients are zeroed together, one launch per dtype (``kernels.zero_grad``)."""
+    together = []
     for p in params:
         grad = p.grad
         if grad is None:
             continue
         if set_to_none:
             p.grad = None
-        elif not hasattr(grad, "array"):  # a bare backend array
-            grad.fill(0)
-        else:
+            continue
+        if hasattr(grad, "array"):
             if grad.creator is not None:
                 p.grad = grad = grad.detach()
             grad.requires_grad = False
-            grad.array.fill(0)
+            array = grad.array
             engine.increment_version(grad)
+        else:  # a bare backend array
+            array = grad
+        if zero_grad_kernel.zeroes_in_one_launch(array):
+            together.append(array)
+        else:
+            array.fill(0)
+    if together:
+        zero_grad_kernel.multi_zero(together)

@@ -14,7 +14,7 @@ from kernel_cases import DTYPES, on_gpu, on_kernels
 import gpugrad as gg
 from gpugrad import optim
 from gpugrad.autograd import recording
-from gpugrad.kernels import optimizer
+from gpugrad.kernels import optimizer, zero_grad
 
 OPTIMIZERS = {
     "sgd": dict(lr=0.1, momentum=0.0, weight_decay=0.0, nesterov=False),
@@ -342,6 +342,31 @@ def test_an_upload_inside_a_capture_is_refused(impl):
         scalars.update((0.1, 0.9))  # unchanged: nothing to upload
         with pytest.raises(gg.CompileError, match="changed while the step was captured"):
             scalars.update((0.05, 0.9))
+
+
+@on_kernels
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_multi_zero_zeroes_every_array_of_a_dtype_in_one_launch(impl, dtype):
+    """zero_grad(set_to_none=False)'s kernel: every element of every array (sizes around
+    the chunk), -0, NaN and inf included, becomes +0; memory around them is untouched."""
+    xp = impl.xp
+    big = xp.asarray(np.full(2 * CHUNK + 20, -np.inf, dtype))
+    inside = big[5 : 2 * CHUNK + 10]  # contiguous, inside a larger buffer
+    values = np.array([-0.0, np.nan, np.inf, 1.5], dtype)
+    arrays = [inside] + [
+        xp.asarray(np.resize(values, n).astype(dtype)) for n in (1, CHUNK - 1, CHUNK + 1)
+    ]
+    zero_grad.multi_zero(arrays)
+    if impl.launches is not None:  # emulated: the launches are recorded
+        assert _launched(impl, 0) == ["multi_zero"]
+    for a in arrays:
+        host = impl.asnumpy(a)
+        assert (host == 0).all() and not np.signbit(host).any()
+    around = impl.asnumpy(big)
+    assert np.isneginf(around[:5]).all() and np.isneginf(around[2 * CHUNK + 10 :]).all()
+    zero_grad.multi_zero(arrays)  # the same arrays, the same table
+    if impl.launches is not None:
+        assert _launched(impl, 0) == ["multi_zero"] * 2
 
 
 @on_kernels
