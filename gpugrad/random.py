@@ -1,15 +1,21 @@
 """Random numbers: one generator per device, seeded by ``gg.manual_seed``, its state
 (``get_rng_state`` / ``set_rng_state``), and the random factories ``randn`` and ``rand``.
 
-Every random draw in gpugrad (the factories, dropout masks, ``nn.init``) goes through
-:func:`sample_uniform` or :func:`sample_normal`, so that the choice of generator and of
-sampling precision is made in one place.  NumPy's and CuPy's global generators are never
+Every random draw in gpugrad (the factories, the CPU's dropout masks, ``nn.init``) goes
+through :func:`sample_uniform` or :func:`sample_normal`, so that the choice of generator and
+of sampling precision is made in one place.  NumPy's and CuPy's global generators are never
 touched.
+
+Dropout on a GPU draws instead from that GPU's :class:`PhiloxGenerator` (its kernel,
+``kernels/dropout.cu``, computes the numbers itself): a counter-based generator whose state
+is a (seed, offset) pair on the host, which a CUDA graph can read from device memory at
+each replay (PyTorch's design, see the class), so a captured step draws fresh masks.
 """
 
 from __future__ import annotations
 
 import numbers
+import secrets
 
 import numpy
 
@@ -30,7 +36,8 @@ __all__ = [
     "set_rng_state",
 ]
 
-_generators: dict = {}  # Device -> generator (numpy Generator / cupy RandomState)
+_generators: dict = {}  # Device -> generator (numpy Generator / cupy RandomState);
+# ("philox", Device) -> that GPU's PhiloxGenerator
 _seed = None
 
 
@@ -77,6 +84,112 @@ def set_rng_state(state: dict, device="cpu") -> None:
     _generators[dev] = g
 
 
+# -- the counter-based generator of a GPU (dropout) ---------------------------------------------
+MASK64 = (1 << 64) - 1
+
+
+class PhiloxDraw:
+    """Where one launch finds its random numbers (PyTorch's PhiloxCudaState): ``seed`` and
+    ``offset`` (a count of 32-bit numbers, a multiple of 4) as values; or, for a launch
+    captured in a CUDA graph, ``base`` (a device int64 array of 2 that holds the generator's
+    (seed, offset) at each replay) and ``offset``, the launch's offset inside the graph."""
+
+    __slots__ = ("base", "offset", "seed")
+
+    def __init__(self, seed: int, offset: int, base=None):
+        self.seed, self.offset, self.base = seed, offset, base
+
+    def __repr__(self):
+        where = "values" if self.base is None else "a graph's base buffer"
+        return f"PhiloxDraw(seed={self.seed}, offset={self.offset}, from {where})"
+
+
+class PhiloxGenerator:
+    """The counter-based generator of one GPU: Philox4x32-10 (``kernels/philox.cuh``) keyed
+    by ``seed``, with ``offset`` counting the 32-bit numbers handed out so far (a multiple of
+    4).  The kernels compute the numbers; the host only hands out disjoint ranges.  This is
+    PyTorch's CUDAGeneratorImpl:
+
+    * eagerly, :meth:`draw` gives a launch (seed, offset) as values and advances ``offset``
+      past the numbers it uses, rounded up to a multiple of 4 (PyTorch's rule: every launch
+      starts on a fresh counter);
+    * while a CUDA graph is captured (:meth:`begin_capture` ... :meth:`end_capture`,
+      PyTorch's capture_prologue/epilogue), a launch gets the graph's device buffer and its
+      offset inside the graph instead, and ``offset`` does not move; the offsets inside the
+      graph add up to the graph's whole increment;
+    * before each replay, :meth:`replay_base` (PyTorch's replay_prologue) gives the (seed,
+      offset) to write into that buffer and advances ``offset`` by the graph's increment, so
+      every replay draws new numbers and no eager launch draws them again.
+    """
+
+    def __init__(self, seed: int):
+        self.seed = int(seed) & MASK64  # as torch.manual_seed: the low 64 bits
+        self.offset = 0
+        self.base = None  # the device buffer of the graph being captured, if any
+        self.offset_in_graph = 0
+
+    @property
+    def capturing(self) -> bool:
+        return self.base is not None
+
+    def draw(self, count: int) -> PhiloxDraw:
+        """The numbers of a launch that uses ``count`` of them (``count`` >= 0)."""
+        increment = -(-int(count) // 4) * 4
+        if self.base is not None:
+            draw = PhiloxDraw(0, self.offset_in_graph, self.base)
+            self.offset_in_graph += increment
+        else:
+            draw = PhiloxDraw(self.seed, self.offset)
+            self.offset += increment
+        return draw
+
+    def begin_capture(self, base) -> None:
+        """Launches from now on read (seed, offset) from ``base`` (a device int64 array of 2)
+        plus an offset inside the graph, counted from 0."""
+        if self.base is not None:
+            raise RuntimeError("this Philox generator is already capturing a CUDA graph")
+        self.base, self.offset_in_graph = base, 0
+
+    def end_capture(self) -> int:
+        """Back to eager launches; returns the graph's whole increment (what its launches
+        use together)."""
+        increment, self.base, self.offset_in_graph = self.offset_in_graph, None, 0
+        return increment
+
+    def replay_base(self, increment: int) -> numpy.ndarray:
+        """The host values of a graph's base buffer for its next replay, int64 (seed,
+        offset); advances ``offset`` past the ``increment`` numbers the replay uses."""
+        if self.base is not None:
+            raise RuntimeError("a CUDA graph cannot be replayed while one is being captured")
+        values = numpy.array([self.seed, self.offset], numpy.uint64).view(numpy.int64)
+        self.offset += int(increment)
+        return values
+
+
+def philox_generator(dev: backend.Device) -> PhiloxGenerator:
+    """The Philox generator of GPU ``dev``, made from the manual seed (as torch.manual_seed
+    seeds its CUDA generators; without one, from fresh entropy)."""
+    key = ("philox", dev)
+    g = _generators.get(key)
+    if g is None:
+        g = _generators[key] = PhiloxGenerator(secrets.randbits(64) if _seed is None else _seed)
+    return g
+
+
+def philox_draw(dev: backend.Device, count: int) -> PhiloxDraw:
+    """The numbers of a launch on GPU ``dev`` that uses ``count`` of them (see
+    :class:`PhiloxGenerator`).  Inside a CUDA graph capture that did not put this device's
+    generator into capture mode, raises CompileError: its values would be frozen."""
+    g = philox_generator(dev)
+    if recording.capturing and not g.capturing:
+        raise recording.CompileError(
+            f"gg.compile: a dropout on {dev} inside a CUDA graph capture that did not prepare "
+            f"{dev}'s Philox generator (a graph captured for another device); compile the "
+            f"step with cuda_graph=False"
+        )
+    return g.draw(count)
+
+
 def _sample_dtype(dtype):
     """Samples are drawn in the requested precision, but never below float32."""
     dtype = numpy.dtype(dtype)
@@ -85,7 +198,7 @@ def _sample_dtype(dtype):
 
 def sample_uniform(dev: backend.Device, shape, dtype=numpy.float64):
     """An array of ``dtype`` on ``dev`` with uniform samples in [0, 1)."""
-    recording.refuse_in_capture("a random draw (dropout, rand)")
+    recording.refuse_in_capture("a random draw (rand, or dropout off the GPU)")
     g = generator(dev)
     sample_dtype = _sample_dtype(dtype)
     with dev:  # on that device, not on cupy's current one

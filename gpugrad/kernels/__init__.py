@@ -3,6 +3,7 @@ file, and ``_build`` for what they share (sources, compile cache, launch configu
 argument checks, the checks deferred to the next host read).
 
     activation             activations and bias + activation, forward and backward
+    dropout                inverted dropout on Philox4x32-10, forward and backward
     softmax_cross_entropy  the fused softmax cross-entropy, forward and backward
     optimizer              SGD and Adam/AdamW steps, in place
 
@@ -10,7 +11,7 @@ Every launcher takes and returns CuPy arrays and never synchronizes.  Importing 
 package works without CUDA; cupy is imported at the first launch.
 """
 
-from . import activation, optimizer, softmax_cross_entropy
+from . import activation, dropout, optimizer, softmax_cross_entropy
 from ._build import (
     COMPILE_OPTIONS,
     KERNELS,
