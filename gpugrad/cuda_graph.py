@@ -18,8 +18,14 @@ How (PyTorch's whole-network capture, in CuPy terms):
   launches the graph; every call is one real step.
 * Checks the kernels defer to the next host read (label flags) are registered again after
   every launch, as the captured Python would have.
-* Random numbers cannot be captured yet (CuPy's generator advances its offset on the host:
-  every launch would draw the same mask): a step with dropout is refused while capturing.
+* Dropout draws from the device's counter-based Philox generator
+  (``gpugrad.random.PhiloxGenerator``, PyTorch's CUDA-graph-safe RNG): for the capture the
+  generator is put in capture mode, so each dropout launch reads its (seed, offset) from a
+  device buffer of this step plus an offset inside the graph fixed at the capture; before
+  every launch of the graph the host writes the generator's current (seed, offset) into
+  that buffer and advances the generator past the graph's draws.  Every launch draws fresh
+  masks, and eager dropout never draws the same numbers.  Other random draws (``rand``,
+  ``randn``: CuPy's generator, whose offset the host advances) are refused while capturing.
 
 Parameters, gradients and optimizer state are the live objects, written by the graph;
 a step's Python (``.grad = None``, ``zero_grad``) ran once, at the capture: do not reassign
@@ -30,7 +36,7 @@ from __future__ import annotations
 
 import contextlib
 
-from . import backend, kernels
+from . import backend, kernels, random
 from .autograd import recording
 from .autograd.recording import CompileError
 from .plan import Call
@@ -58,6 +64,8 @@ class GraphStep:
         self.plan, self.cupy, self.device = plan, cupy, device
         self.inputs = self.graph = self.output = None
         self.warm, self.flags = 0, {}
+        # the device (seed, offset) of the graph's dropout launches, and what a launch draws
+        self.philox_base, self.philox_increment = None, 0
         # the optimizers whose step is in the plan: a scheduler's new lr is uploaded per call
         owners = [getattr(e.method, "__self__", None) for e in plan.events if isinstance(e, Call)]
         self.optimizers = list(
@@ -79,6 +87,7 @@ class GraphStep:
             self._copy_in(tensors)  # on the current stream, as the launch
             for opt in self.optimizers:
                 opt.refresh_device_scalars()
+            self._advance_philox()
             self.graph.launch()
             kernels.defer_flags(self.flags)
             for call in self.host_calls:
@@ -96,6 +105,7 @@ class GraphStep:
         with cupy.cuda.using_allocator(self.pool.malloc), self.stream:
             if self.inputs is None:
                 self.inputs = [cupy.empty_like(t.array) for t in tensors]
+                self.philox_base = cupy.zeros(2, dtype="int64")  # (seed, offset), see _capture
             self._copy_in(tensors)
             static = [Tensor.wrap(a) for a in self.inputs]
             if self.warm < WARMUP_REPLAYS:
@@ -109,11 +119,31 @@ class GraphStep:
                     opt.refresh_device_scalars()
                 output = self.output = self._capture(static)
                 self.flags = kernels.pending_flags()
+                self._advance_philox()  # on this stream, before the launch
                 self.graph.launch(stream=self.stream)  # this call's step
         caller.wait_event(self.stream.record())
         return output
 
+    def _advance_philox(self) -> None:
+        """Before a launch of the graph (PyTorch's replay_prologue): upload the device
+        generator's (seed, offset) to the base buffer its dropout launches read, on the
+        current stream (after the previous launch has read it), and advance the generator
+        past what the launch draws.  Nothing when the graph draws nothing."""
+        if self.philox_increment:
+            generator = random.philox_generator(self.device)  # reseeded since? that one
+            self.philox_base.set(generator.replay_base(self.philox_increment))
+
     def _capture(self, static: list):
+        # the dropout launches read (seed, offset) from philox_base at each launch, at
+        # offsets inside the graph counted from 0 (PyTorch's capture_prologue/epilogue)
+        generator = random.philox_generator(self.device)
+        generator.begin_capture(self.philox_base)
+        try:
+            return self._record_graph(static)
+        finally:
+            self.philox_increment = generator.end_capture()
+
+    def _record_graph(self, static: list):
         self.stream.begin_capture()
         try:
             with recording.capturing_graph():
