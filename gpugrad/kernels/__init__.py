@@ -6,12 +6,13 @@ argument checks, the checks deferred to the next host read).
     dropout                inverted dropout on Philox4x32-10, forward and backward
     softmax_cross_entropy  the fused softmax cross-entropy, forward and backward
     optimizer              SGD and Adam/AdamW steps, in place
+    zero_grad              zero_grad(set_to_none=False): the gradients zeroed in one launch
 
 Every launcher takes and returns CuPy arrays and never synchronizes.  Importing this
 package works without CUDA; cupy is imported at the first launch.
 """
 
-from . import activation, dropout, optimizer, softmax_cross_entropy
+from . import activation, dropout, optimizer, softmax_cross_entropy, zero_grad
 from ._build import (
     COMPILE_OPTIONS,
     KERNELS,
