@@ -28,8 +28,9 @@ How (PyTorch's whole-network capture, in CuPy terms):
   ``randn``: CuPy's generator, whose offset the host advances) are refused while capturing.
 
 Parameters, gradients and optimizer state are the live objects, written by the graph;
-a step's Python (``.grad = None``, ``zero_grad``) ran once, at the capture: do not reassign
-``.grad`` between calls (the graph writes the arrays captured).
+a step's Python (``.grad = None``, ``zero_grad``) ran once, at the capture.  After every
+launch each parameter's ``.grad`` is the tensor the captured step left it (the graph's
+array), even if another graph's capture or an eager step gave it another one meanwhile.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import contextlib
 from . import backend, kernels, random
 from .autograd import recording
 from .autograd.recording import CompileError
-from .plan import Call
+from .plan import Backward, Call
 from .tensor import Tensor
 
 WARMUP_REPLAYS = 2  # plain replays on the private pool and stream before the capture
@@ -73,11 +74,26 @@ class GraphStep:
         )
         # calls with no device work (a scheduler's step): run again after each launch
         self.host_calls = [e for e in plan.events if isinstance(e, Call) and e.host_only]
+        # the tensors the step's backwards give a .grad (parameters: an argument that
+        # requires grad is refused above), and the .grad the captured step left each one
+        refs = [r for e in plan.events if isinstance(e, Backward) for r in e.leaf_refs()]
+        self.leaves = list({id(t): t for t in refs}.values())
+        self.grads: list = []
+        self.live_arrays: list = []  # (Live, its array) as captured
+        self.optimizer_states: list = []  # (optimizer, its state dict) as captured
         with device:
             self.pool = cupy.cuda.MemoryPool()
             self.stream = cupy.cuda.Stream(non_blocking=True)
 
     def still_holds(self) -> bool:
+        """The plan's checks, and once captured, that the graph's memory is still the
+        live objects': the parameters' arrays and the optimizers' state (a
+        ``load_state_dict`` replaces it) are those it captured."""
+        if self.graph is not None and not (
+            all(ref.tensor.array is array for ref, array in self.live_arrays)
+            and all(opt.state is state for opt, state in self.optimizer_states)
+        ):
+            return False
         return self.plan.still_holds()
 
     def replay(self, tensors: list):
@@ -90,9 +106,18 @@ class GraphStep:
             self._advance_philox()
             self.graph.launch()
             kernels.defer_flags(self.flags)
+            self._restore_grads()
             for call in self.host_calls:
                 call.run(self.plan.arrays)
             return self.output
+
+    def _restore_grads(self) -> None:
+        """After a launch, each leaf's ``.grad`` is the tensor the captured step left it
+        (the array the graph writes), as the step's Python would have set it: another
+        graph's capture or an eager step in between may have given it another one."""
+        for leaf, grad in self.grads:
+            if leaf.grad is not grad:
+                leaf.grad = grad
 
     def _copy_in(self, tensors: list) -> None:
         for buffer, t in zip(self.inputs, tensors):
@@ -118,6 +143,9 @@ class GraphStep:
                 for opt in self.optimizers:  # no upload inside the capture
                     opt.refresh_device_scalars()
                 output = self.output = self._capture(static)
+                self.grads = [(leaf, leaf.grad) for leaf in self.leaves]
+                self.live_arrays = [(ref, ref.tensor.array) for ref in self.plan.live]
+                self.optimizer_states = [(opt, opt.state) for opt in self.optimizers]
                 self.flags = kernels.pending_flags()
                 self._advance_philox()  # on this stream, before the launch
                 self.graph.launch(stream=self.stream)  # this call's step
@@ -146,7 +174,7 @@ class GraphStep:
     def _record_graph(self, static: list):
         self.stream.begin_capture()
         try:
-            with recording.capturing_graph():
+            with recording.capturing_graph() as deferred:
                 output = self.plan.replay(static)
         except Exception as e:
             # a capture must end on its stream (the graph is dropped); an invalidated one
@@ -160,4 +188,6 @@ class GraphStep:
                 f"it with cuda_graph=False"
             ) from e
         self.graph = self.stream.end_capture()
+        for upload in deferred:  # what the graph reads and no copy inside it could write
+            upload()
         return output

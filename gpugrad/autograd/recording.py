@@ -21,6 +21,7 @@ import contextlib
 
 active = None
 capturing = False  # a compiled plan is being captured as a CUDA graph (gpugrad.cuda_graph)
+_deferred: list = []  # what after_capture deferred during the current capture
 
 
 class CompileError(RuntimeError):
@@ -55,14 +56,24 @@ def refuse(what: str) -> None:
 
 @contextlib.contextmanager
 def capturing_graph():
-    """Inside: a plan is being captured as a CUDA graph, and :func:`refuse_in_capture`
-    raises."""
-    global capturing
-    capturing = True
+    """Inside: a plan is being captured as a CUDA graph, :func:`refuse_in_capture` raises
+    and :func:`after_capture` defers work.  Yields the list of deferred callables, which
+    the capturer runs once the capture has ended, before the graph's first launch."""
+    global capturing, _deferred
+    capturing, _deferred = True, []
     try:
-        yield
+        yield _deferred
     finally:
         capturing = False
+
+
+def after_capture(upload) -> None:
+    """Run ``upload()`` (a host-to-device copy: CuPy refuses one on a capturing stream)
+    after the capture, before the graph's first launch: for device memory the captured
+    kernels read but nothing in the graph writes, such as a pointer table."""
+    if not capturing:
+        raise RuntimeError("after_capture is only for work deferred out of a CUDA graph capture")
+    _deferred.append(upload)
 
 
 def refuse_in_capture(what: str) -> None:

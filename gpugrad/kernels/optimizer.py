@@ -142,8 +142,8 @@ def _address(a) -> int:
 def _upload(device_array, host: numpy.ndarray) -> None:
     """Copy ``host`` into ``device_array`` in place: its address stays, so a captured CUDA
     graph that reads it sees the new values (cupy's ``set`` queues the copy on the current
-    stream, after the kernels that read the old values).  Refused while a graph is captured:
-    the graph would copy from this host buffer, pageable and soon freed, at every launch."""
+    stream, after the kernels that read the old values).  Refused while a graph is captured
+    (CuPy refuses a host-to-device copy on a capturing stream; this says what changed)."""
     if recording.capturing:
         raise CompileError(
             "gg.compile: an optimizer's hyper-parameters or step counts changed while the step "
@@ -154,18 +154,6 @@ def _upload(device_array, host: numpy.ndarray) -> None:
         device_array[...] = host
     else:
         device_array.set(host)
-
-
-def _pinned_copy(host: numpy.ndarray):
-    """``host`` in page-locked memory (NumPy's on the CPU stand-in): the source a captured
-    copy can read at every launch of its graph."""
-    cupy = _build.cupy_module()
-    if not hasattr(cupy.cuda, "alloc_pinned_memory"):  # the stand-in
-        return host.copy()
-    memory = cupy.cuda.alloc_pinned_memory(host.nbytes)
-    pinned = numpy.frombuffer(memory, host.dtype, host.size).reshape(host.shape)
-    pinned[...] = host
-    return pinned
 
 
 class DeviceScalars:
@@ -211,7 +199,7 @@ class PointerTable:
         self.tensors = self.blocks = self.builds = 0
         self._key = None
         self.read_by_graph = False  # the current table was read by a captured CUDA graph
-        self.graph_tables: list = []  # tables (and their pinned sources) graphs still read
+        self.graph_tables: list = []  # tables captured graphs still read: kept alive
 
     def update(self, slots) -> None:
         """``slots``: lists of arrays, one list per slot (parameters first, whose sizes
@@ -241,23 +229,16 @@ class PointerTable:
             self.table = _build.cupy_module().empty(host.shape, numpy.int64)
         if recording.capturing:
             # new addresses inside a capture (set_to_none=True gave the gradients new
-            # arrays): the graph copies the table in at each launch, from page-locked
-            # memory kept as long as the table
-            pinned = _pinned_copy(host)
-            self.graph_tables.append(pinned)
-            _upload_captured(self.table, pinned)
+            # arrays).  CuPy refuses a copy on a capturing stream, and none is needed: the
+            # graph's addresses never change, so the table is written once, after the
+            # capture and before the first launch
+            table = self.table
+            recording.after_capture(lambda: _upload(table, host))
         else:
             _upload(self.table, host)  # in place when the size is unchanged
         self.read_by_graph = recording.capturing
         self.tensors, self.blocks, self._key = n, len(tensor_of_block), key
         self.builds += 1
-
-
-def _upload_captured(device_array, pinned: numpy.ndarray) -> None:
-    if isinstance(device_array, numpy.ndarray):  # the CPU stand-in
-        device_array[...] = pinned
-    else:  # an asynchronous copy on the capturing stream: a node of the graph
-        device_array.set(pinned)
 
 
 def _device_id(a):

@@ -179,6 +179,15 @@ class Optimizer:
                 key = (index, p.device, p.dtype)
                 buckets.setdefault(key, (group, []))[1].append((p.array, g, state))
             elif backend.is_cuda_array(p.array):
+                # array operations with lr and step counts as host values: a graph would
+                # launch them frozen at the captured step's (an empty one launches nothing)
+                if p.numel():
+                    recording.refuse_in_capture(
+                        f"{type(self).__name__}.step with these settings (it runs as array "
+                        f"operations whose scalars the host computes each step; only SGD "
+                        f"with dampening=0 and Adam/AdamW without amsgrad read theirs on "
+                        f"the device)"
+                    )
                 with _current_gpu(p.array):  # launch on the parameter's GPU
                     self._update_cuda(group, p.array, g, state)
             else:

@@ -1,0 +1,112 @@
+"""gg.compile(step, cuda_graph=True) on the counting CuPy stand-in (tests/cuda_standin.py)
+with stream capture and graphs emulated (tests/test_philox_dropout.py's EmulatedGraphs:
+our kernels recorded at the capture and run again at each launch): what a launch leaves
+in the live objects, when a graph no longer matches them, and what is refused at the
+capture."""
+
+import cuda_standin
+import numpy as np
+import pytest
+import test_step_counts
+from test_philox_dropout import EmulatedGraphs
+
+import gpugrad as gg
+import gpugrad.functional as F
+from gpugrad import nn, optim
+
+standin_kernels = test_step_counts.standin_kernels  # the fixture: our kernels built with g++
+
+
+@pytest.fixture
+def counts(request, monkeypatch):
+    """The counting CuPy stand-in and emulated graphs, installed for the test."""
+    counted = cuda_standin.install(monkeypatch, request.getfixturevalue("standin_kernels"))
+    EmulatedGraphs(monkeypatch)
+    return counted
+
+
+def _model_and_step(opt_factory=lambda ps: optim.SGD(ps, lr=0.1)):
+    gg.manual_seed(0)
+    fc = nn.Linear(16, 4).to("cuda")
+    opt = opt_factory(fc.parameters())
+
+    def step(xb, yb):
+        opt.zero_grad()
+        F.cross_entropy(fc(xb), yb).backward()
+        opt.step()
+
+    return fc, opt, gg.compile(step, cuda_graph=True)
+
+
+def _batch(n):
+    return gg.randn(n, 16).to("cuda"), gg.tensor(np.arange(n) % 4).to("cuda")
+
+
+def _captured(compiled, x, y):
+    with np.errstate(all="ignore"):  # a capture runs no kernel: CuPy ops read unset buffers
+        for _ in range(5):  # eager, recorded, two plain replays, the capture
+            compiled(x, y)
+    (graph_step,) = compiled.plans.values()
+    assert graph_step.graph is not None
+    return graph_step
+
+
+def test_after_each_launch_the_gradients_are_the_arrays_that_graph_wrote(counts, monkeypatch):
+    """Two graphs of one model (two batch sizes), gradients set to None inside the step:
+    each capture gives the parameters gradient arrays of its own, and after a launch of
+    either graph every .grad is that graph's, as its step's Python left it."""
+    EmulatedGraphs(monkeypatch)
+    gg.manual_seed(0)
+    fc = nn.Linear(16, 4).to("cuda")
+    opt = optim.SGD(fc.parameters(), lr=0.1)
+
+    def step(xb, yb):
+        opt.zero_grad()
+        F.cross_entropy(fc(xb), yb).backward()
+        opt.step()
+
+    compiled = gg.compile(step, cuda_graph=True)
+    batches = {
+        n: (gg.randn(n, 16).to("cuda"), gg.tensor(np.arange(n) % 4).to("cuda")) for n in (8, 4)
+    }
+    captured = {}
+    with np.errstate(all="ignore"):  # a capture runs no kernel: CuPy ops read unset buffers
+        for n, (x, y) in batches.items():
+            for _ in range(5):  # eager, recorded, two plain replays, the capture
+                compiled(x, y)
+            captured[n] = [p.grad for p in fc.parameters()]
+        assert all(a is not b for a, b in zip(captured[8], captured[4]))
+        for n in (8, 4, 4, 8):
+            compiled(*batches[n])
+            assert all(p.grad is g for p, g in zip(fc.parameters(), captured[n]))
+
+
+def test_a_graph_whose_parameters_or_optimizer_state_were_replaced_records_again(counts):
+    """The graph writes the arrays it captured: a parameter given a new array (.data = ...)
+    or an optimizer's state replaced (load_state_dict) makes the next call record again
+    instead of launching into memory the live objects no longer use."""
+    fc, opt, compiled = _model_and_step(lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9))
+    x, y = _batch(8)
+    graph_step = _captured(compiled, x, y)
+    assert graph_step.still_holds()
+    opt.load_state_dict(opt.state_dict())
+    assert not graph_step.still_holds()
+    with np.errstate(all="ignore"):
+        compiled(x, y)  # the plan is dropped: this call records a new one
+    (recorded,) = compiled.plans.values()
+    assert recorded is not graph_step and recorded.graph is None
+    graph_step = _captured(compiled, x, y)
+    fc.weight.data = gg.zeros(4, 16, device="cuda")
+    assert not graph_step.still_holds()
+
+
+def test_an_optimizer_stepping_with_host_scalars_is_refused_at_the_capture(counts):
+    """Adam with amsgrad runs as array operations whose lr and bias corrections the host
+    computes each step: a graph would freeze the captured step's.  Refused, naming it."""
+    _, _, compiled = _model_and_step(lambda ps: optim.Adam(ps, lr=1e-3, amsgrad=True))
+    x, y = _batch(8)
+    with np.errstate(all="ignore"):
+        for _ in range(4):
+            compiled(x, y)
+        with pytest.raises(gg.CompileError, match="Adam.step with these settings"):
+            compiled(x, y)
