@@ -72,8 +72,23 @@ class GraphStep:
         self.optimizers = list(
             {id(o): o for o in owners if hasattr(o, "refresh_device_scalars")}.values()
         )
-        # calls with no device work (a scheduler's step): run again after each launch
-        self.host_calls = [e for e in plan.events if isinstance(e, Call) and e.host_only]
+        # calls with no device work (a scheduler's step): run again at each launch, where
+        # the step ran them: before it those before the first optimizer step (whose lr
+        # they set), after it the others
+        stepping = {id(o) for o in self.optimizers}
+        first_step = next(
+            (
+                k
+                for k, e in enumerate(plan.events)
+                if isinstance(e, Call)
+                and id(getattr(e.method, "__self__", None)) in stepping
+                and e.method.__name__ == "step"
+            ),
+            len(plan.events),
+        )
+        host = [(k, e) for k, e in enumerate(plan.events) if isinstance(e, Call) and e.host_only]
+        self.host_calls_before = [e for k, e in host if k < first_step]
+        self.host_calls = [e for k, e in host if k > first_step]
         # the tensors the step's backwards give a .grad (parameters: an argument that
         # requires grad is refused above), and the .grad the captured step left each one
         refs = [r for e in plan.events if isinstance(e, Backward) for r in e.leaf_refs()]
@@ -101,6 +116,8 @@ class GraphStep:
             if self.graph is None:
                 return self._warm_up_or_capture(tensors)
             self._copy_in(tensors)  # on the current stream, as the launch
+            for call in self.host_calls_before:
+                call.run(self.plan.arrays)
             for opt in self.optimizers:
                 opt.refresh_device_scalars()
             self._advance_philox()

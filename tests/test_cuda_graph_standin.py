@@ -110,3 +110,30 @@ def test_an_optimizer_stepping_with_host_scalars_is_refused_at_the_capture(count
             compiled(x, y)
         with pytest.raises(gg.CompileError, match="Adam.step with these settings"):
             compiled(x, y)
+
+
+def test_a_scheduler_stepped_before_the_optimizer_sets_the_lr_of_that_launch(counts):
+    """sched.step() before opt.step() inside the step: eager uses the new lr at once.  At
+    the capture the new lr is written after it, before the launch; at every later launch
+    the scheduler runs before the launch, so the graph reads the lr eager would."""
+    gg.manual_seed(0)
+    fc = nn.Linear(16, 4).to("cuda")
+    opt = optim.SGD(fc.parameters(), lr=1.0, momentum=0.9)
+    sched = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+
+    def step(xb, yb):
+        opt.zero_grad()
+        F.cross_entropy(fc(xb), yb).backward()
+        sched.step()
+        opt.step()
+
+    compiled = gg.compile(step, cuda_graph=True)
+    x, y = _batch(8)
+    with np.errstate(all="ignore"), pytest.warns(UserWarning, match="before"):
+        for call in range(1, 9):  # eager, recorded, 2 plain replays, capture, 3 launches
+            compiled(x, y)
+            (bucket,) = opt._multi_tensor.buckets.values()
+            assert np.asarray(bucket.scalars.array)[0] == 0.5**call, call
+    (graph_step,) = compiled.plans.values()
+    assert [c.method for c in graph_step.host_calls_before] == [sched.step]
+    assert graph_step.host_calls == []

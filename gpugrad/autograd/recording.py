@@ -22,6 +22,7 @@ import contextlib
 active = None
 capturing = False  # a compiled plan is being captured as a CUDA graph (gpugrad.cuda_graph)
 _deferred: list = []  # what after_capture deferred during the current capture
+_deferred_keys: set = set()  # the memory those uploads write
 
 
 class CompileError(RuntimeError):
@@ -59,20 +60,30 @@ def capturing_graph():
     """Inside: a plan is being captured as a CUDA graph, :func:`refuse_in_capture` raises
     and :func:`after_capture` defers work.  Yields the list of deferred callables, which
     the capturer runs once the capture has ended, before the graph's first launch."""
-    global capturing, _deferred
-    capturing, _deferred = True, []
+    global capturing, _deferred, _deferred_keys
+    capturing, _deferred, _deferred_keys = True, [], set()
     try:
         yield _deferred
     finally:
         capturing = False
 
 
-def after_capture(upload) -> None:
+def after_capture(upload, key=None) -> None:
     """Run ``upload()`` (a host-to-device copy: CuPy refuses one on a capturing stream)
     after the capture, before the graph's first launch: for device memory the captured
-    kernels read but nothing in the graph writes, such as a pointer table."""
+    kernels read but nothing in the graph writes (a pointer table, an lr).  ``key`` names
+    the memory: a second upload to it in one capture raises, as the graph's launches
+    before and after it would all read the last value."""
     if not capturing:
         raise RuntimeError("after_capture is only for work deferred out of a CUDA graph capture")
+    if key is not None:
+        if key in _deferred_keys:
+            raise CompileError(
+                "gg.compile: device values (an optimizer's lr or step counts) changed twice "
+                "while the step was captured as a CUDA graph, which holds one value per "
+                "launch; compile the step with cuda_graph=False"
+            )
+        _deferred_keys.add(key)
     _deferred.append(upload)
 
 

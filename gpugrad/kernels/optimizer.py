@@ -18,7 +18,6 @@ import numpy
 
 from .. import backend
 from ..autograd import recording
-from ..autograd.recording import CompileError
 from . import _build
 from ._build import THREADS, Kernel, as_contiguous, check_float, grid, on_arrays_device
 
@@ -142,15 +141,12 @@ def _address(a) -> int:
 def _upload(device_array, host: numpy.ndarray) -> None:
     """Copy ``host`` into ``device_array`` in place: its address stays, so a captured CUDA
     graph that reads it sees the new values (cupy's ``set`` queues the copy on the current
-    stream, after the kernels that read the old values).  Refused while a graph is captured
-    (CuPy refuses a host-to-device copy on a capturing stream; this says what changed)."""
+    stream, after the kernels that read the old values).  While a graph is captured (CuPy
+    refuses a host-to-device copy on a capturing stream) the copy is made once the capture
+    has ended, before the graph's first launch: the values that step would have used."""
     if recording.capturing:
-        raise CompileError(
-            "gg.compile: an optimizer's hyper-parameters or step counts changed while the step "
-            "was captured as a CUDA graph (the upload cannot be captured); change them outside "
-            "the step, or compile it with cuda_graph=False"
-        )
-    if isinstance(device_array, numpy.ndarray):  # the CPU stand-in: device memory is host's
+        recording.after_capture(lambda: _upload(device_array, host), key=id(device_array))
+    elif isinstance(device_array, numpy.ndarray):  # the CPU stand-in: device memory is host's
         device_array[...] = host
     else:
         device_array.set(host)
@@ -227,15 +223,9 @@ class PointerTable:
             self.graph_tables.append(self.table)
         if self.table is None or self.table.shape != host.shape or self.read_by_graph:
             self.table = _build.cupy_module().empty(host.shape, numpy.int64)
-        if recording.capturing:
-            # new addresses inside a capture (set_to_none=True gave the gradients new
-            # arrays).  CuPy refuses a copy on a capturing stream, and none is needed: the
-            # graph's addresses never change, so the table is written once, after the
-            # capture and before the first launch
-            table = self.table
-            recording.after_capture(lambda: _upload(table, host))
-        else:
-            _upload(self.table, host)  # in place when the size is unchanged
+        # in place when the size is unchanged; inside a capture (set_to_none=True gave the
+        # gradients new arrays) once it has ended: the graph's addresses never change
+        _upload(self.table, host)
         self.read_by_graph = recording.capturing
         self.tensors, self.blocks, self._key = n, len(tensor_of_block), key
         self.builds += 1

@@ -348,13 +348,22 @@ def test_a_table_a_captured_graph_reads_is_never_written_again(impl):
 
 
 @on_kernels
-def test_an_upload_inside_a_capture_is_refused(impl):
+def test_an_upload_inside_a_capture_waits_for_its_end_and_a_second_one_is_refused(impl):
+    """A scheduler's new lr met inside a capture is written once the capture has ended
+    (CuPy refuses a copy on a capturing stream), before the first launch; a second change
+    in the same capture cannot be: every launch of the graph would read the last one."""
     scalars = optimizer.DeviceScalars()
     scalars.update((0.1, 0.9))
-    with recording.capturing_graph():
+    with recording.capturing_graph() as deferred:
         scalars.update((0.1, 0.9))  # unchanged: nothing to upload
-        with pytest.raises(gg.CompileError, match="changed while the step was captured"):
-            scalars.update((0.05, 0.9))
+        assert not deferred
+        scalars.update((0.05, 0.9))
+        np.testing.assert_array_equal(impl.asnumpy(scalars.array), [0.1, 0.9])
+        with pytest.raises(gg.CompileError, match="changed twice"):
+            scalars.update((0.025, 0.9))
+    for upload in deferred:
+        upload()
+    np.testing.assert_array_equal(impl.asnumpy(scalars.array), [0.05, 0.9])
 
 
 @on_kernels
