@@ -66,12 +66,17 @@ def test_compile_gives_the_eager_runs_numbers(tmp_path, model):
     b = json.loads((tmp_path / "compiled" / "metrics.json").read_text())
     assert [e["train_loss"] for e in a["epochs"]] == [e["train_loss"] for e in b["epochs"]]
     assert a["test_accuracy"] == b["test_accuracy"]
+    if model == "mlp":  # --cuda-graph changes nothing on the CPU
+        assert train(*common, "--compile", "--cuda-graph", "--out", str(tmp_path / "g")) == 0
+        c = json.loads((tmp_path / "g" / "metrics.json").read_text())
+        assert [e["train_loss"] for e in c["epochs"]] == [e["train_loss"] for e in a["epochs"]]
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
         (["--compile", "--distributed"], "--compile does not support --distributed"),
+        (["--cuda-graph"], "--cuda-graph captures the compiled step: add --compile"),
         (["--data", "mnist"], "unknown dataset"),
         (["--data", "idx:/nonexistent-dir"], "does not exist"),
         (["--batch-size", "0"], "batch-size"),
