@@ -5,9 +5,10 @@ in a fresh worker process and alternating round by round (bench/train_bench.py's
 
 - the 20-op chain (forward+backward on 4x4 tensors), the MLP step (784-512-512-10) at
   batch 64, 256, 1024 and the CNN step at batch 64, 256 (SGD with momentum);
-- gpugrad eager, gpugrad compiled, torch eager and, on CUDA, torch with the step captured
-  as a CUDA graph (``torch.cuda.graph``, the optimizer's ``zero_grad`` outside the graph,
-  as PyTorch's whole-network capture example does).
+- gpugrad eager, gpugrad compiled, torch eager and, on CUDA, gpugrad compiled as one CUDA
+  graph (``gg.compile(step, cuda_graph=True)``) and torch with the step captured as a CUDA
+  graph (``torch.cuda.graph``, the optimizer's ``zero_grad`` outside the graph, as
+  PyTorch's whole-network capture example does).
 
 It prints one table and writes ``bench/results/compile-<device>.json``.
 """
@@ -23,7 +24,8 @@ from bench import common, models, train_bench
 
 CASES = [("chain20", None), ("mlp", 64), ("mlp", 256), ("mlp", 1024), ("cnn", 64), ("cnn", 256)]
 QUICK_CASES = [("chain20", None), ("mlp", 16), ("cnn", 8)]
-VARIANTS = ("gpugrad eager", "gpugrad compiled", "torch eager", "torch graph")
+VARIANTS = ("gpugrad eager", "gpugrad compiled", "gpugrad graph", "torch eager", "torch graph")
+GRAPH_VARIANTS = ("gpugrad graph", "torch graph")  # CUDA only
 
 
 def torch_graph_step(lib, kind: str, batch, device: str):
@@ -58,7 +60,7 @@ def worker(spec: dict) -> dict:
     device, case = spec["device"], spec["case"]
     if library == "torch" and spec.get("threads"):
         lib.module.set_num_threads(spec["threads"])
-    if mode == "graph":
+    if library == "torch" and mode == "graph":
         step = torch_graph_step(lib, case, spec["batch"], device)
     elif case == "chain20":
         step, _ = train_bench.ops_step(lib, device, "chain20")
@@ -66,6 +68,8 @@ def worker(spec: dict) -> dict:
         step = models.train_step(lib, case, spec["batch"], device)
     if mode == "compiled":
         step = lib.module.compile(step)
+    elif library == "gpugrad" and mode == "graph":
+        step = lib.module.compile(step, cuda_graph=True)
     clock = common.HostClock(None if device == "cpu" else lambda: lib.synchronize(device))
     inner = 50 if case == "chain20" else 1
     return {"median_s": common.median_time(step, clock, spec["reps"], inner=inner)}
@@ -91,6 +95,8 @@ def measure(cases: list, variants: list, device: str, threads: int, reps: int, r
         row["compiled_vs_eager"] = row["gpugrad_eager_s"] / row["gpugrad_compiled_s"]
         if "torch_graph_s" in row:
             row["compiled_vs_torch_graph"] = row["torch_graph_s"] / row["gpugrad_compiled_s"]
+            row["graph_vs_torch"] = torch_eager / row["gpugrad_graph_s"]
+            row["graph_vs_torch_graph"] = row["torch_graph_s"] / row["gpugrad_graph_s"]
         rows.append(row)
     return rows
 
@@ -107,7 +113,7 @@ def main(argv=None) -> int:
     from gpugrad import backend
 
     device = args.device or ("cuda" if backend.cuda_available() else "cpu")
-    variants = [v for v in VARIANTS if device != "cpu" or v != "torch graph"]
+    variants = [v for v in VARIANTS if device != "cpu" or v not in GRAPH_VARIANTS]
     cases = QUICK_CASES if args.quick else CASES
     if args.only:
         chosen = args.only.split(",")
@@ -120,7 +126,7 @@ def main(argv=None) -> int:
     time_keys = [(v.replace(" ", "_") + "_s", common.millis) for v in variants]
     ratio_keys = ["eager_vs_torch", "compiled_vs_torch", "compiled_vs_eager"]
     if device != "cpu":
-        ratio_keys.append("compiled_vs_torch_graph")
+        ratio_keys += ["compiled_vs_torch_graph", "graph_vs_torch", "graph_vs_torch_graph"]
     common.print_table(
         f"ms per step, eager and compiled ({device}, {args.threads} threads)",
         rows,

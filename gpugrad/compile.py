@@ -120,8 +120,12 @@ class CompiledStep:
         with recorder.watching():
             result = self.step(*args)
         plan = recorder.plan(result)
-        if self.cuda_graph and tensors and tensors[0].is_cuda:
-            plan = GraphStep(plan, tensors[0].device, tensors)
+        if self.cuda_graph:
+            # the step's device: its first tensor argument's, or its first parameter's (a
+            # step with no tensor arguments trains on data it holds)
+            device = next((t.device for t in [*tensors, *(r.tensor for r in plan.live)]), None)
+            if device is not None and device.kind == "cuda":
+                plan = GraphStep(plan, device, tensors)
         self.plans[key] = plan
         return result
 

@@ -137,3 +137,22 @@ def test_a_scheduler_stepped_before_the_optimizer_sets_the_lr_of_that_launch(cou
     (graph_step,) = compiled.plans.values()
     assert [c.method for c in graph_step.host_calls_before] == [sched.step]
     assert graph_step.host_calls == []
+
+
+def test_a_step_without_tensor_arguments_is_captured_on_its_parameters_device(counts):
+    """A step that trains on data it holds (bench/models.py's) takes its device from its
+    parameters: it is captured too."""
+    fc, opt, _ = _model_and_step()
+    x, y = _batch(8)
+
+    def step():
+        opt.zero_grad()
+        F.cross_entropy(fc(x), y).backward()
+        opt.step()
+
+    compiled = gg.compile(step, cuda_graph=True)
+    with np.errstate(all="ignore"):
+        for _ in range(5):
+            compiled()
+    (graph_step,) = compiled.plans.values()
+    assert graph_step.graph is not None and graph_step.device == gg.device("cuda")
