@@ -23,7 +23,7 @@ EXPECTED = [
     "bench/bench_mlp.py --device cuda --out",
     "bench/bench_cnn.py --device cuda --out",
     "bench/bench_compile.py --device cuda --only chain20,mlp --rounds 1 --out",
-    "-m gpugrad train --device cuda --out",
+    "-m gpugrad train --device cuda --compile --cuda-graph --out",
     "-m gpugrad train --device cuda --model cnn --out",
 ]
 
