@@ -6,10 +6,12 @@ On the CPU the batch goes through in chunks of samples whose columns fit ``CHUNK
 (8 MiB): one columns buffer is reused from chunk to chunk and nothing of it is kept for
 the backward, which rebuilds each chunk's columns from x.  Whole-batch columns (C·kh·kw
 times the image) and their gradient would be the largest arrays of a CNN's step; every
-fresh large array costs page faults on first touch, which outweighed the arithmetic.  On the GPU one
-chunk is the whole batch.  The output is the (N, F, Ho, Wo) view of an (F, N, Ho, Wo)
-array; the layers after it keep that layout, in which the next im2col's copies and this
-node's gradient need no transposing copy.
+fresh large array costs page faults on first touch, which outweighed the arithmetic.  The
+columns, their gradient, the output and the input's gradient come from gpugrad's pool of
+host blocks (``host_memory.empty``), so a steady step takes them again without touching
+fresh pages.  On the GPU one chunk is the whole batch, in CuPy's pool.  The output is the
+(N, F, Ho, Wo) view of an (F, N, Ho, Wo) array; the layers after it keep that layout, in
+which the next im2col's copies and this node's gradient need no transposing copy.
 
 Under ``create_graph`` the backward is the recorded im2col, matmuls and col2im, so conv2d
 is differentiable to any order.  ``padding='same'`` pads as PyTorch does: the total
@@ -17,7 +19,7 @@ is differentiable to any order.  ``padding='same'`` pads as PyTorch does: the to
 
 from __future__ import annotations
 
-from .. import backend
+from .. import backend, host_memory
 from ..autograd.engine import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
@@ -76,12 +78,11 @@ class Conv2dFunction(Function):
     def _columns(self, x, W, n0, n1, buffer):
         """The columns (C, kh, kw, n1 - n0, Ho, Wo) of samples [n0, n1), in ``buffer``
         when it has that shape (every chunk but a shorter last one), else in a new one."""
-        xp = backend.get_array_module(x)
         c, (kh, kw) = x.shape[1], W.shape[2:]
         ho, wo = window_counts(x.shape[2:], (kh, kw), self.stride, self.padding, self.dilation)
         shape = (c, kh, kw, n1 - n0, ho, wo)
         if buffer is None or buffer.shape != shape:
-            buffer = xp.empty(shape, x.dtype)
+            buffer = _empty(x, shape)
         fill_columns(x[n0:n1], buffer, (kh, kw), self.stride, self.padding, self.dilation)
         return buffer
 
@@ -89,7 +90,7 @@ class Conv2dFunction(Function):
         xp = backend.get_array_module(x)
         g, n = self.groups, x.shape[0]
         f, fg, rows, ho, wo, chunk = self._geometry(x, W)
-        y = xp.empty((f, n, ho, wo), x.dtype)
+        y = _empty(x, (f, n, ho, wo))
         y_g, w_g = y.reshape(g, fg, n, ho * wo), W.reshape(g, fg, rows)
         b_g = None if b is None else b.reshape(g, fg, 1)
         cols = None
@@ -118,7 +119,7 @@ class Conv2dFunction(Function):
         _, fg, rows, ho, wo, chunk = self._geometry(x, W)
         gy_t = xp.ascontiguousarray(gy.transpose(1, 0, 2, 3))  # (F, N, Ho, Wo), often a view
         gy_g = gy_t.reshape(g, fg, n, ho * wo)
-        gx = xp.empty((c, n, h, w), x.dtype) if needs[0] else None
+        gx = _empty(x, (c, n, h, w)) if needs[0] else None
         gW = xp.zeros((g, fg, rows), W.dtype) if needs[1] else None
         w_t = W.reshape(g, fg, rows).transpose(0, 2, 1)  # (g, rows, F/g)
         cols = gcols = None
@@ -131,7 +132,7 @@ class Conv2dFunction(Function):
                 gW += gy_c @ cols.reshape(g, rows, m).transpose(0, 2, 1)
             if gx is not None:
                 if gcols is None or gcols.shape[3] != n1 - n0:
-                    gcols = xp.empty((c, *W.shape[2:], n1 - n0, ho, wo), x.dtype)
+                    gcols = _empty(x, (c, *W.shape[2:], n1 - n0, ho, wo))
                 xp.matmul(w_t, gy_c, out=gcols.reshape(g, rows, m))
                 add_columns(
                     gcols,
@@ -149,6 +150,14 @@ class Conv2dFunction(Function):
         if len(needs) == 2:
             return grads
         return (*grads, gy_t.sum(axis=(1, 2, 3)) if needs[2] else None)
+
+
+def _empty(x, shape):
+    """An uninitialized array of x's dtype and device: from gpugrad's host pool on the CPU,
+    from CuPy's pool on the GPU."""
+    if backend.is_cuda_array(x):
+        return backend.get_array_module(x).empty(shape, x.dtype)
+    return host_memory.empty(shape, x.dtype)
 
 
 def _gemm_backward(ns, needs, gy, cols, W, groups):

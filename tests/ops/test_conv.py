@@ -149,3 +149,31 @@ def test_second_order_matches_torch(device):
     (tgw,) = torch.autograd.grad((tgx * torch.tensor(u0)).sum(), [tw])
     np.testing.assert_allclose(gx.detach().numpy(), tgx.detach().numpy(), rtol=1e-12)
     np.testing.assert_allclose(gw.numpy(), tgw.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("kw", [dict(padding=1), dict(stride=2), dict(padding="same", groups=2)])
+def test_large_arrays_from_the_host_pool_match_torch(kw, device):
+    """Columns, output and gradients large enough for the host pool (host_memory.empty):
+    float64 against torch, and a second call's output never in the first one's memory."""
+    import torch
+
+    rng = np.random.default_rng(7)
+    x0, w0 = (
+        rng.standard_normal((8, 6, 20, 20)),
+        rng.standard_normal((12, 6 // kw.get("groups", 1), 3, 3)),
+    )
+    gy = None
+    x = gg.tensor(x0, device=device, requires_grad=True)
+    w = gg.tensor(w0, device=device, requires_grad=True)
+    y = F.conv2d(x, w, **kw)
+    gy = rng.standard_normal(y.shape)
+    y.backward(gg.tensor(gy, device=device))
+    tx, tw = torch.tensor(x0, requires_grad=True), torch.tensor(w0, requires_grad=True)
+    ty = TF.conv2d(tx, tw, **kw)
+    ty.backward(torch.tensor(gy))
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-12, atol=1e-11)
+    y2 = F.conv2d(x.detach() * 2, w.detach(), **kw)
+    assert not np.shares_memory(y.numpy(), y2.numpy())
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-12, atol=1e-12)

@@ -1,0 +1,126 @@
+"""gpugrad.host_memory's pool of large host blocks (empty, empty_like): a block is handed out
+again only once no array uses it, sizes share a block within their size class, and the
+limit holds."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from gpugrad import host_memory
+
+BIG = (512, 256)  # 512 KiB of float32: pooled
+
+
+@pytest.fixture
+def fresh_pool():
+    """The pool without idle blocks, its limit restored and idle blocks freed afterwards;
+    yields the bytes it still holds (blocks of arrays alive elsewhere)."""
+    host_memory.release_pool()
+    limit = host_memory.pool_limit()
+    yield host_memory.pool_bytes()
+    host_memory.set_pool_limit(limit)
+    host_memory.release_pool()
+
+
+def test_a_block_comes_back_once_its_array_dies(fresh_pool):
+    a = host_memory.empty(BIG, np.float32)
+    address = a.ctypes.data
+    held = host_memory.pool_bytes()
+    del a
+    b = host_memory.empty(BIG, np.float32)
+    assert b.ctypes.data == address and host_memory.pool_bytes() == held
+
+
+@pytest.mark.parametrize(
+    "keep",
+    [
+        lambda a: a.T[::2],  # a view
+        lambda a: np.asarray(a).reshape(-1),
+        lambda a: memoryview(a),
+        lambda a: np.lib.stride_tricks.as_strided(a, (2, 2), (8, 4)),
+        lambda a: a[3],  # a row
+    ],
+    ids=["view", "reshape", "memoryview", "as_strided", "row"],
+)
+def test_a_block_in_use_is_never_handed_out(fresh_pool, keep):
+    a = host_memory.empty(BIG, np.float32)
+    a[...] = 7
+    kept = keep(a)
+    del a
+    b = host_memory.empty(BIG, np.float32)
+    b[...] = 0
+    assert (np.asarray(kept) == 7).all()
+
+
+def test_sizes_share_their_size_class(fresh_pool):
+    a = host_memory.empty((BIG[0] + 8, BIG[1]), np.float32)  # 1/8 more, rounded up
+    address = a.ctypes.data
+    del a
+    b = host_memory.empty((BIG[0] + 50, BIG[1]), np.float32)  # the same class
+    assert b.ctypes.data == address
+    c = host_memory.empty((BIG[0] * 2, BIG[1]), np.float32)  # another class: a new block
+    assert not np.shares_memory(b, c)
+
+
+def test_small_arrays_are_numpys_own(fresh_pool):
+    a = host_memory.empty(100, np.float64)
+    assert a.shape == (100,) and host_memory.pool_bytes() == fresh_pool
+
+
+def test_empty_like_keeps_the_memory_order(fresh_pool):
+    channels_outer = np.empty((16, 8, 28, 28), np.float32).transpose(1, 0, 2, 3)
+    out = host_memory.empty_like(channels_outer)
+    assert out.shape == channels_outer.shape and out.strides == channels_outer.strides
+    as_bool = host_memory.empty_like(channels_outer, bool)
+    assert as_bool.dtype == bool and as_bool.transpose(1, 0, 2, 3).flags.c_contiguous
+    assert host_memory.pooled_like(np.empty(10)) is None
+
+
+def test_the_limit_holds_and_idle_blocks_make_room(fresh_pool):
+    size = BIG[0] * BIG[1] * 4
+    host_memory.set_pool_limit(fresh_pool + 2 * size)
+    a, b = host_memory.empty(BIG, np.float32), host_memory.empty(BIG, np.float32)
+    c = host_memory.empty(BIG, np.float32)  # the pool is full of blocks in use: NumPy's
+    assert host_memory.pool_bytes() == fresh_pool + 2 * size and c.base is None
+    del a, c
+    d = host_memory.empty((BIG[0] * 2, BIG[1]), np.float32)  # needs the idle block's room
+    assert host_memory.pool_bytes() == fresh_pool + size and d.base is None  # b's is in use
+    del b
+    e = host_memory.empty((BIG[0] * 2, BIG[1]), np.float32)
+    assert e.base is not None and host_memory.pool_bytes() == fresh_pool + 2 * size
+    host_memory.set_pool_limit(0)  # off: idle blocks freed, nothing pooled
+    f = host_memory.empty(BIG, np.float32)
+    assert f.base is None and host_memory.pool_bytes() == fresh_pool + 2 * size  # e's
+    del e
+    assert host_memory.release_pool() == 2 * size and host_memory.pool_bytes() == fresh_pool
+    with pytest.raises(ValueError, match=">= 0"):
+        host_memory.set_pool_limit(-1)
+
+
+def test_release_frees_idle_blocks_only(fresh_pool):
+    a = host_memory.empty(BIG, np.float32)
+    host_memory.empty(BIG, np.float32)  # dies at once: idle
+    assert host_memory.release_pool() == BIG[0] * BIG[1] * 4
+    a[...] = 1  # still ours
+    assert host_memory.pool_bytes() == fresh_pool + a.nbytes
+
+
+def test_threads_never_share_a_block(fresh_pool):
+    errors = []
+
+    def work(value):
+        for _ in range(300):
+            a = host_memory.empty(BIG, np.float32)
+            a[...] = value
+            b = host_memory.empty(BIG, np.float32)
+            b[...] = -value
+            if not ((a == value).all() and (b == -value).all()):
+                errors.append(value)
+
+    threads = [threading.Thread(target=work, args=(v,)) for v in (1, 2, 3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
