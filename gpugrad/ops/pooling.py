@@ -7,14 +7,17 @@ im2col: window offset (i, j) of every window is one strided view of x; its outpu
 gradient keep x's memory layout ((C, N, H, W) after a convolution), so that the ReLU
 before it and the convolution after it run over contiguous memory.  The max gate:
 each window's gradient goes to its first maximal element in row-major order (as in
-PyTorch), a NaN counting as the maximum.
+PyTorch), a NaN counting as the maximum.  On the CPU, disjoint windows take a faster
+path (:class:`WindowChoice`); its arrays come from gpugrad's host pool.
 """
 
 from __future__ import annotations
 
+import functools
+
 import numpy
 
-from .. import backend
+from .. import backend, host_memory
 from ..autograd.engine import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
@@ -89,6 +92,11 @@ class DisjointMaxPool(Function):
     def forward(self, x):
         xp = backend.get_array_module(x)
         self.in_shape, self.channels_outer = x.shape, x.strides[1] > x.strides[0]
+        if WindowChoice.applies(x, self.kernel):
+            found = WindowChoice.pool(x, self.kernel, self.channels_outer, True in self.needs_grad)
+            if found is not None:  # else a NaN is in x: the path below routes NaNs
+                y, self.chosen = found
+                return y
         views = _offset_views(
             x, self.kernel, (x.shape[2] // self.kernel[0], x.shape[3] // self.kernel[1])
         )
@@ -134,6 +142,8 @@ class WindowScatter(Function):
     def forward(self, g):
         xp = backend.get_array_module(g)
         h, w = self.in_shape[2:]
+        if isinstance(self.chosen, WindowChoice):
+            return self.chosen.scatter(g)
         if self.channels_outer:  # x's layout: the ReLU gradient then runs contiguously
             n, c = self.in_shape[:2]
             out = xp.empty((c, n, h, w), g.dtype).transpose(1, 0, 2, 3)
@@ -158,6 +168,8 @@ class WindowGather(Function):
 
     def forward(self, a):
         self.in_shape = a.shape
+        if isinstance(self.chosen, WindowChoice):
+            return self.chosen.gather(a)
         views = _offset_views(a, self.kernel, self.chosen[0].shape[2:])
         out = select(self.chosen[0], views[0])
         for view, hit in zip(views[1:], self.chosen[1:]):
@@ -166,6 +178,111 @@ class WindowGather(Function):
 
     def backward(self, ns, gy):
         return ns.apply(WindowScatter(self.chosen, self.in_shape, self.kernel), gy)
+
+
+# -- on the CPU: the windows' values side by side, and flat indices ---------------------------
+# Through the strided offset views, every NumPy pass runs over rows of Wo elements kw apart,
+# and NumPy's loop costs some 30 ns per row: most of the time.  One copy puts the offsets
+# side by side instead, (kh·kw, A, B, Ho, Wo) in x's memory order (A, B) (N, C), or (C, N)
+# for a (C, N, H, W) array's view): the max and the choice are then passes over contiguous
+# memory, and the gradient is one scatter through flat indices into a zeroed array.
+class WindowChoice:
+    """Each window's first max on the CPU: ``choice`` (A·B·Ho·Wo,) uint8, its offset
+    (row-major) in the window; the flat index into x's memory order made from it when the
+    gradient needs it."""
+
+    def __init__(self, choice, shape, kernel, outer: bool):
+        self.choice, self.shape, self.kernel, self.outer = choice, shape, kernel, outer
+        self.index = None
+
+    @staticmethod
+    def applies(x, kernel) -> bool:
+        return not backend.is_cuda_array(x) and kernel[0] * kernel[1] < 256  # uint8 offsets
+
+    @classmethod
+    def pool(cls, x, kernel, outer: bool, choose: bool):
+        """(y, choice or None when not ``choose``); None when a max is NaN (the general path
+        routes the gradient to the NaN)."""
+        m = x.transpose(1, 0, 2, 3) if outer else x  # memory order
+        (a, b, h, w), (kh, kw) = m.shape, kernel
+        ho, wo = h // kh, w // kw
+        m6 = m[:, :, : ho * kh, : wo * kw].reshape(a, b, ho, kh, wo, kw)  # a view
+        side = host_memory.empty((kh, kw, a, b, ho, wo), x.dtype)
+        numpy.copyto(side, m6.transpose(3, 5, 0, 1, 2, 4))
+        side = side.reshape(kh * kw, -1)
+        y = host_memory.empty(side.shape[1], x.dtype)
+        if len(side) == 1:
+            y[...] = side[0]
+        else:
+            numpy.maximum(side[0], side[1], out=y)
+        choice = None
+        if choose:  # a later offset is chosen where it is strictly greater: the first max
+            better = host_memory.empty(y.shape, bool)
+            choice = host_memory.empty(y.shape, numpy.uint8)
+            chosen_k = host_memory.empty(y.shape, numpy.uint8)
+            if len(side) == 1:
+                choice[...] = 0
+            else:
+                numpy.greater(side[1], side[0], out=better)
+                choice[...] = better
+            for k in range(2, len(side)):
+                numpy.greater(side[k], y, out=better)
+                numpy.maximum(y, side[k], out=y)
+                numpy.multiply(better.view(numpy.uint8), k, out=chosen_k)
+                numpy.maximum(choice, chosen_k, out=choice)  # k beats every earlier offset
+        elif len(side) > 2:
+            for k in range(2, len(side)):
+                numpy.maximum(y, side[k], out=y)
+        if y.dtype.kind == "f" and y.size and numpy.isnan(y.max()):
+            return None
+        y = y.reshape(a, b, ho, wo)
+        y = y.transpose(1, 0, 2, 3) if outer else y
+        return y, (None if choice is None else cls(choice, (a, b, h, w), kernel, outer))
+
+    def flat_index(self):
+        """Per window, the flat index of its choice in the (A, B, H, W) array."""
+        if self.index is None:
+            (a, b, h, w), (kh, kw) = self.shape, self.kernel
+            # offset k of a window is row k // kw, column k % kw: k + (k // kw)·(W - kw)
+            index = host_memory.empty(self.choice.shape, numpy.int64)
+            index[...] = self.choice
+            rows = numpy.floor_divide(index, kw, out=host_memory.empty_like(index))
+            rows *= w - kw
+            index += rows
+            index += _window_starts(a, b, h, w, kh, kw)
+            self.index = index
+        return self.index
+
+    def scatter(self, g):
+        """The gradient (N, C, H, W) in x's layout: each window's g at its choice, 0
+        elsewhere."""
+        out = host_memory.empty(self.shape, g.dtype)
+        out.fill(0)
+        gm = g.transpose(1, 0, 2, 3) if self.outer else g
+        if not gm.flags.c_contiguous:  # the values in the index's order (a pooled copy)
+            values = host_memory.empty(gm.shape, gm.dtype)
+            values[...] = gm
+            gm = values
+        out.reshape(-1)[self.flat_index()] = gm.reshape(-1)
+        return out.transpose(1, 0, 2, 3) if self.outer else out
+
+    def gather(self, values):
+        """(N, C, Ho, Wo): the value of (N, C, H, W) ``values`` at each window's choice."""
+        a, b, h, _ = self.shape
+        vm = values.transpose(1, 0, 2, 3) if self.outer else values
+        out = vm.reshape(-1)[self.flat_index()].reshape(a, b, h // self.kernel[0], -1)
+        return out.transpose(1, 0, 2, 3) if self.outer else out
+
+
+@functools.lru_cache(maxsize=8)  # a training loop's few pooling shapes
+def _window_starts(a, b, h, w, kh, kw):
+    """The flat index of each window's first element in an (A, B, H, W) array, read-only."""
+    ho, wo = h // kh, w // kw
+    rows = numpy.arange(a * b, dtype=numpy.int64)[:, None] * (h * w)
+    rows = (rows + numpy.arange(ho, dtype=numpy.int64) * (kh * w)).reshape(-1, 1)
+    starts = (rows + numpy.arange(wo, dtype=numpy.int64) * kw).reshape(-1)
+    starts.flags.writeable = False
+    return starts
 
 
 def max_pool2d(

@@ -156,3 +156,53 @@ def test_max_pool_pads_with_minus_infinity():
     ours = F.max_pool2d(gg.tensor(x), 2, stride=1, padding=1)
     np.testing.assert_array_equal(ours.numpy(), TF.max_pool2d(torch.tensor(x), 2, 1, 1).numpy())
     assert ours.numpy().max() == -5
+
+
+# -- the CPU path (pooling.WindowChoice): every tie pattern, kernels, layouts, no grad -------
+def _every_window(values, kernel):
+    """Every kh×kw window of ``values`` side by side in one (1, 1, kh, kw·count) image."""
+    kh, kw = kernel
+    grid = np.stack(np.meshgrid(*[values] * (kh * kw), indexing="ij"), -1).reshape(-1, kh, kw)
+    return grid.transpose(1, 0, 2).reshape(1, 1, kh, -1)
+
+
+@pytest.mark.parametrize("kernel", [(2, 2), (1, 3), (2, 3)], ids=str)
+def test_every_tie_pattern_routes_as_torch(kernel, device):
+    """Each window's gradient goes to its first max in row-major order, for every pattern
+    of equal values (0, 1, 2 in each position)."""
+    x0 = _every_window(np.array([0.0, 1.0, 2.0]), kernel)
+    g0 = np.random.default_rng(0).standard_normal((1, 1, 1, x0.shape[3] // kernel[1]))
+    x = gg.tensor(x0, device=device, requires_grad=True)
+    F.max_pool2d(x, kernel).backward(gg.tensor(g0, device=device))
+    tx = torch.tensor(x0, requires_grad=True)
+    TF.max_pool2d(tx, kernel).backward(torch.tensor(g0))
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+
+
+@pytest.mark.parametrize("kernel", [(2, 2), (3, 3), (2, 3), (1, 1), (3, 1)], ids=str)
+@pytest.mark.parametrize("channels_outer", [False, True], ids=["nchw", "cnhw"])
+def test_large_max_pool_matches_torch(kernel, channels_outer, device):
+    """Arrays large enough for the host pool, ties in most windows, a cropped edge: the
+    max and its gradient bit for bit, the input's memory order kept by the gradient, and
+    the forward alone under no_grad."""
+    rng = np.random.default_rng(1)
+    shape = (4, 8, 31, 29)
+    x0 = rng.integers(0, 3, shape).astype(np.float32)
+    if channels_outer:
+        x = gg.tensor(x0.transpose(1, 0, 2, 3).copy(), device=device).permute(1, 0, 2, 3)
+    else:
+        x = gg.tensor(x0, device=device)
+    x.requires_grad_()
+    y = F.max_pool2d(x, kernel)
+    g0 = rng.standard_normal(y.shape).astype(np.float32)
+    (gx,) = gg.grad(y, [x], grad_outputs=[gg.tensor(g0, device=device)])
+    tx = torch.tensor(x0, requires_grad=True)
+    ty = TF.max_pool2d(tx, kernel)
+    ty.backward(torch.tensor(g0))
+    np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())
+    np.testing.assert_array_equal(gx.numpy(), tx.grad.numpy())
+    if device == "cpu":
+        strides = gx.numpy().strides
+        assert (strides[1] > strides[0]) == channels_outer
+    with gg.no_grad():
+        np.testing.assert_array_equal(F.max_pool2d(x, kernel).numpy(), ty.detach().numpy())
