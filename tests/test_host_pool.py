@@ -1,8 +1,12 @@
 """gpugrad.host_memory's pool of large host blocks (empty, empty_like): a block is handed out
-again only once no array uses it, sizes share a block within their size class, and the
-limit holds."""
+again only once no array uses it, sizes share a block within their size class, the limit
+holds, and a training step's convolutions, ReLUs and max pools take no fresh pages once
+warm (page faults counted in a fresh process, as tests/test_host_memory.py does)."""
 
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -124,3 +128,43 @@ def test_threads_never_share_a_block(fresh_pool):
     for t in threads:
         t.join()
     assert not errors
+
+
+STEP = """
+import resource, sys
+from bench import models
+from gpugrad import host_memory
+if sys.argv[1] == "off":
+    host_memory.set_pool_limit(0)
+step = models.train_step(models.library("gpugrad"), "cnn", 64, "cpu")  # the trainer's CNN
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(3):
+    step()
+before = faults()
+for _ in range(10):
+    step()
+print((faults() - before) // 10)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc is Linux's")
+def test_the_warm_cnn_step_takes_few_page_faults():
+    """Its convolutions', ReLUs' and max pools' arrays come from the pool; what is left
+    (the Linear's and the flatten's, a few hundred KiB) may still fault."""
+
+    def faults(mode):
+        out = subprocess.run(
+            [sys.executable, "-c", STEP, mode],
+            cwd=Path(__file__).resolve().parent.parent,  # the checkout, for `bench`
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+        return int(out.stdout.split()[-1])
+
+    pooled = faults("on")
+    assert pooled < 500  # about 120 measured
+    # the pool off: NumPy makes them and glibc hands them back (about 2,000 measured)
+    assert faults("off") > 4 * max(pooled, 250)

@@ -10,11 +10,11 @@ arguments and the test cases are all derived from it.
 Every activation saves its OUTPUT, never its input: its local gradient is a function of y
 alone, so one array is kept instead of two.  On CUDA, forward and backward are one fused
 kernel each (``gpugrad.kernels.activation``).  On the CPU the NumPy twins do the same maths
-with ``out=`` on buffers they own and the stable forms (exp only of non-positive numbers).
-NaN passes through every forward.  The piecewise backwards SELECT (gy where y > 0) rather
-than multiply by a mask, so an infinite upstream where a unit is off gives 0, as in
-PyTorch.  An activation maps any shape to itself; bias + activation takes x (..., C) and
-b (C,).
+with ``out=`` on buffers they own (large ones from the host pool, ``host_memory``) and the
+stable forms (exp only of non-positive numbers).  NaN passes through every forward.  The
+piecewise backwards SELECT (gy where y > 0) rather than multiply by a mask, so an infinite
+upstream where a unit is off gives 0, as in PyTorch.  An activation maps any shape to
+itself; bias + activation takes x (..., C) and b (C,).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy
 
-from .. import backend, kernels
+from .. import backend, host_memory, kernels
 from ..autograd.engine import Function
 from ..creation import as_tensor, unwrap
 from ..tensor import Tensor
@@ -36,11 +36,12 @@ from .select import select
 @dataclass(frozen=True)
 class ActivationSpec:
     """Everything about one activation.  ``numpy_forward(x, p, out)`` maps a 1-d NumPy
-    array (``out``: None, or x itself when x may be overwritten); ``numpy_backward(y, gy,
-    p)`` gives gx = gy · act'(x) from the output y in a new buffer; ``local_gradient(y, p,
-    ns)`` is dy/dx from y (arrays, or Tensors through the namespace ``ns``) and
-    ``local_gradient_derivative`` its derivative in y (None where it is zero).  ``param`` is
-    PyTorch's keyword for the one parameter (None if none); ``check(p)`` an error, or None.
+    array and returns y (``out``: None, or an array of x's shape it may write into, x itself
+    when x may be overwritten); ``numpy_backward(y, gy, p)`` gives gx = gy · act'(x) from
+    the output y in a new buffer; ``local_gradient(y, p, ns)`` is dy/dx from y (arrays, or
+    Tensors through the namespace ``ns``) and ``local_gradient_derivative`` its derivative
+    in y (None where it is zero).  ``param`` is PyTorch's keyword for the one parameter
+    (None if none); ``check(p)`` an error, or None.
     """
 
     name: str
@@ -64,9 +65,10 @@ class ActivationSpec:
         return p
 
     def forward_numpy(self, x, p: float = 0.0, owned: bool = False):
-        """y = act(x) on a NumPy array of any shape; with ``owned`` x is overwritten."""
+        """y = act(x), any shape: into x if ``owned``, else a large y into a pooled array."""
         flat = _at_least_1d(x)
-        return self.numpy_forward(flat, p, flat if owned else None).reshape(x.shape)
+        out = flat if owned else host_memory.pooled_like(flat)
+        return self.numpy_forward(flat, p, out).reshape(x.shape)
 
     def backward_numpy(self, y, gy, p: float = 0.0):
         """gx = gy · act'(x) from the output y and the upstream gy (y's shape), in one new
@@ -76,8 +78,7 @@ class ActivationSpec:
 
 
 def _at_least_1d(a):
-    """NumPy ufuncs turn 0-d results into scalars, which cannot be written in place; a
-    (1,)-view of a 0-d array goes through them as an array."""
+    """A 0-d array as a (1,)-view: NumPy ufuncs turn 0-d results into unwritable scalars."""
     return a if a.ndim else a.reshape(1)
 
 
@@ -102,10 +103,6 @@ def _sigmoid_backward(y, gy, p):
     return gx
 
 
-def _tanh(x, p, out):
-    return numpy.tanh(x, out=out)
-
-
 def _tanh_backward(y, gy, p):
     gx = numpy.multiply(y, y)
     numpy.subtract(1, gx, out=gx)
@@ -113,12 +110,13 @@ def _tanh_backward(y, gy, p):
     return gx
 
 
-def _relu(x, p, out):
-    return numpy.maximum(x, 0, out=out)  # NaN passes through
-
-
 def _relu_backward(y, gy, p):
-    return select(y > 0, gy, None)
+    if y.nbytes < host_memory.POOL_MIN_BYTES:
+        return select(y > 0, gy, None)
+    gx = host_memory.empty_like(y)  # select's bit mask made in it: 1 where y > 0, -1, & gy
+    bits = numpy.greater(y, 0, out=gx.view(f"i{y.itemsize}"))
+    numpy.bitwise_and(gy.view(bits.dtype), numpy.negative(bits, out=bits), out=bits)
+    return gx
 
 
 def _leaky_relu(x, slope, out):
@@ -201,14 +199,16 @@ ACTIVATIONS = {
         ActivationSpec(
             name="tanh", code=1, module="Tanh",
             formula="tanh(x); local gradient 1 - y²",
-            numpy_forward=_tanh, numpy_backward=_tanh_backward,
+            numpy_forward=lambda x, p, out: numpy.tanh(x, out=out),
+            numpy_backward=_tanh_backward,
             local_gradient=lambda y, p, ns: 1 - y * y,
             local_gradient_derivative=lambda y, p, ns: -2 * y,
         ),
         ActivationSpec(
             name="relu", code=2, module="ReLU",
             formula="max(x, 0), NaN passes; local gradient [y > 0] (0 at 0)",
-            numpy_forward=_relu, numpy_backward=_relu_backward,
+            numpy_forward=lambda x, p, out: numpy.maximum(x, 0, out=out),
+            numpy_backward=_relu_backward,
             local_gradient=lambda y, p, ns: _on(y),
         ),
         ActivationSpec(

@@ -200,3 +200,28 @@ def test_inplace_activations_write_their_input_as_torch(name, module, device):
         (th * th).sum().backward()
         np.testing.assert_allclose(h.numpy(), th.detach().numpy(), rtol=1e-15)
         np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_of_arrays_from_the_host_pool(dtype):
+    """Large enough for the host pool (the CPU's ReLU output and its gradient's bit-mask
+    select made in a pooled array): edge values, an infinite upstream where the unit is off
+    gives 0, NaN passes forward; a (C, N, H, W) array's NCHW view keeps its memory order."""
+    rng = np.random.default_rng(5)
+    x0 = np.concatenate([np.tile(edge_values(dtype), 300), rng.standard_normal(20_000)])
+    x0 = x0[: 8 * 5 * 24 * 24].astype(dtype).reshape(5, 8, 24, 24)  # (C, N, H, W)
+    gy0 = rng.standard_normal(x0.shape).astype(dtype)
+    gy0[::2, ::3] = np.inf  # where y is 0 too
+    base = gg.tensor(x0, requires_grad=True)
+    y = F.relu(base.permute(1, 0, 2, 3))  # of an NCHW view
+    y.backward(gg.tensor(gy0).permute(1, 0, 2, 3))
+    y_host, gx = y.numpy(), base.grad.numpy()
+    assert y_host.nbytes >= gg.host_memory.POOL_MIN_BYTES
+    assert y_host.strides[1] > y_host.strides[0]  # the input's memory order
+    expected = np.maximum(x0, 0)
+    np.testing.assert_array_equal(y_host.transpose(1, 0, 2, 3), expected)
+    np.testing.assert_array_equal(gx, np.where(expected > 0, gy0, 0))
+    tx = torch.tensor(x0, requires_grad=True)
+    torch.relu(tx).backward(torch.tensor(gy0))
+    finite = np.isfinite(x0)
+    np.testing.assert_array_equal(gx[finite], tx.grad.numpy()[finite])
