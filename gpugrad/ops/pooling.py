@@ -243,14 +243,14 @@ class WindowChoice:
         """Per window, the flat index of its choice in the (A, B, H, W) array."""
         if self.index is None:
             (a, b, h, w), (kh, kw) = self.shape, self.kernel
-            # offset k of a window is row k // kw, column k % kw: k + (k // kw)·(W - kw)
+            # offset k of a window is row k // kw, column k % kw: k + (k // kw)·(W - kw),
+            # in int32 (half the bytes of the int64 index, made in the one add at the end)
+            within = host_memory.empty(self.choice.shape, numpy.int32)
+            numpy.floor_divide(self.choice, kw, out=within)
+            within *= w - kw
+            within += self.choice
             index = host_memory.empty(self.choice.shape, numpy.int64)
-            index[...] = self.choice
-            rows = numpy.floor_divide(index, kw, out=host_memory.empty_like(index))
-            rows *= w - kw
-            index += rows
-            index += _window_starts(a, b, h, w, kh, kw)
-            self.index = index
+            self.index = numpy.add(_window_starts(a, b, h, w, kh, kw), within, out=index)
         return self.index
 
     def scatter(self, g):
