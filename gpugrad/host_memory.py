@@ -22,9 +22,10 @@ reference plus one per array in use.  A steady training step then takes the same
 again and touches no fresh page for the activations, gradients and working buffers that the
 CNN's convolutions, ReLUs and max pools make (measured here: 5 µs per page fault, 3,900
 faults in the CNN step at batch 64 before, about 20 ms of its 40).  Arrays from
-``POOL_MIN_BYTES`` up are pooled while the pool holds at most ``pool_limit()`` bytes of blocks,
-in use or idle (idle blocks are freed to make room; past that, arrays are NumPy's
-own); :func:`release_pool` frees the idle ones, ``set_pool_limit(0)`` turns it off.
+``POOL_MIN_BYTES`` up are pooled while the pool holds at most ``pool_limit()`` bytes of
+blocks, in use or idle (256 MiB unless ``GPUGRAD_HOST_POOL_MIB`` says otherwise at import;
+idle blocks are freed to make room; past that, arrays are NumPy's own);
+:func:`release_pool` frees the idle ones, ``set_pool_limit(0)`` turns the pool off.
 """
 
 from __future__ import annotations
@@ -81,9 +82,15 @@ def keeps_freed_memory() -> bool:
 
 
 def apply_environment() -> None:
-    """``GPUGRAD_KEEP_HOST_MEMORY=1`` (at import): keep freed memory."""
+    """At import: ``GPUGRAD_KEEP_HOST_MEMORY=1`` keeps freed memory;
+    ``GPUGRAD_HOST_POOL_MIB=n`` sets the pool's limit to n MiB (0: no pool)."""
     if os.environ.get("GPUGRAD_KEEP_HOST_MEMORY", "").strip() in ("1", "true", "yes"):
         keep_freed_memory()
+    mib = os.environ.get("GPUGRAD_HOST_POOL_MIB", "").strip()
+    if mib:
+        if not mib.isdigit():
+            raise ValueError(f"GPUGRAD_HOST_POOL_MIB must be a whole number of MiB, got {mib!r}")
+        set_pool_limit(int(mib) << 20)
 
 
 # -- the pool of large blocks ----------------------------------------------------------------

@@ -168,3 +168,20 @@ def test_the_warm_cnn_step_takes_few_page_faults():
     assert pooled < 500  # about 120 measured
     # the pool off: NumPy makes them and glibc hands them back (about 2,000 measured)
     assert faults("off") > 4 * max(pooled, 250)
+
+
+@pytest.mark.parametrize("value, expected", [("12", 12 << 20), ("0", 0), (None, 256 << 20)])
+def test_the_environment_sets_the_limit_at_import(value, expected):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "GPUGRAD_HOST_POOL_MIB"}
+    if value is not None:
+        env["GPUGRAD_HOST_POOL_MIB"] = value
+    code = "import gpugrad; print(gpugrad.host_memory.pool_limit())"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0 and int(out.stdout) == expected
+    env["GPUGRAD_HOST_POOL_MIB"] = "a lot"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode != 0 and "GPUGRAD_HOST_POOL_MIB" in out.stderr
