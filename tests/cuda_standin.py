@@ -35,9 +35,12 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import hashlib
 import importlib.util
+import os
 import shutil
 import sys
+import tempfile
 import types
 from collections import Counter, namedtuple
 from pathlib import Path
@@ -233,6 +236,16 @@ class _DeviceId:
         return "<CUDA Device 0 (stand-in)>"
 
 
+def _wrapped(index, shape):
+    """``index`` with its integer arrays taken modulo their axes' lengths, as CuPy's gather
+    treats out-of-range indices (leading axes; no Ellipsis or None)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return tuple(
+        p % shape[k] if isinstance(p, numpy.ndarray) and p.dtype.kind in "iu" else p
+        for k, p in enumerate(parts)
+    )
+
+
 class DeviceArray(numpy.ndarray):
     """A NumPy array that says it lives on CUDA device 0; its operations are recorded."""
 
@@ -265,11 +278,18 @@ class DeviceArray(numpy.ndarray):
     def __getitem__(self, index):
         plain = self.view(numpy.ndarray)
         index = _plain(index)
-        result = plain[index]
+        try:
+            result = plain[index]
+        except IndexError:  # CuPy wraps out-of-range integer array indices, never raises
+            result = plain[_wrapped(index, plain.shape)]
         return _wrap(result, (self,), "getitem")
 
     def __setitem__(self, index, value):
-        self.view(numpy.ndarray)[_plain(index)] = _plain(value)
+        plain, index = self.view(numpy.ndarray), _plain(index)
+        try:
+            plain[index] = _plain(value)
+        except IndexError:  # CuPy's scatter wraps out-of-range indices too
+            plain[_wrapped(index, plain.shape)] = _plain(value)
         host = isinstance(value, (list, tuple)) or (
             isinstance(value, numpy.ndarray) and not isinstance(value, DeviceArray)
         )
@@ -278,6 +298,11 @@ class DeviceArray(numpy.ndarray):
     def fill(self, value):
         self.view(numpy.ndarray).fill(value)
         _record("op", "fill")
+
+    def scatter_add(self, slices, value):
+        """What ``cupyx.scatter_add(a, slices, value)`` calls: an unbuffered add."""
+        numpy.add.at(self.view(numpy.ndarray), _plain(slices), _plain(value))
+        _record("op", "scatter_add")
 
 
 METHODS = (  # computed on the device: a launch when they write or return a new buffer
@@ -532,6 +557,31 @@ def build_kernels(directory: Path):
 def load(path: Path):
     """A library that :func:`build_kernels` built (``kernels.so`` in its directory)."""
     return ctypes.CDLL(str(path))
+
+
+def cached_kernels(config, tmp_path_factory):
+    """The kernels compiled with g++ for the stand-in, kept in pytest's cache under a hash
+    of everything that goes into them (the compile takes seconds); skips the test without
+    a host C++ compiler."""
+    import pytest
+
+    if CXX is None:
+        pytest.skip("needs a host C++ compiler (g++)")
+    inputs = [CXX, KERNEL_TESTS.read_text()]  # its compile flags
+    inputs += [kernels.module_source(file) for file in sorted(kernels.KERNELS)]
+    inputs += [repr(kernels.KERNELS), EMULATOR_HEADER.read_text()]
+    key = hashlib.sha256("\0".join(inputs).encode()).hexdigest()[:16]
+    cache = getattr(config, "cache", None)
+    if cache is None:  # -p no:cacheprovider (the GPU acceptance run)
+        return build_kernels(tmp_path_factory.mktemp("standin_kernels"))
+    directory = cache.mkdir(f"cuda-standin-{key}")
+    library = directory / "kernels.so"
+    if not library.is_file():
+        building = Path(tempfile.mkdtemp(dir=directory))
+        build_kernels(building)
+        os.replace(building / "kernels.so", library)  # atomic: a parallel run sees all or none
+        shutil.rmtree(building, ignore_errors=True)
+    return load(library)
 
 
 def install(monkeypatch, library) -> Counts:

@@ -10,19 +10,12 @@ A launch is one of our kernels or one CuPy array operation (a GEMM, ufunc, reduc
 copy, fill, gather or scatter); an allocation is a new device buffer (views are free).
 """
 
-import hashlib
-import os
-import shutil
-import tempfile
-from pathlib import Path
-
 import cuda_standin
 import numpy as np
 import pytest
 
 import gpugrad as gg
 from bench import models
-from gpugrad import kernels
 
 WARM_UP = 2  # steps before the counted ones: state buffers, pointer tables, flags created
 BATCH = 8
@@ -84,25 +77,8 @@ OPTIMIZER_STEP = {"SGD": (1, 0), "Adam": (2, 0)}
 # -- the stand-in ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def standin_kernels(request, tmp_path_factory):
-    """The kernels compiled with g++ for the stand-in, kept in pytest's cache under a hash
-    of everything that goes into them (the compile takes seconds)."""
-    if cuda_standin.CXX is None:
-        pytest.skip("needs a host C++ compiler (g++)")
-    inputs = [cuda_standin.CXX, cuda_standin.KERNEL_TESTS.read_text()]  # its compile flags
-    inputs += [kernels.module_source(file) for file in sorted(kernels.KERNELS)]
-    inputs += [repr(kernels.KERNELS), cuda_standin.EMULATOR_HEADER.read_text()]
-    key = hashlib.sha256("\0".join(inputs).encode()).hexdigest()[:16]
-    cache = getattr(request.config, "cache", None)
-    if cache is None:  # -p no:cacheprovider (the GPU acceptance run)
-        return cuda_standin.build_kernels(tmp_path_factory.mktemp("standin_kernels"))
-    directory = cache.mkdir(f"cuda-standin-{key}")
-    library = directory / "kernels.so"
-    if not library.is_file():
-        building = Path(tempfile.mkdtemp(dir=directory))
-        cuda_standin.build_kernels(building)
-        os.replace(building / "kernels.so", library)  # atomic: a parallel run sees all or none
-        shutil.rmtree(building, ignore_errors=True)
-    return cuda_standin.load(library)
+    """The kernels compiled with g++ for the stand-in (cached: tests/cuda_standin.py)."""
+    return cuda_standin.cached_kernels(request.config, tmp_path_factory)
 
 
 @pytest.fixture

@@ -24,11 +24,14 @@ def _both(name, **options):
     """F.<name>(a, b, **options) and torch's, for an OpSpec; array options become
     tensors of each library."""
 
-    def convert(lib):
-        return {k: lib.tensor(v) if isinstance(v, np.ndarray) else v for k, v in options.items()}
+    def convert(lib, **where):
+        return {
+            k: lib.tensor(v, **where) if isinstance(v, np.ndarray) else v
+            for k, v in options.items()
+        }
 
-    return (
-        lambda a, b: getattr(F, name)(a, b, **convert(gg)),
+    return (  # gpugrad's weights on the input's device, as PyTorch's would have to be
+        lambda a, b: getattr(F, name)(a, b, **convert(gg, device=a.device)),
         lambda a, b: getattr(TF, name)(a, b, **convert(torch)),
     )
 
