@@ -1,7 +1,9 @@
 // Fused activations: one pass forward (x -> y) and one pass backward ((y, gy) -> gx).
 // The backward reads the forward's OUTPUT y, never x.  Bias + activation adds a
-// row-broadcast bias first; its backward writes gx and, in the same pass, per-chunk column
-// sums of gx that a second, small launch adds up into the bias gradient.
+// row-broadcast bias first (b[c] per column); its backward writes gx and, in the same pass,
+// per-chunk column sums of gx that a second, small launch adds up into the bias gradient.
+// The row-bias variants add b[r] per ROW instead: a convolution's (C, N, Ho, Wo) output seen
+// as (C, N·Ho·Wo), one channel per row; their backward sums each row of gx.
 // All arrays are C-contiguous; x and y are (rows, cols) row-major with n = rows·cols.
 #include "common.cuh"
 
@@ -96,9 +98,10 @@ __device__ void activation_backward(int act, const T* y, const T* gy, T* gx, lon
     }
 }
 
-// y[r, c] = act(x[r, c] + b[c]).  The column is advanced with the loop instead of computed
-// as i % cols each step: a 64-bit division per element would cost more than the memory.
-template <typename T, typename C>
+// y[r, c] = act(x[r, c] + b[c]), or + b[r] with ROWS.  The row and column are advanced with
+// the loop instead of computed as i / cols each step: a 64-bit division per element would
+// cost more than the memory.
+template <typename T, typename C, bool ROWS>
 __device__ void bias_activation_forward(int act, const T* x, const T* b, T* y, long long n,
                                         long long cols, double p) {
     const long long stride = gg_grid_stride();
@@ -106,9 +109,40 @@ __device__ void bias_activation_forward(int act, const T* x, const T* b, T* y, l
     long long r = i / cols, c = i - r * cols;
     const long long dr = stride / cols, dc = stride - dr * cols;
     for (; i < n; i += stride) {
-        gg_store(y, i, gg_activation<C>(act, gg_load(x, i) + gg_load(b, c), (C)p));
+        gg_store(y, i, gg_activation<C>(act, gg_load(x, i) + gg_load(b, ROWS ? r : c), (C)p));
         gg_advance(r, c, dr, dc, cols);
     }
+}
+
+// Row sums of a (rows, cols) matrix, blockDim = (256, 1), grid = (rows, chunks): block
+// (r, chunk) sums row r's columns chunk·256 + tx, + 256·chunks, ... and writes
+// out[chunk, r]: with one chunk that is the final sum, otherwise a (chunks, rows) matrix of
+// partial sums that column_finish adds up.  Deterministic; accumulates in C.  act as in
+// column_reduce (>= 0: the activation backward of (y, gy), also stored to gx).
+template <typename T, typename C, typename TOut>
+__device__ void row_reduce(int act, const T* y, const T* gy, T* gx, TOut* out, long long rows,
+                           long long cols, double p) {
+    __shared__ C partial[256];
+    const int tx = threadIdx.x;
+    const long long r = blockIdx.x, step = (long long)blockDim.x * gridDim.y;
+    C acc = C(0);
+    for (long long c = (long long)blockIdx.y * blockDim.x + tx; c < cols; c += step) {
+        const long long i = r * cols + c;
+        if (act >= 0) {
+            C g = gg_activation_backward<C>(act, gg_load(y, i), gg_load(gy, i), (C)p);
+            gg_store(gx, i, g);
+            acc += g;
+        } else {
+            acc += gg_load(y, i);
+        }
+    }
+    partial[tx] = acc;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s >>= 1) {      // tree over the block's threads
+        if (tx < s) partial[tx] += partial[tx + s];
+        __syncthreads();
+    }
+    if (tx == 0) gg_store(out, (long long)blockIdx.y * rows + r, partial[0]);
 }
 
 // Column sums of a (rows, cols) matrix, blockDim = (bx, by) with bx·by = 256, by a power of
@@ -159,7 +193,23 @@ __device__ void column_reduce(int act, const TIn* y, const TIn* gy, TIn* gx, TOu
     extern "C" __global__ void bias_activation_forward_##SUFFIX(int act, const T* x, const T* b,   \
                                                                 T* y, long long n,                 \
                                                                 long long cols, double p) {        \
-        bias_activation_forward<T, C>(act, x, b, y, n, cols, p);                                   \
+        bias_activation_forward<T, C, false>(act, x, b, y, n, cols, p);                            \
+    }                                                                                              \
+    extern "C" __global__ void row_bias_activation_forward_##SUFFIX(int act, const T* x,           \
+                                                                    const T* b, T* y, long long n, \
+                                                                    long long cols, double p) {    \
+        bias_activation_forward<T, C, true>(act, x, b, y, n, cols, p);                             \
+    }                                                                                              \
+    /* the row-bias backward: gx, and per-chunk row sums in C (or, one chunk, the sums as T) */    \
+    extern "C" __global__ void row_reduce_##SUFFIX(int act, const T* y, const T* gy, T* gx,        \
+                                                   C* out, long long rows, long long cols,         \
+                                                   double p) {                                     \
+        row_reduce<T, C, C>(act, y, gy, gx, out, rows, cols, p);                                   \
+    }                                                                                              \
+    extern "C" __global__ void row_reduce_direct_##SUFFIX(int act, const T* y, const T* gy,        \
+                                                          T* gx, T* out, long long rows,           \
+                                                          long long cols, double p) {              \
+        row_reduce<T, C, T>(act, y, gy, gx, out, rows, cols, p);                                   \
     }                                                                                              \
     /* first pass: partial sums in C (and gx when act >= 0) */                                     \
     extern "C" __global__ void column_reduce_##SUFFIX(int act, const T* y, const T* gy, T* gx,     \

@@ -43,26 +43,30 @@ MODEL_PHASES = {
         "backward": (12, 14),
     },
     "cnn": {
-        # per conv (2): im2col of the 3x3 taps (padding 1) into fresh columns, 21 writes
-        # (9 tap blocks + 12 padding strips, ops/im2col.py), 1 GEMM into a fresh output,
-        # the bias add, a copy of the (N, F, Ho, Wo) view made contiguous for the ReLU
-        # kernel, the ReLU kernel (not fused with the bias); per max-pool (2): 25 ops (3
-        # maximum; 4 x (==, !=, |) for the hit masks; the first-max sweep: copy and 3 x
-        # (~, &, |)); the Linear: GEMM + bias add.  2 x 25 + 2 x 25 + 2 = 102.
-        # Allocations: per conv the columns, output, contiguous copy and ReLU output (4),
-        # per pool the max and 12 masks (13), the Linear's GEMM (1): 8 + 26 + 1 = 35.
-        "forward": (102, 35),
+        # per conv (2), fused with its ReLU by Sequential (ops/conv.py conv2d_activation):
+        # im2col of the 3x3 taps (padding 1) into fresh columns, 21 writes (9 tap blocks + 12
+        # padding strips, ops/im2col.py), 1 GEMM (no bias) into a fresh (F, N, Ho, Wo)
+        # output, 1 row-bias+ReLU kernel over it; per max-pool (2): 25 ops (3 maximum; 4 x
+        # (==, !=, |) for the hit masks; the first-max sweep: copy and 3 x (~, &, |)), in the
+        # conv's (C, N, H, W) layout; the flatten's copy (the pooled (C, N, H, W) layout is
+        # not (N, C·H·W)); the Linear: GEMM + bias add.  2 x 23 + 2 x 25 + 1 + 2 = 99.
+        # Allocations: per conv the columns, output and kernel output (3), per pool the max
+        # and 12 masks (13), the flatten's copy, the Linear's GEMM: 6 + 26 + 1 + 1 = 34.
+        "forward": (99, 34),
         "loss": (7, 8),  # as the MLP's
         # the seed, the mean's backward, the cross-entropy kernel (4); the Linear: gW, gx
         # GEMMs and the bias sum (3); per pool 4 x (zeros + where + a write into the
-        # window) (24); per ReLU its backward kernel (2); per conv the contiguous gy, a
-        # zeroed gW, the columns rebuilt from x (21 writes), the gW GEMM and its add into
-        # gW, the bias sum (2 x 26); conv2's gx: its GEMM and col2im (the whole-image tap
-        # placed, 8 added, 12 padding strips zeroed: 21) (22).  4 + 3 + 24 + 2 + 52 + 22.
-        # Allocations: 4 + 3, the pools' 2 outputs and 16 select temporaries, the 2 ReLU
-        # gradients, per conv its contiguous gy, gW, columns, GEMM product and bias sum,
-        # conv2's gx and its column gradient: 7 + 18 + 2 + 10 + 2 = 39.
-        "backward": (107, 39),
+        # window) (24); per conv its fused ReLU-backward + bias-sum kernel over the rows
+        # (row_reduce_direct; conv1's 8 x 28 x 28 columns per row take two launches,
+        # row_reduce + column_finish) (3), a zeroed gW, the columns rebuilt from x (21
+        # writes), the gW GEMM and its add into gW (2 x 24); conv2's gx: its GEMM and col2im
+        # (the whole-image tap placed, 8 added, 12 padding strips zeroed: 21) (22); the
+        # fused kernels' gradients are in the layout the conv's backward reads: no copy.
+        # 4 + 3 + 24 + 3 + 48 + 22 = 104.  Allocations: 4 + 3, the pools' 2 outputs and 16
+        # select temporaries, per conv the fused kernel's gx and bias gradient (+ conv1's
+        # partial sums), gW, columns and GEMM product, conv2's gx and its column gradient:
+        # 7 + 18 + 5 + 6 + 2 = 38.
+        "backward": (104, 38),
     },
 }
 # zero_grad(set_to_none=False): the gradients persist; zeroing them is one multi-tensor

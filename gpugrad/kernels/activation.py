@@ -1,5 +1,6 @@
 """Launchers of ``kernels/activation.cu``: activations forward and backward, bias +
-activation, and the deterministic column sum behind the bias gradient.
+activation (the bias per column, as after a Linear, or per row, as on a convolution's
+(C, N·Ho·Wo) output), and the deterministic column and row sums behind the bias gradient.
 
 ``code`` is an activation's code in the ``GgActivation`` enum of ``activation.cu``, taken from
 its record in ``gpugrad.ops.activation.ACTIVATIONS``; ``p`` is its one parameter (the slope
@@ -33,6 +34,9 @@ _bias_forward = Kernel(FILE, "bias_activation_forward")
 _column_reduce_chunks = Kernel(FILE, "column_reduce")  # partial sums per chunk of rows
 _column_reduce_direct = Kernel(FILE, "column_reduce_direct")  # one chunk: the sums
 _column_finish = Kernel(FILE, "column_finish")  # the partial sums added up
+_row_bias_forward = Kernel(FILE, "row_bias_activation_forward")
+_row_reduce_chunks = Kernel(FILE, "row_reduce")  # partial sums per chunk of columns
+_row_reduce_direct = Kernel(FILE, "row_reduce_direct")  # one chunk: the sums
 
 
 @on_arrays_device
@@ -111,28 +115,30 @@ def column_sum(g):
 def bias_forward(code: int, x, b, p: float = 0.0):
     """y = act(x + b): x (..., C), b (C,) broadcast over the rows (cast to x's dtype), one
     pass."""
+    return _bias_forward_launch(_bias_forward, code, x, b, p, axis=-1)
+
+
+@on_arrays_device
+def row_bias_forward(code: int, x, b, p: float = 0.0):
+    """y = act(x + b): x (C, ...), b (C,) one per row of the (C, rest) view (cast to x's
+    dtype), one pass."""
+    return _bias_forward_launch(_row_bias_forward, code, x, b, p, axis=0)
+
+
+def _bias_forward_launch(kernel, code, x, b, p, axis):
     check_float(x)
     check_float(b, "bias")
-    if x.ndim < 1 or b.ndim != 1 or b.shape[0] != x.shape[-1]:
+    if x.ndim < 1 or b.ndim != 1 or b.shape[0] != x.shape[axis]:
+        where = "last" if axis == -1 else "first"
         raise ValueError(
-            f"bias of shape {b.shape} does not match the last axis of x with shape {x.shape}"
+            f"bias of shape {b.shape} does not match the {where} axis of x with shape {x.shape}"
         )
     x, b = contiguous(x), as_contiguous(b, x.dtype, "bias")
     y = _build.cupy_module().empty_like(x)
     if x.size:
-        _bias_forward(x.dtype)(
-            grid(x.size),
-            (THREADS,),
-            (
-                numpy.int32(code),
-                x,
-                b,
-                y,
-                numpy.int64(x.size),
-                numpy.int64(x.shape[-1]),
-                numpy.float64(p),
-            ),
-        )
+        cols = x.shape[-1] if axis == -1 else x.size // x.shape[0]
+        args = (numpy.int32(code), x, b, y, numpy.int64(x.size), numpy.int64(cols))
+        kernel(x.dtype)(grid(x.size), (THREADS,), (*args, numpy.float64(p)))
     return y
 
 
@@ -147,4 +153,43 @@ def bias_backward(code: int, y, gy, p: float = 0.0):
     gy = as_contiguous(gy, y.dtype, "upstream gradient", y.shape)
     gx = _build.cupy_module().empty_like(y)
     gb = _column_reduce(code, y, gy, gx, p)
+    return gx, gb
+
+
+@on_arrays_device
+def row_bias_backward(code: int, y, gy, p: float = 0.0):
+    """(gx, gb) for y = act(x + b) with b one per row (``row_bias_forward``): gx = gy ·
+    act'(y) (y's shape) and gb (C,) the sum of each row of gx's (C, rest) view, in one pass
+    over y and gy (plus a small pass over per-chunk partial sums)."""
+    check_float(y)
+    if y.ndim < 1:
+        raise ValueError("row_bias_backward needs y of shape (C, ...), got a 0-d array")
+    y = contiguous(y)
+    gy = as_contiguous(gy, y.dtype, "upstream gradient", y.shape)
+    cupy = _build.cupy_module()
+    gx = cupy.empty_like(y)
+    rows = y.shape[0]
+    cols = y.size // rows if rows else 0
+    gb = cupy.empty(rows, dtype=y.dtype)
+    if rows == 0:
+        return gx, gb
+    if cols == 0:
+        gb.fill(0)
+        return gx, gb
+    # Split each row into chunks only when it is long (>= 16 elements per thread) and the
+    # rows alone do not fill the GPU; each chunk leaves one partial sum per row.
+    chunks = int(min(-(-cols // (THREADS * 16)), max(1, blocks_cap() // rows), 65535))
+    args = (numpy.int32(code), y, gy, gx)
+    sizes = (numpy.int64(rows), numpy.int64(cols), numpy.float64(p))
+    if chunks == 1:
+        _row_reduce_direct(y.dtype)((rows, 1), (THREADS,), (*args, gb, *sizes))
+        return gx, gb
+    partial = cupy.empty((chunks, rows), dtype=compute_dtype(y))
+    _row_reduce_chunks(y.dtype)((rows, chunks), (THREADS,), (*args, partial, *sizes))
+    bx = min(32, 1 << (rows - 1).bit_length())  # column_finish's block, as _column_reduce's
+    _column_finish(y.dtype)(
+        (-(-rows // bx), 1),
+        (bx, THREADS // bx),
+        (partial, gb, numpy.int64(chunks), numpy.int64(rows)),
+    )
     return gx, gb

@@ -8,7 +8,9 @@ from collections import OrderedDict
 
 from .. import functional as F
 from ..ops.activation import ACTIVATIONS
+from ..ops.conv import conv2d_activation
 from . import activation as activation_modules
+from .conv import Conv2d
 from .linear import Linear
 from .module import Module
 
@@ -90,10 +92,14 @@ class Sequential(_Indexed):
         while i < len(modules):
             m = modules[i]
             after = modules[i + 1] if i + 1 < len(modules) else None
-            if _fusable(m, after):  # Linear + activation: one GEMM, one bias-activation kernel
+            if _fusable(m, after):
                 spec = ACTIVATIONS_BY_MODULE[type(after)]
                 p = {} if spec.param is None else {spec.param: getattr(after, spec.param)}
-                x = F.bias_activation(F.linear(x, m.weight), m.bias, spec.name, **p)
+                if type(m) is Linear:  # one GEMM, one bias-activation kernel each way
+                    x = F.bias_activation(F.linear(x, m.weight), m.bias, spec.name, **p)
+                else:  # Conv2d: on CUDA the GEMM, one channel bias-activation kernel
+                    args = (m.stride, m.padding, m.dilation, m.groups)
+                    x = conv2d_activation(x, m.weight, m.bias, spec.name, *args, **p)
                 i += 2
                 continue
             x = m(x)
@@ -101,16 +107,17 @@ class Sequential(_Indexed):
         return x
 
 
-def _fusable(linear, activation) -> bool:
-    """A plain ``nn.Linear`` with a bias followed by a registry activation module, neither
-    with hooks (calling the modules would run them) nor in-place: they run as one fused
-    node each way, with the same numbers."""
+def _fusable(layer, activation) -> bool:
+    """A plain ``nn.Linear`` or ``nn.Conv2d`` (zero padding) with a bias followed by a
+    registry activation module, neither with hooks (calling the modules would run them)
+    nor in-place: they run as fused nodes (ops/activation.py, ops/conv.py), with the same
+    numbers."""
     return (
-        type(linear) is Linear
-        and linear.bias is not None
+        (type(layer) is Linear or (type(layer) is Conv2d and layer.padding_mode == "zeros"))
+        and layer.bias is not None
         and type(activation) in ACTIVATIONS_BY_MODULE
         and not activation.inplace
-        and not any(m._forward_hooks or m._forward_pre_hooks for m in (linear, activation))
+        and not any(m._forward_hooks or m._forward_pre_hooks for m in (layer, activation))
     )
 
 

@@ -15,14 +15,25 @@ which the next im2col's copies and this node's gradient need no transposing copy
 
 Under ``create_graph`` the backward is the recorded im2col, matmuls and col2im, so conv2d
 is differentiable to any order.  ``padding='same'`` pads as PyTorch does: the total
-``dilation·(k-1)`` split with the odd one at the bottom/right."""
+``dilation·(k-1)`` split with the odd one at the bottom/right.
+
+``conv2d_activation`` is act(conv2d(x, W) + b), what ``nn.Sequential`` runs for a Conv2d
+followed by an activation module.  On CUDA it is the convolution without bias and one
+:class:`ChannelBiasActivation` node: one kernel each way over the (C, N·Ho·Wo) output
+buffer (the bias per row), the backward also summing the bias gradient, and its gradient
+in the layout the convolution's backward reads without a copy.  On the CPU the bias is
+added inside the GEMM's chunk loop, while the chunk is in cache, and the activation is
+its own pass: a separate bias-and-activation pass would cost one more sweep."""
 
 from __future__ import annotations
 
-from .. import backend, host_memory
+import numpy
+
+from .. import backend, host_memory, kernels
 from ..autograd.engine import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
+from .activation import ActivationGrad, ActivationNode, activate, spec_of
 from .im2col import (
     Col2Im,
     Im2Col,
@@ -38,7 +49,7 @@ from .promotion import promote_all
 
 CHUNK_BYTES = 8 << 20  # the columns of one chunk of samples on the CPU (tuned on the CNN)
 
-__all__ = ["conv2d", "im2col"]
+__all__ = ["channel_bias_activation", "conv2d", "conv2d_activation", "im2col"]
 
 
 def conv_padding(padding, kernel, stride, dilation):
@@ -177,6 +188,93 @@ def _gemm_backward(ns, needs, gy, cols, W, groups):
     if len(needs) == 3 and needs[2]:
         gb = ns.sum(gy2, axis=1)
     return gcols, gW, gb
+
+
+class ChannelBiasActivation(ActivationNode):
+    """y = act(x + b) for x (N, C, H, W) and b (C,) on the channel axis; saves y, which has
+    the (C, N, H, W) memory layout (a convolution's output, seen as (N, C, H, W)).  On CUDA
+    one kernel each way over that buffer as a (C, N·H·W) matrix, the backward also summing
+    each row into the bias gradient; x or gy in another layout is copied into it first (one
+    copy each).  On the CPU the sum goes into a pooled array, activated in place."""
+
+    template = "channel_bias_{}"
+    save_output = True
+
+    def forward(self, x, b):
+        xt = x.transpose(1, 0, 2, 3)  # (C, N, H, W): C-contiguous after a convolution
+        if backend.is_cuda_array(x):
+            yt = kernels.activation.row_bias_forward(self.spec.code, xt, b, self.p)
+        else:
+            yt = host_memory.empty(xt.shape, x.dtype)
+            numpy.add(xt, b.reshape(-1, 1, 1, 1), out=yt)
+            yt = self.spec.forward_numpy(yt, self.p, owned=True)
+        return yt.transpose(1, 0, 2, 3)
+
+    def backward(self, ns, gy, y):
+        need_x, need_b = self.needs_grad
+        if not ns.graph and backend.is_cuda_array(y):
+            t = (1, 0, 2, 3)
+            gxt, gb = kernels.activation.row_bias_backward(
+                self.spec.code, y.transpose(t), gy.transpose(t), self.p
+            )
+            gx = gxt.transpose(t)
+        else:
+            gx = ns.apply(ActivationGrad(self.spec, self.p), y, gy)
+            gb = ns.sum(gx, axis=(0, 2, 3)) if need_b else None
+        return (gx if need_x else None), (gb if need_b else None)
+
+
+def channel_bias_activation(x, b, kind: str, **params) -> Tensor:
+    """act(x + b) for x (N, C, H, W) and b (C,) along the channel axis: one kernel each way
+    on the GPU (:class:`ChannelBiasActivation`).  ``kind`` is a key of
+    :data:`~gpugrad.ops.activation.ACTIVATIONS`, its parameter by PyTorch's keyword.  The
+    result has the (C, N, H, W) memory layout whatever x's.
+
+    >>> channel_bias_activation(gg.ones(2, 3, 4, 4), gg.zeros(3), "relu").shape
+    (2, 3, 4, 4)
+    """
+    spec, p = _activation(kind, params)
+    x = as_tensor(x)
+    b = as_tensor(b, like=x)
+    if x.ndim != 4 or b.shape != (x.shape[1],):
+        raise ValueError(
+            f"channel_bias_{kind}: x {x.shape} must be (N, C, H, W) and the bias (C,), got "
+            f"a bias of shape {b.shape}"
+        )
+    if x.dtype.kind != "f":
+        raise TypeError(f"channel_bias_{kind} needs floating-point tensors, got {x.dtype}")
+    x, b = promote_all([x, b], f"channel_bias_{kind}")
+    return ChannelBiasActivation(spec, p)(x, b)
+
+
+def _activation(kind, params):
+    """The record of activation ``kind`` and its checked parameter from ``params``."""
+    spec = spec_of(kind)
+    if set(params) - {spec.param}:
+        raise TypeError(
+            f"{kind}: unexpected keyword {sorted(set(params) - {spec.param})}; "
+            f"{kind} takes {spec.param or 'no parameter'}"
+        )
+    return spec, spec.parameter(params.get(spec.param))
+
+
+def conv2d_activation(
+    x, W, b, kind: str, stride=1, padding=0, dilation=1, groups: int = 1, **params
+) -> Tensor:
+    """act(conv2d(x, W, b, stride, padding, dilation, groups)) in two nodes: on CUDA the
+    convolution without bias and one bias + activation kernel each way; on the CPU the
+    convolution with its bias, then the activation (see the module's docstring).  The same
+    numbers as the two calls, to float rounding; the result has the (F, N, Ho, Wo) memory
+    layout.  ``kind`` and ``params`` as in :func:`channel_bias_activation`."""
+    spec, p = _activation(kind, params)
+    x = as_tensor(x)
+    if b is None or not x.is_cuda:
+        return activate(kind, conv2d(x, W, b, stride, padding, dilation, groups), p)
+    x, W, b = promote_all([x, as_tensor(W, like=x), as_tensor(b, like=x)], "conv2d")
+    if b.shape != (W.shape[0],):
+        raise ValueError(f"conv2d: bias of shape {b.shape}, expected ({W.shape[0]},)")
+    y = conv2d(x, W, None, stride, padding, dilation, groups)
+    return ChannelBiasActivation(spec, p)(y, b)
 
 
 def conv2d(x, W, b=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:

@@ -3,11 +3,13 @@ and kernel sizes."""
 
 import numpy as np
 import pytest
+import torch
 import torch.nn.functional as TF
 from opspec import OpSpec, cases, check_op
 
 import gpugrad as gg
 import gpugrad.functional as F
+from gpugrad.ops.conv import channel_bias_activation, conv2d_activation
 
 SPECS = [
     OpSpec(
@@ -177,3 +179,107 @@ def test_large_arrays_from_the_host_pool_match_torch(kw, device):
     y2 = F.conv2d(x.detach() * 2, w.detach(), **kw)
     assert not np.shares_memory(y.numpy(), y2.numpy())
     np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+
+
+# -- act(conv2d(x, W) + b): conv2d_activation and its channel bias-activation node ----------
+FUSED_CASES = [  # name, activation and its parameter, x shape, W shape, conv options
+    ("relu_pad1", "relu", {}, (2, 3, 7, 6), (4, 3, 3, 3), dict(padding=1)),
+    (
+        "leaky_relu_stride_dilation",
+        "leaky_relu",
+        dict(negative_slope=0.2),
+        (2, 2, 9, 8),
+        (3, 2, 3, 3),
+        dict(dilation=2, stride=2, padding=(1, 2)),
+    ),
+    (
+        "elu_groups_same",
+        "elu",
+        dict(alpha=0.5),
+        (2, 4, 6, 5),
+        (6, 2, 4, 3),
+        dict(groups=2, padding="same"),
+    ),
+    ("sigmoid_valid", "sigmoid", {}, (1, 2, 5, 5), (3, 2, 2, 3), dict(padding="valid")),
+    ("tanh_depthwise", "tanh", {}, (1, 3, 5, 5), (3, 1, 3, 3), dict(groups=3, stride=(1, 2))),
+]
+
+
+def _torch_activation(kind, params):
+    return lambda t: getattr(TF, kind)(t, **params)
+
+
+FUSED_SPECS = [
+    OpSpec(
+        f"conv2d_{name}",
+        lambda x, w, b, a=act, p=params, kw=kw: conv2d_activation(x, w, b, a, **kw, **p),
+        lambda x, w, b, a=act, p=params, kw=kw: _torch_activation(a, p)(TF.conv2d(x, w, b, **kw)),
+        [(x_shape, w_shape, (w_shape[0],))],
+    )
+    for name, act, params, x_shape, w_shape, kw in FUSED_CASES
+] + [  # a channels-last (non-contiguous) input: x given as (N, H, W, C)
+    OpSpec(
+        "conv2d_relu_channels_last_input",
+        lambda x, w, b: conv2d_activation(x.permute(0, 3, 1, 2), w, b, "relu", padding=1),
+        lambda x, w, b: TF.relu(TF.conv2d(x.permute(0, 3, 1, 2), w, b, padding=1)),
+        [((2, 6, 5, 3), (4, 3, 3, 3), (4,))],
+    )
+]
+
+
+@pytest.mark.parametrize("spec, dtype", cases(FUSED_SPECS, float32=[s.name for s in FUSED_SPECS]))
+def test_conv2d_activation_matches_torch(spec, dtype, device):
+    """act(conv2d(x, W) + b) in value and in the three gradients (the bias gradient summed
+    by the fused backward on CUDA), float32 and float64, and gradcheck."""
+    check_op(spec, device, dtype)
+
+
+LAYOUTS = {  # x's memory layout: the permutation that makes the stored array (N, C, H, W)
+    "nchw": (0, 1, 2, 3),  # on CUDA copied once into (C, N, H, W) before the kernel
+    "channels_outer": (1, 0, 2, 3),  # a convolution's output: the kernels' own layout
+    "channels_last": (0, 3, 1, 2),
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("kind, params", [("relu", {}), ("elu", dict(alpha=0.5))])
+def test_channel_bias_activation_matches_torch_in_any_layout(kind, params, layout, device):
+    perm = LAYOUTS[layout]
+    stored = tuple(np.argsort(perm))  # the shape (2, 3, 4, 5) stored in that order
+    shape = tuple((2, 3, 4, 5)[axis] for axis in stored)
+    spec = OpSpec(
+        f"channel_bias_{kind}_{layout}",
+        lambda x, b: channel_bias_activation(x.permute(*perm), b, kind, **params),
+        lambda x, b: _torch_activation(kind, params)(x.permute(*perm) + b[:, None, None]),
+        [(shape, (3,))],
+    )
+    check_op(spec, device)
+
+
+def test_channel_bias_activation_rejects_bad_shapes_and_keywords():
+    with pytest.raises(ValueError, match=r"bias of shape \(4,\)"):
+        channel_bias_activation(gg.ones(2, 3, 4, 4), gg.zeros(4), "relu")
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        conv2d_activation(gg.ones(1, 1, 3, 3), gg.ones(1, 1, 3, 3), gg.zeros(1), "relu", alpha=1)
+    with pytest.raises(ValueError, match="unknown activation"):
+        channel_bias_activation(gg.ones(2, 3, 4, 4), gg.zeros(3), "swish")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_channel_bias_activation_on_rows_longer_than_one_block_pass(dtype, device):
+    """Rows of 8·30·30 = 7200 elements: on CUDA the bias gradient is summed in two launches
+    (per-chunk partial sums, then their sum), against torch."""
+    rng = np.random.default_rng(5)
+    host = rng.standard_normal((3, 8, 30, 30)).astype(dtype)  # stored (C, N, H, W)
+    bias, upstream = rng.standard_normal(3).astype(dtype), rng.standard_normal((8, 3, 30, 30))
+    x = gg.tensor(host, device=device, requires_grad=True)
+    b = gg.tensor(bias, device=device, requires_grad=True)
+    tx, tb = torch.tensor(host, requires_grad=True), torch.tensor(bias, requires_grad=True)
+    y = channel_bias_activation(x.permute(1, 0, 2, 3), b, "leaky_relu", negative_slope=0.1)
+    ty = TF.leaky_relu(tx.permute(1, 0, 2, 3) + tb[:, None, None], 0.1)
+    (y * gg.tensor(upstream.astype(dtype), device=device)).sum().backward()
+    (ty * torch.tensor(upstream.astype(dtype))).sum().backward()
+    tol = dict(rtol=1e-5, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), **tol)
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), **tol)
+    np.testing.assert_allclose(b.grad.numpy(), tb.grad.numpy(), **tol)
