@@ -88,7 +88,7 @@ def apply_environment() -> None:
         keep_freed_memory()
     mib = os.environ.get("GPUGRAD_HOST_POOL_MIB", "").strip()
     if mib:
-        if not mib.isdigit():
+        if not (mib.isascii() and mib.isdigit()):
             raise ValueError(f"GPUGRAD_HOST_POOL_MIB must be a whole number of MiB, got {mib!r}")
         set_pool_limit(int(mib) << 20)
 
@@ -96,7 +96,9 @@ def apply_environment() -> None:
 # -- the pool of large blocks ----------------------------------------------------------------
 POOL_MIN_BYTES = 64 * 1024  # smaller arrays: NumPy's allocation costs less than the pool's
 _pool_limit = 256 * 1024 * 1024  # the most bytes of blocks the pool holds, in use or idle
-_lock = threading.Lock()  # blocks are shared by all threads: the check-and-take is atomic
+# blocks are shared by all threads: the check-and-take is atomic; reentrant, as a garbage
+# collection inside it may run a finalizer that makes an array
+_lock = threading.RLock()
 _bins: dict = {}  # size class (bytes) -> blocks (uint8 arrays), oldest first
 _held = 0  # bytes of all blocks in the bins
 
@@ -140,19 +142,21 @@ def empty(shape, dtype=numpy.float32):
     module docstring); it is the caller's until it dies, like ``numpy.empty``'s."""
     global _held
     dtype = numpy.dtype(dtype)
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    shape = (shape,) if isinstance(shape, (int, numpy.integer)) else tuple(shape)
     nbytes = dtype.itemsize
     for n in shape:
-        nbytes *= n
+        nbytes *= int(n)
     if nbytes < POOL_MIN_BYTES:
         return numpy.empty(shape, dtype)
     size = _size_class(nbytes)
+    if size > _pool_limit and _held <= _pool_limit:  # never pooled: leave the idle blocks
+        return numpy.empty(shape, dtype)
     with _lock:
         blocks = _bins.setdefault(size, [])
         uses = _uses(blocks)
-        if _IDLE in uses:
+        if _IDLE in uses and _held <= _pool_limit:
             block = blocks[uses.index(_IDLE)]
-        else:
+        else:  # (over a lowered limit: idle blocks are freed, not handed out again)
             _evict(size)
             if _held + size > _pool_limit:  # the pool is full of blocks in use
                 return numpy.empty(shape, dtype)

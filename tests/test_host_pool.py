@@ -182,6 +182,33 @@ def test_the_environment_sets_the_limit_at_import(value, expected):
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
     )
     assert out.returncode == 0 and int(out.stdout) == expected
-    env["GPUGRAD_HOST_POOL_MIB"] = "a lot"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.returncode != 0 and "GPUGRAD_HOST_POOL_MIB" in out.stderr
+    for bad in ("a lot", "\u00b2"):  # "²" is a digit to str.isdigit, not to int()
+        env["GPUGRAD_HOST_POOL_MIB"] = bad
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert out.returncode != 0 and "GPUGRAD_HOST_POOL_MIB" in out.stderr
+
+
+def test_a_lowered_limit_stops_handing_out_blocks_that_were_in_use(fresh_pool):
+    """A block in use when the limit drops to 0 is not handed out again once idle: freed
+    at the next request instead, and the pool ends empty."""
+    a = host_memory.empty(BIG, np.float32)
+    address = a.ctypes.data
+    host_memory.set_pool_limit(0)
+    del a  # idle now, over the limit
+    b = host_memory.empty(BIG, np.float32)
+    assert b.base is None or b.ctypes.data != address  # NumPy's own
+    assert host_memory.pool_bytes() == fresh_pool
+
+
+def test_a_request_over_the_limit_leaves_the_idle_blocks(fresh_pool):
+    size = BIG[0] * BIG[1] * 4
+    host_memory.set_pool_limit(fresh_pool + 2 * size)
+    host_memory.empty(BIG, np.float32)  # dies at once: an idle block
+    huge = host_memory.empty((BIG[0] * 8, BIG[1]), np.float32)  # could never be pooled
+    assert huge.base is None and host_memory.pool_bytes() == fresh_pool + size
+
+
+def test_numpy_integers_as_the_shape(fresh_pool):
+    a = host_memory.empty((np.int64(BIG[0]), BIG[1]), np.float32)
+    b = host_memory.empty(np.int64(BIG[0] * BIG[1]), np.float32)
+    assert a.shape == BIG and b.shape == (BIG[0] * BIG[1],)
