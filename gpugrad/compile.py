@@ -121,13 +121,28 @@ class CompiledStep:
             result = self.step(*args)
         plan = recorder.plan(result)
         if self.cuda_graph:
-            # the step's device: its first tensor argument's, or its first parameter's (a
-            # step with no tensor arguments trains on data it holds)
-            device = next((t.device for t in [*tensors, *(r.tensor for r in plan.live)]), None)
-            if device is not None and device.kind == "cuda":
-                plan = GraphStep(plan, device, tensors)
+            plan = _on_a_graph(plan, tensors)
         self.plans[key] = plan
         return result
+
+
+def _on_a_graph(plan, tensors: list):
+    """``plan`` as a CUDA graph (:class:`GraphStep`) where the step works on a GPU: one of
+    its tensor arguments or of the tensors it reads (parameters) is on CUDA.  A step on the
+    CPU keeps its plan.  A tensor argument on the CPU beside CUDA work is refused: the
+    copy to the device inside the step could not be captured."""
+    devices = [t.device for t in [*tensors, *(ref.tensor for ref in plan.live)]]
+    cuda = [d for d in devices if d.kind == "cuda"]
+    if not cuda:
+        return plan
+    on_host = [k for k, t in enumerate(tensors) if t.device.kind != "cuda"]
+    if on_host:
+        raise CompileError(
+            f"gg.compile(cuda_graph=True): argument {on_host[0]} is on the CPU while the step "
+            f"works on {cuda[0]} (a copy to the device cannot be captured in a CUDA graph); "
+            f"move the batch to the GPU before calling the step"
+        )
+    return GraphStep(plan, cuda[0], tensors)
 
 
 def _holds_array(value) -> bool:

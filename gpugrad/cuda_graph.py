@@ -46,6 +46,16 @@ from .tensor import Tensor
 WARMUP_REPLAYS = 2  # plain replays on the private pool and stream before the capture
 
 
+def _steps(event, optimizer) -> bool:
+    """Whether ``event`` is ``optimizer.step()``."""
+    return (
+        optimizer is not None
+        and isinstance(event, Call)
+        and getattr(event.method, "__self__", None) is optimizer
+        and event.method.__name__ == "step"
+    )
+
+
 class GraphStep:
     """The plan of a compiled step on one GPU, captured as a CUDA graph after
     ``WARMUP_REPLAYS`` plain replays; the same interface as :class:`gpugrad.plan.Plan`
@@ -73,29 +83,22 @@ class GraphStep:
             {id(o): o for o in owners if hasattr(o, "refresh_device_scalars")}.values()
         )
         # calls with no device work (a scheduler's step): run again at each launch, where
-        # the step ran them: before it those before the first optimizer step (whose lr
-        # they set), after it the others
-        stepping = {id(o) for o in self.optimizers}
-        first_step = next(
-            (
-                k
-                for k, e in enumerate(plan.events)
-                if isinstance(e, Call)
-                and id(getattr(e.method, "__self__", None)) in stepping
-                and e.method.__name__ == "step"
-            ),
-            len(plan.events),
-        )
-        host = [(k, e) for k, e in enumerate(plan.events) if isinstance(e, Call) and e.host_only]
-        self.host_calls_before = [e for k, e in host if k < first_step]
-        self.host_calls = [e for k, e in host if k > first_step]
+        # eager runs them relative to what they change: before the launch a scheduler whose
+        # optimizer steps after it in the step (that step reads the lr it sets), after the
+        # launch the others
+        self.host_calls_before, self.host_calls = [], []
+        for k, event in enumerate(plan.events):
+            if isinstance(event, Call) and event.host_only:
+                target = getattr(getattr(event.method, "__self__", None), "optimizer", None)
+                later = any(_steps(e, target) for e in plan.events[k + 1 :])
+                (self.host_calls_before if later else self.host_calls).append(event)
         # the tensors the step's backwards give a .grad (parameters: an argument that
         # requires grad is refused above), and the .grad the captured step left each one
         refs = [r for e in plan.events if isinstance(e, Backward) for r in e.leaf_refs()]
         self.leaves = list({id(t): t for t in refs}.values())
         self.grads: list = []
         self.live_arrays: list = []  # (Live, its array) as captured
-        self.optimizer_states: list = []  # (optimizer, its state dict) as captured
+        self.optimizer_states: list = []  # (optimizer, state dict, settings) as captured
         with device:
             self.pool = cupy.cuda.MemoryPool()
             self.stream = cupy.cuda.Stream(non_blocking=True)
@@ -103,10 +106,14 @@ class GraphStep:
     def still_holds(self) -> bool:
         """The plan's checks, and once captured, that the graph's memory is still the
         live objects': the parameters' arrays and the optimizers' state (a
-        ``load_state_dict`` replaces it) are those it captured."""
+        ``load_state_dict`` replaces it) are those it captured, and the optimizers'
+        settings its launches baked in (nesterov, momentum on or off...) are unchanged."""
         if self.graph is not None and not (
             all(ref.tensor.array is array for ref, array in self.live_arrays)
-            and all(opt.state is state for opt, state in self.optimizer_states)
+            and all(
+                opt.state is state and opt.captured_settings() == settings
+                for opt, state, settings in self.optimizer_states
+            )
         ):
             return False
         return self.plan.still_holds()
@@ -162,7 +169,9 @@ class GraphStep:
                 output = self.output = self._capture(static)
                 self.grads = [(leaf, leaf.grad) for leaf in self.leaves]
                 self.live_arrays = [(ref, ref.tensor.array) for ref in self.plan.live]
-                self.optimizer_states = [(opt, opt.state) for opt in self.optimizers]
+                self.optimizer_states = [
+                    (opt, opt.state, opt.captured_settings()) for opt in self.optimizers
+                ]
                 self.flags = kernels.pending_flags()
                 self._advance_philox()  # on this stream, before the launch
                 self.graph.launch(stream=self.stream)  # this call's step
@@ -190,21 +199,27 @@ class GraphStep:
 
     def _record_graph(self, static: list):
         self.stream.begin_capture()
+        capture = None
         try:
-            with recording.capturing_graph() as deferred:
+            with recording.capturing_graph() as capture:
                 output = self.plan.replay(static)
-        except Exception as e:
+            graph = self.stream.end_capture()
+        except BaseException as e:  # Ctrl-C too: the stream must not stay capturing
             # a capture must end on its stream (the graph is dropped); an invalidated one
-            # raises again here: the error that caused it is the one to report
+            # raises again here: the error that caused it is the one to report.  The
+            # device caches forget what the capture assumed (a failure inside the with
+            # block has already told them)
             with contextlib.suppress(Exception):
-                self.stream.end_capture()
-            if isinstance(e, CompileError):
+                if self.stream.is_capturing():
+                    self.stream.end_capture()
+            if capture is not None:
+                capture.failed()
+            if isinstance(e, CompileError) or not isinstance(e, Exception):
                 raise
             raise CompileError(
                 f"gg.compile: the step could not be captured as a CUDA graph ({e}); compile "
                 f"it with cuda_graph=False"
             ) from e
-        self.graph = self.stream.end_capture()
-        for upload in deferred:  # what the graph reads and no copy inside it could write
-            upload()
+        capture.finish()  # what the graph reads and no copy inside it could write
+        self.graph = graph
         return output

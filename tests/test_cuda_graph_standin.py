@@ -156,3 +156,86 @@ def test_a_step_without_tensor_arguments_is_captured_on_its_parameters_device(co
             compiled()
     (graph_step,) = compiled.plans.values()
     assert graph_step.graph is not None and graph_step.device == gg.device("cuda")
+
+
+def test_a_failed_capture_leaves_no_device_value_the_host_believes_wrongly(counts):
+    """A capture that fails (here: a second optimizer the graph must refuse) uploaded
+    nothing it deferred: the optimizers' device caches forget what it assumed, so the next
+    eager step uploads the lr the host holds (StepLR changed it inside the capture)."""
+    gg.manual_seed(0)
+    fc, other = nn.Linear(16, 4).to("cuda"), nn.Linear(16, 4).to("cuda")
+    opt = optim.SGD(fc.parameters(), lr=1.0, momentum=0.9)
+    refused = optim.Adam(other.parameters(), lr=1e-3, amsgrad=True)
+    sched = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+
+    def step(xb, yb):
+        opt.zero_grad()
+        refused.zero_grad()
+        (F.cross_entropy(fc(xb), yb) + F.cross_entropy(other(xb), yb)).backward()
+        sched.step()
+        opt.step()
+        refused.step()
+
+    compiled = gg.compile(step, cuda_graph=True)
+    x, y = _batch(8)
+    with np.errstate(all="ignore"), pytest.warns(UserWarning, match="before"):
+        for _ in range(4):
+            compiled(x, y)
+        with pytest.raises(gg.CompileError, match="Adam.step with these settings"):
+            compiled(x, y)
+        step(x, y)  # eager, as the error advises
+    (bucket,) = opt._multi_tensor.buckets.values()
+    assert np.asarray(bucket.scalars.array)[0] == opt.param_groups[0]["lr"] == 0.5**6
+
+
+def test_a_cpu_batch_beside_gpu_parameters_is_refused_naming_the_copy(counts):
+    _, _, compiled = _model_and_step()
+    x, y = _batch(8)
+    with np.errstate(all="ignore"):
+        compiled(x.to("cpu").to("cuda"), y)  # a warm-up, on the GPU
+    cpu_step = gg.compile(lambda xb, yb: compiled.step(xb.to("cuda"), yb), cuda_graph=True)
+    with np.errstate(all="ignore"):
+        cpu_step(x.to("cpu"), y)  # the warm-up call runs eagerly
+        with pytest.raises(gg.CompileError, match="argument 0 is on the CPU"):
+            cpu_step(x.to("cpu"), y)
+
+
+def test_a_scheduler_between_two_optimizers_steps_runs_before_the_launch(counts):
+    gg.manual_seed(0)
+    first, second = nn.Linear(16, 4).to("cuda"), nn.Linear(16, 4).to("cuda")
+    opt1 = optim.SGD(first.parameters(), lr=1.0)
+    opt2 = optim.SGD(second.parameters(), lr=1.0)
+    sched1 = optim.lr_scheduler.StepLR(opt1, step_size=1, gamma=0.5)
+    sched2 = optim.lr_scheduler.StepLR(opt2, step_size=1, gamma=0.5)
+
+    def step(xb, yb):
+        opt1.zero_grad()
+        opt2.zero_grad()
+        (F.cross_entropy(first(xb), yb) + F.cross_entropy(second(xb), yb)).backward()
+        opt1.step()
+        sched2.step()  # before opt2.step(): opt2 uses the new lr at once
+        opt2.step()
+        sched1.step()  # after opt1.step(): the next call's lr
+
+    compiled = gg.compile(step, cuda_graph=True)
+    x, y = _batch(8)
+    with np.errstate(all="ignore"), pytest.warns(UserWarning, match="before"):
+        compiled(x, y)
+    graph_step = _captured(compiled, x, y)
+    assert [c.method for c in graph_step.host_calls_before] == [sched2.step]
+    assert [c.method for c in graph_step.host_calls] == [sched1.step]
+
+
+def test_a_graph_whose_optimizer_settings_changed_records_again(counts):
+    """nesterov (or momentum switched on or off) is baked into the captured launch."""
+    _, opt, compiled = _model_and_step(lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9))
+    x, y = _batch(8)
+    graph_step = _captured(compiled, x, y)
+    opt.param_groups[0]["lr"] = 0.05  # read from device memory: the graph holds
+    opt.param_groups[0]["momentum"] = 0.5
+    assert graph_step.still_holds()
+    opt.param_groups[0]["nesterov"] = True
+    assert not graph_step.still_holds()
+    opt.param_groups[0]["nesterov"] = False
+    opt.param_groups[0]["momentum"] = 0.0  # no buffer slot any more
+    assert not graph_step.still_holds()

@@ -154,6 +154,9 @@ class EmulatedGraphs:
             def begin_capture(self):
                 graphs.recording = []
 
+            def is_capturing(self):
+                return graphs.recording is not None
+
             def end_capture(self):
                 graph = Graph(graphs.recording)
                 graphs.recording = None

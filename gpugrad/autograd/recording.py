@@ -21,8 +21,6 @@ import contextlib
 
 active = None
 capturing = False  # a compiled plan is being captured as a CUDA graph (gpugrad.cuda_graph)
-_deferred: list = []  # what after_capture deferred during the current capture
-_deferred_keys: set = set()  # the memory those uploads write
 
 
 class CompileError(RuntimeError):
@@ -55,36 +53,75 @@ def refuse(what: str) -> None:
         active.refuse(what)
 
 
+class Capture:
+    """What a CUDA graph capture left for later: ``uploads``, host-to-device copies that CuPy
+    refuses on a capturing stream, run by :meth:`finish` once the capture has ended and
+    before the graph's first launch; and ``forgets``, how the device caches that assumed
+    this capture's work (an optimizer's lr, its pointer tables, Adam's step counts) drop
+    that assumption if the capture fails (:meth:`failed`), so the next step uploads what
+    the host holds instead of trusting a device that never ran the capture."""
+
+    def __init__(self):
+        self.uploads, self.keys, self.forgets = [], set(), []
+
+    def finish(self) -> None:
+        for upload in self.uploads:
+            upload()
+        self.uploads = []
+
+    def failed(self) -> None:
+        for forget in self.forgets:
+            forget()
+        self.uploads, self.forgets = [], []
+
+
+_capture = None  # the Capture of the graph being captured
+
+
 @contextlib.contextmanager
 def capturing_graph():
     """Inside: a plan is being captured as a CUDA graph, :func:`refuse_in_capture` raises
-    and :func:`after_capture` defers work.  Yields the list of deferred callables, which
-    the capturer runs once the capture has ended, before the graph's first launch."""
-    global capturing, _deferred, _deferred_keys
-    capturing, _deferred, _deferred_keys = True, [], set()
+    and :func:`after_capture` defers uploads.  Yields the :class:`Capture`; an exception
+    inside marks it failed."""
+    global capturing, _capture
+    capturing, _capture = True, Capture()
+    capture = _capture
     try:
-        yield _deferred
+        yield capture
+    except BaseException:
+        capture.failed()
+        raise
     finally:
-        capturing = False
+        capturing, _capture = False, None
 
 
-def after_capture(upload, key=None) -> None:
+def after_capture(upload, key=None, forget=None) -> None:
     """Run ``upload()`` (a host-to-device copy: CuPy refuses one on a capturing stream)
     after the capture, before the graph's first launch: for device memory the captured
     kernels read but nothing in the graph writes (a pointer table, an lr).  ``key`` names
     the memory: a second upload to it in one capture raises, as the graph's launches
-    before and after it would all read the last value."""
+    before and after it would all read the last value.  ``forget()``: see
+    :func:`on_capture_failure`."""
     if not capturing:
         raise RuntimeError("after_capture is only for work deferred out of a CUDA graph capture")
     if key is not None:
-        if key in _deferred_keys:
+        if key in _capture.keys:
             raise CompileError(
                 "gg.compile: device values (an optimizer's lr or step counts) changed twice "
                 "while the step was captured as a CUDA graph, which holds one value per "
                 "launch; compile the step with cuda_graph=False"
             )
-        _deferred_keys.add(key)
-    _deferred.append(upload)
+        _capture.keys.add(key)
+    _capture.uploads.append(upload)
+    if forget is not None:
+        _capture.forgets.append(forget)
+
+
+def on_capture_failure(forget) -> None:
+    """While capturing: call ``forget()`` if the capture fails (a host cache that assumed
+    the captured work ran, or an upload that never happened).  Nothing otherwise."""
+    if capturing:
+        _capture.forgets.append(forget)
 
 
 def refuse_in_capture(what: str) -> None:

@@ -172,11 +172,18 @@ class DeviceScalars:
             _upload(self.array, host)
             self.values = values
             self.uploads += 1
+            recording.on_capture_failure(self.forget)
         return self.array
 
     def assume(self, values) -> None:
         """Record that a kernel changed the device values to ``values`` (no copy)."""
         self.values = tuple(float(v) for v in values)
+        recording.on_capture_failure(self.forget)  # a failed capture ran no kernel
+
+    def forget(self) -> None:
+        """The device's values are unknown (a capture that failed): the next
+        :meth:`update` uploads."""
+        self.values = None
 
 
 class PointerTable:
@@ -229,6 +236,12 @@ class PointerTable:
         self.read_by_graph = recording.capturing
         self.tensors, self.blocks, self._key = n, len(tensor_of_block), key
         self.builds += 1
+        recording.on_capture_failure(self.forget)  # its deferred write never happens
+
+    def forget(self) -> None:
+        """The device table's content is unknown (a capture that failed before writing
+        it): the next :meth:`update` rebuilds it."""
+        self._key = None
 
 
 def _device_id(a):

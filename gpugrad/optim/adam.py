@@ -94,6 +94,8 @@ class Adam(Optimizer):
     def _uses_multi_tensor(self, group) -> bool:
         return not group["amsgrad"]  # the multi-tensor kernel has no AMSGrad
 
+    _device_keys = ("lr", "betas", "eps", "weight_decay")  # ADAM_SCALARS, betas as a pair
+
     def _device_scalars(self, group) -> tuple:
         (b1, b2) = group["betas"]
         return group["lr"], b1, b2, group["eps"], group["weight_decay"]  # ADAM_SCALARS

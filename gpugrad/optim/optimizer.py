@@ -8,19 +8,15 @@ PyTorch's layout, so a checkpoint written by :func:`gpugrad.save` resumes exactl
 
 How a step runs, and why:
 
-* The update is written into ``p.array`` in place: other code (modules, data-parallel
-  buckets) holds references to that array, so it is never replaced.
-* ``p.grad`` is only read: gradients may share memory with other arrays.
-* On the CPU each parameter is updated by NumPy in place, with the operations in PyTorch's
-  order (``lerp`` for Adam's first moment, ``p + (-step)·m / denom``) so that trajectories
-  agree to rounding.
-* On CUDA, SGD and Adam/AdamW update all the parameters of a group that share a dtype in a
-  constant number of launches (multi-tensor kernels: SGD 1, Adam 2; see
-  :mod:`.multi_tensor` for where lr and the step counts live); the variants those kernels
-  lack (SGD's dampening, AMSGrad) and the other optimizers run as CuPy array operations,
-  parameter by parameter.
-* ``step()`` never synchronizes with the GPU: nothing is read back from the device.
-* Every parameter is checked before any is updated: a bad gradient changes nothing.
+* The update is written into ``p.array`` in place (other code holds that array: modules,
+  data-parallel buckets); ``p.grad`` is only read (it may share memory).
+* On the CPU NumPy updates each parameter in place, in PyTorch's order of operations
+  (``lerp`` for Adam's first moment, ``p + (-step)·m / denom``): trajectories agree to
+  rounding.  On CUDA, SGD and Adam/AdamW update a group's parameters of one dtype in a
+  constant number of launches (SGD 1, Adam 2; :mod:`.multi_tensor`); SGD's dampening,
+  AMSGrad and the other optimizers run as CuPy array operations, parameter by parameter.
+* ``step()`` never synchronizes with the GPU, and checks every parameter before it
+  updates any: a bad gradient changes nothing.
 """
 
 from __future__ import annotations
@@ -179,14 +175,11 @@ class Optimizer:
                 key = (index, p.device, p.dtype)
                 buckets.setdefault(key, (group, []))[1].append((p.array, g, state))
             elif backend.is_cuda_array(p.array):
-                # array operations with lr and step counts as host values: a graph would
-                # launch them frozen at the captured step's (an empty one launches nothing)
-                if p.numel():
+                if p.numel():  # host-computed scalars: a graph would freeze the captured ones
                     recording.refuse_in_capture(
-                        f"{type(self).__name__}.step with these settings (it runs as array "
-                        f"operations whose scalars the host computes each step; only SGD "
-                        f"with dampening=0 and Adam/AdamW without amsgrad read theirs on "
-                        f"the device)"
+                        f"{type(self).__name__}.step with these settings (array operations "
+                        f"with scalars the host computes; only SGD with dampening=0 and "
+                        f"Adam/AdamW without amsgrad read theirs on the device)"
                     )
                 with _current_gpu(p.array):  # launch on the parameter's GPU
                     self._update_cuda(group, p.array, g, state)
@@ -239,18 +232,32 @@ class Optimizer:
     def _update_cpu(self, group, p, g, state):
         raise NotImplementedError
 
-    def _update_cuda(self, group, p, g, state):
-        """One CUDA parameter as array operations (CuPy): by default the CPU code."""
+    def _update_cuda(self, group, p, g, state):  # as CuPy array operations: the CPU code
         return self._update_cpu(group, p, g, state)
 
-    def _uses_multi_tensor(self, group) -> bool:
-        """Whether the CUDA parameters of ``group`` go to :meth:`_update_multi_tensor`."""
+    def _uses_multi_tensor(self, group) -> bool:  # CUDA parameters to _update_multi_tensor?
         return False
 
     def _device_scalars(self, group) -> tuple:
         """The hyper-parameters the multi-tensor kernel reads from device memory, in its
         order (``gpugrad.kernels.optimizer.SGD_SCALARS``...)."""
         raise NotImplementedError
+
+    _device_keys: tuple = ()  # the group keys _device_scalars reads
+
+    def captured_settings(self) -> tuple:
+        """Per group, what a step captured in a CUDA graph bakes into its launches: every
+        setting but the parameters and the values read from device memory (lr...), and
+        what ``_baked`` derives from those (SGD: momentum on or off).  A captured graph is
+        replayed only while these are unchanged (gpugrad/cuda_graph.py)."""
+        skip = {"params", *self._device_keys}
+        return tuple(
+            tuple((k, v) for k, v in sorted(g.items()) if k not in skip) + self._baked(g)
+            for g in self.param_groups
+        )
+
+    def _baked(self, group) -> tuple:
+        return ()
 
     def _update_multi_tensor(self, group, params, grads, states, bucket):
         """Update the CUDA arrays ``params`` (one dtype, one device; ``grads`` and

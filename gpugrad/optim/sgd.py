@@ -88,8 +88,13 @@ class SGD(Optimizer):
     def _uses_multi_tensor(self, group) -> bool:
         return group["dampening"] == 0  # the multi-tensor kernel has no dampening
 
+    _device_keys = kernels.optimizer.SGD_SCALARS
+
     def _device_scalars(self, group) -> tuple:
         return tuple(group[name] for name in kernels.optimizer.SGD_SCALARS)
+
+    def _baked(self, group) -> tuple:
+        return (("momentum on", group["momentum"] != 0),)
 
     def _update_multi_tensor(self, group, params, grads, states, bucket):
         bufs = None

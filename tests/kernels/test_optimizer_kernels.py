@@ -321,11 +321,10 @@ def test_a_table_a_captured_graph_reads_is_never_written_again(impl):
     step()
     eager = table_addresses()
     old, grads[1] = grads[1], xp.full(300, 2.0)  # new addresses, as set_to_none=True gives
-    with recording.capturing_graph() as deferred:
+    with recording.capturing_graph() as capture:
         step()  # (emulated, the launch runs at once and reads the table not yet written)
-        assert table_addresses() == eager and len(deferred) == 1
-    for upload in deferred:  # what GraphStep does once the capture has ended
-        upload()
+        assert table_addresses() == eager and len(capture.uploads) == 1
+    capture.finish()  # what GraphStep does once the capture has ended
     captured = table.table
     assert table_addresses() == _addresses(impl, params + grads)
     assert table.builds == 2 and table.read_by_graph
@@ -337,14 +336,36 @@ def test_a_table_a_captured_graph_reads_is_never_written_again(impl):
     np.testing.assert_array_equal(impl.asnumpy(captured), captured_values)
     assert any(kept is captured for kept in table.graph_tables)
     # a capture that finds the table unchanged marks it too: the next rebuild leaves it
-    with recording.capturing_graph() as deferred:
+    with recording.capturing_graph() as capture:
         step()
-    assert not deferred
+    assert not capture.uploads
     kept = table.table
     grads[0] = xp.full(5, 1.0)
     step()
     assert table.table is not kept and any(k is kept for k in table.graph_tables)
     del old
+
+
+@on_kernels
+def test_a_failed_capture_makes_the_table_and_the_scalars_forget(impl):
+    """A capture that raises never wrote what it deferred: the table is rebuilt and the
+    scalars uploaded at the next eager step, not trusted."""
+    xp = impl.xp
+    params, bufs = ([xp.ones(n, np.float64) for n in (5, 300)] for _ in range(2))
+    grads = [xp.ones(n, np.float64) for n in (5, 300)]
+    scalars, table = optimizer.DeviceScalars(), optimizer.PointerTable(chunk=CHUNK)
+    optimizer.sgd_multi_update(params, grads, bufs, scalars.update((0.1, 0.0, 0.0)), table)
+    grads[1] = xp.full(300, 2.0)
+    with pytest.raises(RuntimeError, match="the step failed"), recording.capturing_graph():
+        scalars.update((0.05, 0.0, 0.0))
+        table.update([params, grads])
+        raise RuntimeError("the step failed")
+    np.testing.assert_array_equal(impl.asnumpy(scalars.array), [0.1, 0, 0])  # never written
+    builds = table.builds
+    optimizer.sgd_multi_update(params, grads, bufs, scalars.update((0.05, 0.0, 0.0)), table)
+    assert table.builds == builds + 1
+    assert impl.asnumpy(table.table)[:4].tolist() == _addresses(impl, params + grads)
+    np.testing.assert_array_equal(impl.asnumpy(scalars.array), [0.05, 0, 0])
 
 
 @on_kernels
@@ -354,15 +375,14 @@ def test_an_upload_inside_a_capture_waits_for_its_end_and_a_second_one_is_refuse
     in the same capture cannot be: every launch of the graph would read the last one."""
     scalars = optimizer.DeviceScalars()
     scalars.update((0.1, 0.9))
-    with recording.capturing_graph() as deferred:
+    with recording.capturing_graph() as capture:
         scalars.update((0.1, 0.9))  # unchanged: nothing to upload
-        assert not deferred
+        assert not capture.uploads
         scalars.update((0.05, 0.9))
         np.testing.assert_array_equal(impl.asnumpy(scalars.array), [0.1, 0.9])
         with pytest.raises(gg.CompileError, match="changed twice"):
             scalars.update((0.025, 0.9))
-    for upload in deferred:
-        upload()
+    capture.finish()
     np.testing.assert_array_equal(impl.asnumpy(scalars.array), [0.05, 0.9])
 
 
