@@ -230,6 +230,7 @@ def channel_bias_activation(x, b, kind: str, **params) -> Tensor:
     :data:`~gpugrad.ops.activation.ACTIVATIONS`, its parameter by PyTorch's keyword.  The
     result has the (C, N, H, W) memory layout whatever x's.
 
+    >>> import gpugrad as gg
     >>> channel_bias_activation(gg.ones(2, 3, 4, 4), gg.zeros(3), "relu").shape
     (2, 3, 4, 4)
     """
