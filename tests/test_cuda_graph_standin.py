@@ -158,6 +158,13 @@ def test_a_step_without_tensor_arguments_is_captured_on_its_parameters_device(co
     assert graph_step.graph is not None and graph_step.device == gg.device("cuda")
 
 
+def _backward_through_both(opt1, opt2, model1, model2, xb, yb):
+    """Both optimizers' gradients zeroed, then one backward through both models."""
+    opt1.zero_grad()
+    opt2.zero_grad()
+    (F.cross_entropy(model1(xb), yb) + F.cross_entropy(model2(xb), yb)).backward()
+
+
 def test_a_failed_capture_leaves_no_device_value_the_host_believes_wrongly(counts):
     """A capture that fails (here: a second optimizer the graph must refuse) uploaded
     nothing it deferred: the optimizers' device caches forget what it assumed, so the next
@@ -169,9 +176,7 @@ def test_a_failed_capture_leaves_no_device_value_the_host_believes_wrongly(count
     sched = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
 
     def step(xb, yb):
-        opt.zero_grad()
-        refused.zero_grad()
-        (F.cross_entropy(fc(xb), yb) + F.cross_entropy(other(xb), yb)).backward()
+        _backward_through_both(opt, refused, fc, other, xb, yb)
         sched.step()
         opt.step()
         refused.step()
@@ -209,9 +214,7 @@ def test_a_scheduler_between_two_optimizers_steps_runs_before_the_launch(counts)
     sched2 = optim.lr_scheduler.StepLR(opt2, step_size=1, gamma=0.5)
 
     def step(xb, yb):
-        opt1.zero_grad()
-        opt2.zero_grad()
-        (F.cross_entropy(first(xb), yb) + F.cross_entropy(second(xb), yb)).backward()
+        _backward_through_both(opt1, opt2, first, second, xb, yb)
         opt1.step()
         sched2.step()  # before opt2.step(): opt2 uses the new lr at once
         opt2.step()
