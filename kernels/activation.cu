@@ -114,11 +114,21 @@ __device__ void bias_activation_forward(int act, const T* x, const T* b, T* y, l
     }
 }
 
+// One element of a fused reduction: act >= 0, the activation backward of (y, gy) at i,
+// also stored to gx (the fused bias + activation backward); act < 0, y[i] itself.
+template <typename TIn, typename C>
+GG_D C gg_reduced_value(int act, const TIn* y, const TIn* gy, TIn* gx, long long i, double p) {
+    if (act < 0) return gg_load(y, i);
+    C g = gg_activation_backward<C>(act, gg_load(y, i), gg_load(gy, i), (C)p);
+    gg_store(gx, i, g);
+    return g;
+}
+
 // Row sums of a (rows, cols) matrix, blockDim = (256, 1), grid = (rows, chunks): block
 // (r, chunk) sums row r's columns chunk·256 + tx, + 256·chunks, ... and writes
 // out[chunk, r]: with one chunk that is the final sum, otherwise a (chunks, rows) matrix of
-// partial sums that column_finish adds up.  Deterministic; accumulates in C.  act as in
-// column_reduce (>= 0: the activation backward of (y, gy), also stored to gx).
+// partial sums that column_finish adds up.  Deterministic; accumulates in C; each element
+// is gg_reduced_value's.
 template <typename T, typename C, typename TOut>
 __device__ void row_reduce(int act, const T* y, const T* gy, T* gx, TOut* out, long long rows,
                            long long cols, double p) {
@@ -126,16 +136,8 @@ __device__ void row_reduce(int act, const T* y, const T* gy, T* gx, TOut* out, l
     const int tx = threadIdx.x;
     const long long r = blockIdx.x, step = (long long)blockDim.x * gridDim.y;
     C acc = C(0);
-    for (long long c = (long long)blockIdx.y * blockDim.x + tx; c < cols; c += step) {
-        const long long i = r * cols + c;
-        if (act >= 0) {
-            C g = gg_activation_backward<C>(act, gg_load(y, i), gg_load(gy, i), (C)p);
-            gg_store(gx, i, g);
-            acc += g;
-        } else {
-            acc += gg_load(y, i);
-        }
-    }
+    for (long long c = (long long)blockIdx.y * blockDim.x + tx; c < cols; c += step)
+        acc += gg_reduced_value<T, C>(act, y, gy, gx, r * cols + c, p);
     partial[tx] = acc;
     __syncthreads();
     for (int s = blockDim.x / 2; s > 0; s >>= 1) {      // tree over the block's threads
@@ -149,9 +151,8 @@ __device__ void row_reduce(int act, const T* y, const T* gy, T* gx, TOut* out, l
 // two.  Block (bx_i, chunk) sums columns [bx_i·bx, +bx) over the rows chunk, chunk +
 // gridDim.y, ... and writes out[chunk, c]: with gridDim.y == 1 that is the final sum,
 // otherwise a (gridDim.y, cols) matrix of partial sums for a second launch (TIn = C).
-// Deterministic: a fixed order, no atomics.  Accumulates in C (float32 for float16).
-// act >= 0: the summed value is the activation backward of (y, gy), also stored to gx (the
-// fused bias + activation backward); act < 0: the summed value is y itself.
+// Deterministic: a fixed order, no atomics.  Accumulates in C (float32 for float16); each
+// element is gg_reduced_value's.
 template <typename TIn, typename C, typename TOut>
 __device__ void column_reduce(int act, const TIn* y, const TIn* gy, TIn* gx, TOut* out,
                               long long rows, long long cols, double p) {
@@ -161,16 +162,8 @@ __device__ void column_reduce(int act, const TIn* y, const TIn* gy, TIn* gx, TOu
     C acc = C(0);
     if (c < cols) {
         const long long step = (long long)blockDim.y * gridDim.y;
-        for (long long r = (long long)blockIdx.y * blockDim.y + ty; r < rows; r += step) {
-            const long long i = r * cols + c;
-            if (act >= 0) {
-                C g = gg_activation_backward<C>(act, gg_load(y, i), gg_load(gy, i), (C)p);
-                gg_store(gx, i, g);
-                acc += g;
-            } else {
-                acc += gg_load(y, i);
-            }
-        }
+        for (long long r = (long long)blockIdx.y * blockDim.y + ty; r < rows; r += step)
+            acc += gg_reduced_value<TIn, C>(act, y, gy, gx, r * cols + c, p);
     }
     partial[ty * bx + tx] = acc;
     __syncthreads();
@@ -180,6 +173,20 @@ __device__ void column_reduce(int act, const TIn* y, const TIn* gy, TIn* gx, TOu
     }
     if (ty == 0 && c < cols) gg_store(out, (long long)blockIdx.y * cols + c, partial[tx]);
 }
+
+// A reduction's two entry points: NAME_SUFFIX, the first pass of several (gridDim.y > 1:
+// per-chunk partial sums in C, and gx when act >= 0), and NAME_direct_SUFFIX, a single
+// pass (the sums stored as T).
+#define GG_REDUCE_KERNELS(NAME, SUFFIX, T, C)                                                      \
+    extern "C" __global__ void NAME##_##SUFFIX(int act, const T* y, const T* gy, T* gx, C* out,   \
+                                              long long rows, long long cols, double p) {          \
+        NAME<T, C, C>(act, y, gy, gx, out, rows, cols, p);                                         \
+    }                                                                                              \
+    extern "C" __global__ void NAME##_direct_##SUFFIX(int act, const T* y, const T* gy, T* gx,     \
+                                                     T* out, long long rows, long long cols,       \
+                                                     double p) {                                   \
+        NAME<T, C, T>(act, y, gy, gx, out, rows, cols, p);                                         \
+    }
 
 #define GG_ACTIVATION_KERNELS(SUFFIX, T, C)                                                       \
     extern "C" __global__ void activation_forward_##SUFFIX(int act, const T* x, T* y,              \
@@ -200,29 +207,9 @@ __device__ void column_reduce(int act, const TIn* y, const TIn* gy, TIn* gx, TOu
                                                                     long long cols, double p) {    \
         bias_activation_forward<T, C, true>(act, x, b, y, n, cols, p);                             \
     }                                                                                              \
-    /* the row-bias backward: gx, and per-chunk row sums in C (or, one chunk, the sums as T) */    \
-    extern "C" __global__ void row_reduce_##SUFFIX(int act, const T* y, const T* gy, T* gx,        \
-                                                   C* out, long long rows, long long cols,         \
-                                                   double p) {                                     \
-        row_reduce<T, C, C>(act, y, gy, gx, out, rows, cols, p);                                   \
-    }                                                                                              \
-    extern "C" __global__ void row_reduce_direct_##SUFFIX(int act, const T* y, const T* gy,        \
-                                                          T* gx, T* out, long long rows,           \
-                                                          long long cols, double p) {              \
-        row_reduce<T, C, T>(act, y, gy, gx, out, rows, cols, p);                                   \
-    }                                                                                              \
-    /* first pass: partial sums in C (and gx when act >= 0) */                                     \
-    extern "C" __global__ void column_reduce_##SUFFIX(int act, const T* y, const T* gy, T* gx,     \
-                                                      C* out, long long rows, long long cols,      \
-                                                      double p) {                                  \
-        column_reduce<T, C, C>(act, y, gy, gx, out, rows, cols, p);                                \
-    }                                                                                              \
-    /* a single pass (gridDim.y == 1): the sums stored as T */                                     \
-    extern "C" __global__ void column_reduce_direct_##SUFFIX(int act, const T* y, const T* gy,     \
-                                                             T* gx, T* out, long long rows,        \
-                                                             long long cols, double p) {           \
-        column_reduce<T, C, T>(act, y, gy, gx, out, rows, cols, p);                                \
-    }                                                                                              \
+    /* the row-bias backward (row_reduce) and the column one (column_reduce) */                    \
+    GG_REDUCE_KERNELS(row_reduce, SUFFIX, T, C)                                                    \
+    GG_REDUCE_KERNELS(column_reduce, SUFFIX, T, C)                                                 \
     /* second pass: the (chunks, cols) partial sums -> (cols,) as T */                             \
     extern "C" __global__ void column_finish_##SUFFIX(const C* partial, T* out, long long chunks,  \
                                                       long long cols) {                            \
