@@ -7,14 +7,12 @@ gradient and that gradient's derivative (for double backward), its parameter and
 on it.  The Functions, the public functions, the ``nn`` modules, the kernel launch
 arguments and the test cases are all derived from it.
 
-Every activation saves its OUTPUT, never its input: its local gradient is a function of y
-alone, so one array is kept instead of two.  On CUDA, forward and backward are one fused
-kernel each (``gpugrad.kernels.activation``).  On the CPU the NumPy twins do the same maths
-with ``out=`` on buffers they own (large ones from the host pool, ``host_memory``) and the
-stable forms (exp only of non-positive numbers).  NaN passes through every forward.  The
-piecewise backwards SELECT (gy where y > 0) rather than multiply by a mask, so an infinite
-upstream where a unit is off gives 0, as in PyTorch.  An activation maps any shape to
-itself; bias + activation takes x (..., C) and b (C,).
+Every activation saves its OUTPUT (its local gradient is a function of y alone: one array
+kept, not two).  On CUDA each direction is one fused kernel (``gpugrad.kernels.activation``);
+on the CPU the NumPy twins do the same maths with ``out=`` on buffers they own (large ones
+from the host pool) in stable forms (exp only of non-positive numbers).  NaN passes through
+every forward; the piecewise backwards SELECT (gy where y > 0), so an infinite upstream
+where a unit is off gives 0, as in PyTorch.  Bias + activation takes x (..., C), b (C,).
 """
 
 from __future__ import annotations
@@ -245,6 +243,18 @@ def spec_of(name: str) -> ActivationSpec:
     return ACTIVATIONS[name]
 
 
+def spec_with_parameter(kind: str, params: dict, what: str):
+    """(record, parameter) of activation ``kind``, the parameter by PyTorch's keyword in
+    ``params`` (its default if absent); another keyword is a TypeError naming ``what``."""
+    spec = spec_of(kind)
+    if set(params) - {spec.param}:
+        raise TypeError(
+            f"{what}: unexpected keyword {sorted(set(params) - {spec.param})}; "
+            f"{kind} takes {spec.param or 'no parameter'}"
+        )
+    return spec, spec.parameter(params.get(spec.param))
+
+
 # -- the Functions ------------------------------------------------------------------------------
 class ActivationNode(Function):
     """A node of activation ``spec`` with parameter ``p``; ``template`` shows it in explain."""
@@ -277,8 +287,7 @@ class Activation(ActivationNode):
 
 
 class ActivationGrad(ActivationNode):
-    """gx = gy · local(y): the backward of an activation, one fused pass, itself
-    differentiable (in y and in gy)."""
+    """gx = gy · local(y): an activation's backward, one fused pass, differentiable again."""
 
     template = "{}'"
     save_inputs = (0, 1)
@@ -290,18 +299,15 @@ class ActivationGrad(ActivationNode):
 
     def backward(self, ns, ggx, y, gy):
         need_y, need_gy = self.needs_grad
-        spec = self.spec
+        spec, derivative = self.spec, self.spec.local_gradient_derivative
         g_gy = ggx * spec.local_gradient(y, self.p, ns) if need_gy else None
-        g_y = None
-        if need_y and spec.local_gradient_derivative is not None:
-            g_y = ggx * gy * spec.local_gradient_derivative(y, self.p, ns)
+        g_y = ggx * gy * derivative(y, self.p, ns) if need_y and derivative else None
         return g_y, g_gy
 
 
 class BiasActivation(ActivationNode):
-    """y = act(x + b) with x (..., C) and b (C,) broadcast along the last axis; saves y.
-    One pass each way on the GPU (the backward also sums the bias gradient); on the CPU
-    the activation runs in place on the x + b buffer."""
+    """y = act(x + b), x (..., C), b (C,) along the last axis; saves y.  One pass each way
+    on the GPU (the backward also sums the bias gradient); on the CPU in place on x + b."""
 
     template = "bias_{}"
     save_output = True
@@ -366,12 +372,7 @@ def bias_activation(x, b, kind: str, **params) -> Tensor:
     """act(x + b) for x (..., C) and b (C,), fused into one kernel each way on the GPU.
     ``kind`` is a key of :data:`ACTIVATIONS`; its parameter, if any, by PyTorch's keyword
     (``negative_slope=`` for leaky_relu, ``alpha=`` for elu)."""
-    spec = spec_of(kind)
-    if set(params) - {spec.param}:
-        raise TypeError(
-            f"bias_{kind}: unexpected keyword {sorted(set(params) - {spec.param})}; "
-            f"{kind} takes {spec.param or 'no parameter'}"
-        )
+    spec, p = spec_with_parameter(kind, params, f"bias_{kind}")
     x = as_tensor(x)
     b = as_tensor(b, like=x)
     check_same(x, b, f"bias_{kind}")
@@ -382,7 +383,7 @@ def bias_activation(x, b, kind: str, **params) -> Tensor:
             f"bias_{kind}: bias of shape {b.shape} does not match the last axis of "
             f"x with shape {x.shape}"
         )
-    return BiasActivation(spec, spec.parameter(params.get(spec.param)))(x, b)
+    return BiasActivation(spec, p)(x, b)
 
 
 def bias_relu(x, b) -> Tensor:

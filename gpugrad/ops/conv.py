@@ -33,7 +33,7 @@ from .. import backend, host_memory, kernels
 from ..autograd.engine import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
-from .activation import ActivationGrad, ActivationNode, activate, spec_of
+from .activation import ActivationGrad, ActivationNode, activate, spec_with_parameter
 from .im2col import (
     Col2Im,
     Im2Col,
@@ -234,7 +234,7 @@ def channel_bias_activation(x, b, kind: str, **params) -> Tensor:
     >>> channel_bias_activation(gg.ones(2, 3, 4, 4), gg.zeros(3), "relu").shape
     (2, 3, 4, 4)
     """
-    spec, p = _activation(kind, params)
+    spec, p = spec_with_parameter(kind, params, kind)
     x = as_tensor(x)
     b = as_tensor(b, like=x)
     if x.ndim != 4 or b.shape != (x.shape[1],):
@@ -248,17 +248,6 @@ def channel_bias_activation(x, b, kind: str, **params) -> Tensor:
     return ChannelBiasActivation(spec, p)(x, b)
 
 
-def _activation(kind, params):
-    """The record of activation ``kind`` and its checked parameter from ``params``."""
-    spec = spec_of(kind)
-    if set(params) - {spec.param}:
-        raise TypeError(
-            f"{kind}: unexpected keyword {sorted(set(params) - {spec.param})}; "
-            f"{kind} takes {spec.param or 'no parameter'}"
-        )
-    return spec, spec.parameter(params.get(spec.param))
-
-
 def conv2d_activation(
     x, W, b, kind: str, stride=1, padding=0, dilation=1, groups: int = 1, **params
 ) -> Tensor:
@@ -267,7 +256,7 @@ def conv2d_activation(
     convolution with its bias, then the activation (see the module's docstring).  The same
     numbers as the two calls, to float rounding; the result has the (F, N, Ho, Wo) memory
     layout.  ``kind`` and ``params`` as in :func:`channel_bias_activation`."""
-    spec, p = _activation(kind, params)
+    spec, p = spec_with_parameter(kind, params, kind)
     x = as_tensor(x)
     if b is None or not x.is_cuda:
         return activate(kind, conv2d(x, W, b, stride, padding, dilation, groups), p)
