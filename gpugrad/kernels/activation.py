@@ -146,14 +146,7 @@ def _bias_forward_launch(kernel, code, x, b, p, axis):
 def bias_backward(code: int, y, gy, p: float = 0.0):
     """(gx, gb) for y = act(x + b): gx = gy · act'(y) (y's shape) and gb = the column sum of
     gx (C,), in one pass over y and gy (plus a small pass over per-chunk partial sums)."""
-    check_float(y)
-    if y.ndim < 1:
-        raise ValueError("bias_activation_backward needs y of shape (..., C), got a 0-d array")
-    y = contiguous(y)
-    gy = as_contiguous(gy, y.dtype, "upstream gradient", y.shape)
-    gx = _build.cupy_module().empty_like(y)
-    gb = _column_reduce(code, y, gy, gx, p)
-    return gx, gb
+    return _bias_backward(_column_reduce, code, y, gy, p, "bias_activation_backward", "(..., C)")
 
 
 @on_arrays_device
@@ -161,35 +154,45 @@ def row_bias_backward(code: int, y, gy, p: float = 0.0):
     """(gx, gb) for y = act(x + b) with b one per row (``row_bias_forward``): gx = gy ·
     act'(y) (y's shape) and gb (C,) the sum of each row of gx's (C, rest) view, in one pass
     over y and gy (plus a small pass over per-chunk partial sums)."""
+    return _bias_backward(_row_reduce, code, y, gy, p, "row_bias_backward", "(C, ...)")
+
+
+def _bias_backward(reduce, code: int, y, gy, p: float, name: str, layout: str):
     check_float(y)
     if y.ndim < 1:
-        raise ValueError("row_bias_backward needs y of shape (C, ...), got a 0-d array")
+        raise ValueError(f"{name} needs y of shape {layout}, got a 0-d array")
     y = contiguous(y)
     gy = as_contiguous(gy, y.dtype, "upstream gradient", y.shape)
+    gx = _build.cupy_module().empty_like(y)
+    return gx, reduce(code, y, gy, gx, p)
+
+
+def _row_reduce(code: int, y, gy, gx, p: float):
+    """Row sums (rows,) of the (rows, rest) view of y (code < 0), or of the activation
+    backward of (y, gy), which is also written to gx (code >= 0).  All contiguous."""
     cupy = _build.cupy_module()
-    gx = cupy.empty_like(y)
     rows = y.shape[0]
     cols = y.size // rows if rows else 0
-    gb = cupy.empty(rows, dtype=y.dtype)
+    out = cupy.empty(rows, dtype=y.dtype)
     if rows == 0:
-        return gx, gb
+        return out
     if cols == 0:
-        gb.fill(0)
-        return gx, gb
+        out.fill(0)
+        return out
     # Split each row into chunks only when it is long (>= 16 elements per thread) and the
     # rows alone do not fill the GPU; each chunk leaves one partial sum per row.
     chunks = int(min(-(-cols // (THREADS * 16)), max(1, blocks_cap() // rows), 65535))
     args = (numpy.int32(code), y, gy, gx)
     sizes = (numpy.int64(rows), numpy.int64(cols), numpy.float64(p))
     if chunks == 1:
-        _row_reduce_direct(y.dtype)((rows, 1), (THREADS,), (*args, gb, *sizes))
-        return gx, gb
+        _row_reduce_direct(y.dtype)((rows, 1), (THREADS,), (*args, out, *sizes))
+        return out
     partial = cupy.empty((chunks, rows), dtype=compute_dtype(y))
     _row_reduce_chunks(y.dtype)((rows, chunks), (THREADS,), (*args, partial, *sizes))
     bx = min(32, 1 << (rows - 1).bit_length())  # column_finish's block, as _column_reduce's
     _column_finish(y.dtype)(
         (-(-rows // bx), 1),
         (bx, THREADS // bx),
-        (partial, gb, numpy.int64(chunks), numpy.int64(rows)),
+        (partial, out, numpy.int64(chunks), numpy.int64(rows)),
     )
-    return gx, gb
+    return out
