@@ -160,6 +160,13 @@ def compute_dtype(a):
     return numpy.float64 if a.dtype == numpy.float64 else numpy.float32
 
 
+def address(a) -> int:
+    """The device address of ``a``'s data, as a kernel argument inside a table or buffer
+    (the tests' NumPy stand-ins: the host address, which the kernels emulated on the CPU
+    read)."""
+    return a.ctypes.data if isinstance(a, numpy.ndarray) else a.data.ptr
+
+
 def contiguous(a):
     return a if a.flags.c_contiguous else cupy_module().ascontiguousarray(a)
 

@@ -13,7 +13,16 @@ import math
 import numpy
 
 from . import _build
-from ._build import THREADS, Kernel, as_contiguous, check_float, contiguous, grid, on_arrays_device
+from ._build import (
+    THREADS,
+    Kernel,
+    address,
+    as_contiguous,
+    check_float,
+    contiguous,
+    grid,
+    on_arrays_device,
+)
 
 FILE = "dropout.cu"
 _dropout = Kernel(FILE, "dropout")
@@ -38,12 +47,6 @@ def _int64(value: int) -> numpy.int64:
     return numpy.uint64(value).view(numpy.int64)
 
 
-def _address(a) -> int:
-    """The device address of ``a``'s data (the tests' NumPy stand-ins: the host address, which
-    the kernels emulated on the CPU read)."""
-    return a.ctypes.data if isinstance(a, numpy.ndarray) else a.data.ptr
-
-
 @on_arrays_device
 def apply(x, p: float, draw, shape=None):
     """``x · mask``: each element kept (times 1/(1-p), rounded to x's dtype) when its number
@@ -59,7 +62,7 @@ def apply(x, p: float, draw, shape=None):
     x = contiguous(x) if shape is None else as_contiguous(x, x.dtype, "upstream gradient", shape)
     out = _build.cupy_module().empty_like(x)
     if x.size:
-        base = 0 if draw.base is None else _address(draw.base)
+        base = 0 if draw.base is None else address(draw.base)
         _dropout(x.dtype)(
             grid(-(-x.size // 4)),  # a thread per four elements (one Philox counter)
             (THREADS,),

@@ -19,7 +19,7 @@ import numpy
 from .. import backend
 from ..autograd import recording
 from . import _build
-from ._build import THREADS, Kernel, as_contiguous, check_float, grid, on_arrays_device
+from ._build import THREADS, Kernel, address, as_contiguous, check_float, grid, on_arrays_device
 
 FILE = "optimizer.cu"
 _sgd = Kernel(FILE, "sgd_update")
@@ -132,12 +132,6 @@ SGD_SCALARS = ("lr", "momentum", "weight_decay")  # DeviceScalars of sgd_multi_u
 ADAM_SCALARS = ("lr", "beta1", "beta2", "eps", "weight_decay")  # ... of adam_multi_update
 
 
-def _address(a) -> int:
-    """The address of a's data: cupy's device pointer (the tests' NumPy stand-in: its host
-    pointer, which the kernels emulated on the CPU read)."""
-    return a.ctypes.data if isinstance(a, numpy.ndarray) else a.data.ptr
-
-
 def _upload(device_array, host: numpy.ndarray) -> None:
     """Copy ``host`` into ``device_array`` in place: its address stays, so a captured CUDA
     graph that reads it sees the new values (cupy's ``set`` queues the copy on the current
@@ -208,7 +202,7 @@ class PointerTable:
         """``slots``: lists of arrays, one list per slot (parameters first, whose sizes
         chunk the work), every list over the same non-empty tensors."""
         sizes = tuple(a.size for a in slots[0])
-        key = (sizes, tuple(_address(a) for slot in slots for a in slot))
+        key = (sizes, tuple(address(a) for slot in slots for a in slot))
         if key == self._key:
             self.read_by_graph |= recording.capturing
             return
