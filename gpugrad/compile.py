@@ -258,7 +258,7 @@ class Recorder:
         self.events.append(event)
         self.running_backward = True
         try:
-            event.run(self.arrays)
+            event.compiled()[0](self.arrays)
         finally:
             self.running_backward = False
         if not retain_graph:  # as the engine frees them: a second backward raises

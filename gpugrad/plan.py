@@ -22,15 +22,18 @@ call's tensor in ``call_inputs``, a list the plan and its events share.
 Every input of an op is a slot: a step input, an op's output, a ``Live`` tensor (one that
 existed before the step, such as a parameter: its array is read into its slot at each
 replay) or a constant (made inside the step from Python numbers by a factory: its slot is
-filled once).  The slots persist across replays, so a replay builds no list per op.
+filled once).  The slots persist across replays.
+
+Each event writes itself as Python statements (``emit``; the backward's in
+``gpugrad/plan_backward.py``), and a replay runs the functions they make
+(``gpugrad/plan_source.py``): ``plan.source`` is their text, the step as it replays.
 """
 
 from __future__ import annotations
 
-from . import backend
-from .autograd.accumulate import accumulate_leaf, seed_owners
-from .autograd.raw_namespace import raw_namespace
+from . import plan_backward
 from .autograd.recording import CompileError
+from .plan_source import functions_of
 
 
 def tensor_of(ref, call_inputs: list):
@@ -74,19 +77,18 @@ class Forward:
             node, node.forward, refs, out, shape,
         )  # fmt: skip
 
-    def run(self, arrays: list) -> None:
-        refs = self.refs
-        if len(refs) == 1:
-            y = self.forward(arrays[refs[0]])
-        else:
-            y = self.forward(*[arrays[r] for r in refs])
-        if y.shape != self.shape:
-            raise CompileError(
-                f"gg.compile: {self.node.label()} gave a result of shape {y.shape} where "
-                f"the recorded step had {self.shape}: a shape that depends on the data "
-                f"cannot be replayed"
-            )
-        arrays[self.out] = y
+    def emit(self, source) -> None:
+        args = ", ".join([source.read(r) for r in self.refs])
+        y = source.write(self.out)
+        source.line(f"{y} = {source.op(self.forward, self.node)}({args})")
+        source.line(f"if {y}.shape != {self.shape!r}: {source.name(self, 'op')}.shape_error({y})")
+
+    def shape_error(self, y):
+        raise CompileError(
+            f"gg.compile: {self.node.label()} gave a result of shape {y.shape} where "
+            f"the recorded step had {self.shape}: a shape that depends on the data "
+            f"cannot be replayed"
+        )
 
 
 class Call:
@@ -105,6 +107,14 @@ class Call:
         if self.out is not None:
             arrays[self.out] = result.array
 
+    def emit(self, source) -> None:
+        method = source.name(self.method, getattr(self.method, "__name__", "call"))
+        call = f"{method}(*{source.name(self.args, 'args')})"
+        if self.out is None:
+            source.line(call)
+        else:
+            source.line(f"{source.write(self.out)} = {call}.array")
+
 
 class ResetGrad:
     """``t.grad = None`` inside the step; ``t`` the tensor or the index of an argument."""
@@ -114,8 +124,8 @@ class ResetGrad:
     def __init__(self, tensor, call_inputs: list):
         self.tensor, self.call_inputs = tensor, call_inputs
 
-    def run(self, arrays: list) -> None:
-        tensor_of(self.tensor, self.call_inputs).grad = None
+    def emit(self, source) -> None:
+        source.line(f"{source.tensor(self.tensor, self.call_inputs)}.grad = None")
 
 
 class Backward:
@@ -126,11 +136,24 @@ class Backward:
     ``seed``: the slot of the root's upstream gradient (the ones of ``backward()`` without a
     gradient are a constant: never written, as the engine never writes a seed)."""
 
-    __slots__ = ("call_inputs", "nodes", "root", "seed", "steps")
+    __slots__ = ("call_inputs", "function", "nodes", "root", "seed", "steps")
 
     def __init__(self, steps: list, nodes: int, root: int, seed: int, call_inputs: list):
         self.steps, self.nodes, self.root, self.seed = steps, nodes, root, seed
         self.call_inputs = call_inputs  # the tensors of the call being replayed
+        self.function = None
+
+    def compiled(self):
+        """``(function, text)``: this backward as a function of the plan's ``arrays``
+        (written once: the recording runs it, and the plan's replays)."""
+        if self.function is None:
+            self.function = plan_backward.functions_of(self)
+        return self.function
+
+    def replace_step(self, k: int, step: tuple) -> None:
+        """Step ``k`` becomes ``step`` (``plan_fusion``); the function is written again."""
+        self.steps[k] = step
+        self.function = None
 
     def leaf_refs(self) -> list:
         """The leaves this backward delivers gradients to, as the routes name them (a
@@ -142,37 +165,6 @@ class Backward:
                     refs[("argument", r[1]) if type(r[1]) is int else id(r[1])] = r[1]
         return list(refs.values())
 
-    def run(self, arrays: list) -> None:
-        seed = arrays[self.seed]
-        ns = raw_namespace(backend.get_array_module(seed))
-        pending = [None] * self.nodes
-        owned = [False] * self.nodes
-        pending[self.root] = seed
-        handed, made = seed_owners([seed]), {}
-        for index, backward, saved, routes in self.steps:
-            gy = pending[index]
-            if gy is None:  # no gradient reached it: the engine never queues such a node
-                continue
-            pending[index] = None
-            gxs = backward(ns, gy, *[arrays[k] for k in saved]) if saved else backward(ns, gy)
-            if type(gxs) is not tuple:
-                gxs = (gxs,)
-            for route, gx in zip(routes, gxs):
-                if route is None or gx is None:
-                    continue
-                to_node, target, shape = route
-                if gx.shape != shape:
-                    gx = ns.sum_to(gx, shape)
-                if not to_node:  # a leaf: a live tensor, or the index of an argument
-                    accumulate_leaf(tensor_of(target, self.call_inputs), gx, handed, made)
-                elif pending[target] is None:
-                    pending[target] = gx
-                elif not owned[target]:  # a fresh buffer, ours from now on
-                    pending[target] = pending[target] + gx
-                    owned[target] = True
-                else:
-                    pending[target] += gx
-
 
 class GradSlot:
     """After a backward: a leaf's ``.grad`` array into its slot (the step may return it or
@@ -183,9 +175,9 @@ class GradSlot:
     def __init__(self, leaf, slot: int, call_inputs: list):
         self.leaf, self.slot, self.call_inputs = leaf, slot, call_inputs
 
-    def run(self, arrays: list) -> None:
-        leaf = tensor_of(self.leaf, self.call_inputs)
-        arrays[self.slot] = None if leaf.grad is None else leaf.grad.array
+    def emit(self, source) -> None:
+        source.line(f"grad = {source.tensor(self.leaf, self.call_inputs)}.grad")
+        source.line(f"{source.write(self.slot)} = None if grad is None else grad.array")
 
 
 class Plan:
@@ -197,6 +189,9 @@ class Plan:
     ):
         self.events, self.arrays, self.input_slots = events, arrays, input_slots
         self.live, self.output, self.call_inputs = live, output, call_inputs
+        compiled = functions_of(events)
+        self.functions = [function for function, _ in compiled]
+        self.source = "\n".join([text for _, text in compiled])  # what a replay runs
 
     def still_holds(self) -> bool:
         """Whether the tensors from outside the step are as recorded (see ``Live``)."""
@@ -209,6 +204,6 @@ class Plan:
             arrays[slot] = t.array
         for ref in self.live:
             arrays[ref.slot] = ref.tensor.array
-        for event in self.events:
-            event.run(arrays)
+        for run in self.functions:
+            run(arrays)
         return self.output(arrays)

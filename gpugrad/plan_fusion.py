@@ -97,5 +97,5 @@ def _fuse_backward(program: Backward, linear, act, plain, bias_act) -> None:
     a, lin = at[act], at[linear]
     index, _, saved, (to_linear,) = steps[a]
     l_index, _, l_saved, (to_x, to_W, to_b) = steps[lin]
-    steps[a] = (index, bias_act.backward, saved, (to_linear, to_b))
-    steps[lin] = (l_index, plain.backward, l_saved, (to_x, to_W))
+    program.replace_step(a, (index, bias_act.backward, saved, (to_linear, to_b)))
+    program.replace_step(lin, (l_index, plain.backward, l_saved, (to_x, to_W)))
