@@ -8,6 +8,8 @@ never import ``gpugrad.compile`` itself, which sits above them.
 What a recorder is told:
 * ``forward(node, inputs, out, ctor_keys)``: a Function ran (engine.Function.__call__);
   ``ctor_keys`` are the attributes the node had before its forward (its constructor's);
+  an op without a gradient that computes outside a Function call (a comparison, ``//``,
+  ``argmax``: ``gpugrad/ops/nondifferentiable.py``) tells it the same through :func:`forward`;
 * ``backward(roots, seeds, retain_graph, create_graph, inputs)``: a backward is asked
   for; the recorder runs it (as the replays will) instead of the engine;
 * ``constant(t)``: a factory made ``t`` from host data or a fill: the same every step;
@@ -45,6 +47,14 @@ def constant(t):
     if active is not None:
         active.constant(t)
     return t
+
+
+def forward(node, inputs, out) -> None:
+    """``out`` was computed from the tensors ``inputs`` outside a Function call, and
+    ``node.forward(*arrays)`` computes it again (an op without a gradient): the step being
+    recorded replays it as it replays a Function's forward."""
+    if active is not None:
+        active.forward(node, inputs, out, tuple(node.__dict__))
 
 
 def refuse(what: str) -> None:

@@ -250,7 +250,7 @@ def _with_scalar(a: Tensor, c, name: str):
     if isinstance(c, numpy.generic):
         c = c.item()  # NumPy scalars carry a dtype that NumPy would promote to
     if a.array.dtype.kind in "biu" and (isinstance(c, float) or name == "div"):
-        a = Tensor.wrap(a.array.astype(dtypes.get_default_dtype()))  # integers never require grad
+        a = cast(a, dtypes.get_default_dtype())  # recorded: a compiled step replays it
     return a, c
 
 

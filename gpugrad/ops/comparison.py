@@ -1,5 +1,7 @@
 """Comparisons and tests of values: ``eq ne lt le gt ge`` (and the operators), ``isnan
-isinf isfinite``, ``allclose``, ``equal``.  Boolean results, outside the graph."""
+isinf isfinite``, ``allclose``, ``equal``.  Boolean results, outside the graph; a compiled
+step replays the elementwise ones (``ops/nondifferentiable.py``), while ``allclose`` and
+``equal`` return Python bools (host reads) and are refused there."""
 
 from __future__ import annotations
 
@@ -8,19 +10,28 @@ from ..autograd import recording
 from ..creation import as_tensor
 from ..tensor import Tensor
 from .arithmetic import is_scalar
+from .nondifferentiable import note
 from .promotion import operands
 
 
 def compare(a: Tensor, b, name: str) -> Tensor:
     """An elementwise comparison ``xp.<name>(a, b)``: a boolean Tensor, outside the graph."""
     a = as_tensor(a)
-    if isinstance(b, Tensor):
+    if not isinstance(b, Tensor):
+        if is_scalar(b):  # the common case: x > 0
+            fn = getattr(backend.get_array_module(a.array), name)
+            out = Tensor.wrap(fn(a.array, b))
+            if recording.active is not None:
+                note(name, fn, (a,), out, b)
+            return out
+        b = as_tensor(b, like=a)
+    else:
         a, b = operands(a, b, name)
-        b = b.array
-    elif not is_scalar(b):
-        b = as_tensor(b, like=a).array
-    xp = backend.get_array_module(a.array)
-    return Tensor.wrap(getattr(xp, name)(a.array, b))
+    fn = getattr(backend.get_array_module(a.array), name)
+    out = Tensor.wrap(fn(a.array, b.array))
+    if recording.active is not None:
+        note(name, fn, (a, b), out)
+    return out
 
 
 def _comparison(name: str, xp_name: str):
@@ -36,7 +47,11 @@ gt, ge = _comparison("gt", "greater"), _comparison("ge", "greater_equal")
 
 def _test(x, name: str) -> Tensor:
     x = as_tensor(x)
-    return Tensor.wrap(getattr(backend.get_array_module(x.array), name)(x.array))
+    fn = getattr(backend.get_array_module(x.array), name)
+    out = Tensor.wrap(fn(x.array))
+    if recording.active is not None:
+        note(name, fn, (x,), out)
+    return out
 
 
 def isnan(x) -> Tensor:

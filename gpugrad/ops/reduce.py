@@ -16,10 +16,11 @@ from collections import namedtuple
 import numpy
 
 from .. import backend
-from ..autograd import sum_array
+from ..autograd import recording, sum_array
 from ..autograd.engine import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
+from .nondifferentiable import note
 from .select import select
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
@@ -314,23 +315,46 @@ def std(
     return sqrt(v)
 
 
+def _flat_index(a, method: str, keepdims: bool):
+    """``a.argmax()`` (or argmin) of all elements, int64, keepdims as PyTorch's."""
+    out = getattr(a.reshape(-1), method)()
+    out = out.reshape((1,) * a.ndim) if keepdims else out
+    return backend.get_array_module(a).asarray(out, dtype=numpy.int64)
+
+
+def _index(a, method: str, axis, keepdims: bool):
+    """``a.argmax(axis)`` (or argmin), int64."""
+    out = getattr(a, method)(axis=axis, keepdims=keepdims)
+    return backend.get_array_module(a).asarray(out, dtype=numpy.int64)
+
+
+def _any_all(a, method: str, axes, keepdims: bool):
+    """``a.any(axes)`` (or all)."""
+    return getattr(a, method)(axis=axes, keepdims=keepdims)
+
+
 def _index_reduction(method):
     def fn(x, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
         x = as_tensor(x)
         d, k = dims(dim, keepdim, axis, keepdims)
         a = x.array
-        if method in ("argmax", "argmin"):
-            if d is None:
-                out = getattr(a.reshape(-1), method)()
-                out = out.reshape((1,) * a.ndim) if k else out
-            else:
-                if a.size == 0:
-                    raise ValueError(f"{method} of an empty tensor is undefined")
-                d = normalize_axis(d, a.ndim)
-                out = getattr(a, method)(axis=d[0] if d else None, keepdims=k)
-            return Tensor.wrap(backend.get_array_module(a).asarray(out, dtype=numpy.int64))
-        axes = normalize_axis(d, a.ndim) if a.ndim else None
-        return Tensor.wrap(getattr(a, method)(axis=axes, keepdims=k))
+        if method not in ("argmax", "argmin"):
+            axes = normalize_axis(d, a.ndim) if a.ndim else None
+            out = Tensor.wrap(_any_all(a, method, axes, k))
+            compute, constants = _any_all, (method, axes, k)
+        elif d is None:
+            out = Tensor.wrap(_flat_index(a, method, k))
+            compute, constants = _flat_index, (method, k)
+        else:
+            if a.size == 0:
+                raise ValueError(f"{method} of an empty tensor is undefined")
+            axis = normalize_axis(d, a.ndim)
+            axis = axis[0] if axis else None
+            out = Tensor.wrap(_index(a, method, axis, k))
+            compute, constants = _index, (method, axis, k)
+        if recording.active is not None:
+            note(method, compute, (x,), out, *constants)
+        return out
 
     fn.__name__ = method
     fn.__doc__ = f"``{method}`` over ``dim`` (all when None), outside the graph."

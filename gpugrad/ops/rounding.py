@@ -5,10 +5,12 @@ the divisor; gradient 1 for the dividend, -floor(a / b) for the divisor)."""
 from __future__ import annotations
 
 from .. import backend, dtypes
+from ..autograd import recording
 from ..autograd.engine import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
 from .arithmetic import is_scalar
+from .nondifferentiable import note
 from .promotion import cast, operands
 
 
@@ -59,19 +61,27 @@ class Remainder(Function):
 
 def _pair(a, b):
     """Both operands as Tensors of one dtype; a number never widens a's dtype, but an
-    integer tensor meets a float in the default float dtype (as PyTorch)."""
+    integer tensor meets a float in the default float dtype (as PyTorch).  A number
+    becomes a constant (the same in every replay of a compiled step)."""
     a = as_tensor(a)
     if not is_scalar(b):
         return operands(a, b, "remainder")
     if a.dtype.kind in "biu" and isinstance(b, float):
         a = cast(a, dtypes.get_default_dtype())
-    return a, Tensor.wrap(backend.get_array_module(a.array).asarray(b, dtype=a.dtype))
+    b = Tensor.wrap(backend.get_array_module(a.array).asarray(b, dtype=a.dtype))
+    if recording.active is not None:
+        recording.constant(b)
+    return a, b
 
 
 def floor_divide(a, b) -> Tensor:
     """a // b rounded toward minus infinity (PyTorch's ``//``); outside the graph."""
     a, b = _pair(a, b)
-    return Tensor.wrap(backend.get_array_module(a.array).floor_divide(a.array, b.array))
+    fn = backend.get_array_module(a.array).floor_divide
+    out = Tensor.wrap(fn(a.array, b.array))
+    if recording.active is not None:
+        note("floor_divide", fn, (a, b), out)
+    return out
 
 
 def remainder(a, b) -> Tensor:

@@ -8,22 +8,24 @@ from .. import backend
 from ..autograd.engine import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
+from .nondifferentiable import apply
 from .reduce import ValuesIndices
 
 
 class TakeAlong(Function):
-    """x gathered at ``indices`` along ``dim`` (``take_along_axis``); the backward puts the
-    gradient back at those indices (each taken once, so assignment is enough)."""
+    """x gathered at ``indices`` (an input without a gradient, so a compiled step replays
+    the sort too) along ``dim`` (``take_along_axis``); the backward puts the gradient back
+    at those indices (each taken once, so assignment is enough)."""
 
-    def __init__(self, indices, dim):
-        self.indices, self.dim = indices, dim
+    def __init__(self, dim):
+        self.dim = dim
 
-    def forward(self, x):
-        self.in_shape = x.shape
-        return backend.get_array_module(x).take_along_axis(x, self.indices, axis=self.dim)
+    def forward(self, x, indices):
+        self.indices, self.in_shape = indices, x.shape
+        return backend.get_array_module(x).take_along_axis(x, indices, axis=self.dim)
 
     def backward(self, ns, gy):
-        return ns.apply(PutAlong(self.indices, self.dim, self.in_shape), gy)
+        return ns.apply(PutAlong(self.indices, self.dim, self.in_shape), gy), None
 
 
 class PutAlong(Function):
@@ -39,11 +41,11 @@ class PutAlong(Function):
         return out
 
     def backward(self, ns, gy):
-        return ns.apply(TakeAlong(self.indices, self.dim), gy)
+        return ns.apply(TakeAlong(self.dim), gy, self.indices)
 
 
-def _order(x, dim, descending):
-    a = x.array
+def _order(a, dim, descending):
+    """The indices that sort the array ``a`` along ``dim`` (stable)."""
     xp = backend.get_array_module(a)
     if a.ndim == 0:
         return xp.zeros((), dtype=xp.int64)
@@ -52,23 +54,29 @@ def _order(x, dim, descending):
     return xp.argsort(a, axis=dim, kind="stable")
 
 
+def _top(a, dim, largest, k):
+    """The indices of the ``k`` largest (or smallest) elements of ``a`` along ``dim``."""
+    index = [slice(None)] * a.ndim
+    index[dim] = slice(0, k)
+    return _order(a, dim, largest)[tuple(index)]
+
+
 def _gather(x, idx, dim):
     if x.ndim == 0:
         return x
-    return TakeAlong(idx, dim)(x)
+    return TakeAlong(dim)(x, idx)
 
 
 def argsort(x, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
     """Indices that sort ``x`` along ``dim`` (stable)."""
-    x = as_tensor(x)
-    return Tensor.wrap(_order(x, dim, descending))
+    return apply("argsort", _order, (as_tensor(x),), dim, descending)
 
 
 def sort(x, dim: int = -1, descending: bool = False, stable: bool = False):
     """``(values, indices)`` of ``x`` sorted along ``dim``."""
     x = as_tensor(x)
-    idx = _order(x, dim, descending)
-    return ValuesIndices(_gather(x, idx, dim), Tensor.wrap(idx))
+    idx = argsort(x, dim, descending)
+    return ValuesIndices(_gather(x, idx, dim), idx)
 
 
 def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
@@ -79,8 +87,5 @@ def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
     n = x.shape[dim]
     if not 0 <= k <= n:
         raise ValueError(f"topk: k={k} is out of range for a dim of length {n}")
-    idx = _order(x, dim, largest)
-    index = [slice(None)] * x.ndim
-    index[dim] = slice(0, k)
-    idx = idx[tuple(index)]
-    return ValuesIndices(_gather(x, idx, dim), Tensor.wrap(idx))
+    idx = apply("topk", _top, (x,), dim, largest, k)
+    return ValuesIndices(_gather(x, idx, dim), idx)

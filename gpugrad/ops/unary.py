@@ -7,6 +7,7 @@ from .. import backend, dtypes
 from ..autograd.engine import Function
 from ..creation import as_tensor, unwrap
 from ..tensor import Tensor
+from .nondifferentiable import apply
 
 
 class Exp(Function):
@@ -170,6 +171,10 @@ def clip(x, min=None, max=None):
     return Clip(min, max)(as_tensor(x))
 
 
+def _astype(a, dtype):
+    return a.astype(dtype)
+
+
 def astype(x: Tensor, dtype) -> Tensor:
     """``x`` in ``dtype`` (itself when it has it); differentiable between float dtypes."""
     dtype = dtypes.to_dtype(dtype)
@@ -177,7 +182,7 @@ def astype(x: Tensor, dtype) -> Tensor:
         return x
     if x.requires_grad and dtype.kind != "f":
         # Casting to an integer type leaves the graph (as in PyTorch).
-        return Tensor.wrap(x.array.astype(dtype))
+        return apply("astype", _astype, (x,), dtype)
     return AsType(dtype)(x)
 
 

@@ -3,6 +3,8 @@ routed the same way.  ``masked_fill(x, mask, value)`` is ``where(mask, value, x)
 
 from __future__ import annotations
 
+import numbers
+
 import numpy
 
 from .. import backend
@@ -15,17 +17,18 @@ from .shape import broadcast_to
 
 
 class Where(Function):
-    """where(cond, a, b): the gradient goes to a where cond holds, to b elsewhere."""
+    """where(cond, a, b): the gradient goes to a where cond holds, to b elsewhere.  The
+    condition is an input (no gradient), so a compiled step replays it with each step's
+    condition (``x > 0`` computed in the step)."""
 
-    def __init__(self, cond):
+    def forward(self, cond, a, b):
         self.cond = cond
-
-    def forward(self, a, b):
-        return backend.get_array_module(a).where(self.cond, a, b)
+        return backend.get_array_module(a).where(cond, a, b)
 
     def backward(self, ns, gy):
-        need_a, need_b = self.needs_grad
+        _, need_a, need_b = self.needs_grad
         return (
+            None,
             ns.where(self.cond, gy, 0) if need_a else None,
             ns.where(self.cond, 0, gy) if need_b else None,
         )
@@ -40,13 +43,18 @@ def where(cond, a, b) -> Tensor:
     b = as_tensor(b, like=like)
     a, b = promote_all([a, b], "where")
     c = cond.array if isinstance(cond, Tensor) else cond
-    if not hasattr(c, "dtype"):
+    python_data = not hasattr(c, "dtype")
+    if python_data:
         c = numpy.asarray(c)
-    c = backend.to_device(c, like.device)
-    if c.dtype != bool:
-        raise TypeError(f"where: the condition must be boolean, got {c.dtype}")
-    shape = numpy.broadcast_shapes(c.shape, a.shape, b.shape)
-    return Where(c)(broadcast_to(a, shape), broadcast_to(b, shape))
+    moved = backend.to_device(c, like.device)
+    if moved.dtype != bool:
+        raise TypeError(f"where: the condition must be boolean, got {moved.dtype}")
+    if not (isinstance(cond, Tensor) and moved is c):  # a list or an array: a new tensor
+        cond = Tensor.wrap(moved)
+        if python_data:  # the same in every step
+            recording.constant(cond)
+    shape = numpy.broadcast_shapes(moved.shape, a.shape, b.shape)
+    return Where()(cond, broadcast_to(a, shape), broadcast_to(b, shape))
 
 
 def masked_fill(x, mask, value) -> Tensor:
@@ -57,4 +65,6 @@ def masked_fill(x, mask, value) -> Tensor:
         recording.refuse("masked_fill with a tensor value (read on the host)")
         value = value.array.item()
     fill = as_tensor(backend.get_array_module(x.array).asarray(value, dtype=x.dtype), like=x)
+    if isinstance(value, numbers.Number):  # the same in every step
+        recording.constant(fill)
     return where(mask, fill, x)
