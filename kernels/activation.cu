@@ -13,7 +13,10 @@
 // of ELU; unused by the others); leaky ReLU needs slope >= 0 and ELU alpha > 0, so that the
 // sign of y is the sign of x.  The piecewise backwards SELECT rather than multiply by a 0/1
 // mask, so that an infinite or NaN gy where the unit is off gives 0 (as PyTorch's
-// threshold_backward), not inf·0 = NaN; a NaN y (ReLU passes NaN) is "off": y > 0 is false.
+// threshold_backward), not inf·0 = NaN.  At a kink or a NaN each takes PyTorch's side, the
+// rule its NumPy twin follows (gpugrad/ops/activation_twins.py): ReLU and ELU are off where
+// y <= 0, so a NaN y passes gy; leaky ReLU is on where y > 0, so a NaN y takes the slope;
+// softplus is x above x = 20 and its gradient gy above y = softplus(20).
 // The codes are those of the registry, ACTIVATIONS in gpugrad/ops/activation.py (a test
 // compares them).  Adding an activation: its code, its struct, its line in GG_ACTIVATIONS.
 enum GgActivation { GG_SIGMOID = 0, GG_TANH = 1, GG_RELU = 2, GG_LEAKY_RELU = 3, GG_ELU = 4, GG_SOFTPLUS = 5 };
@@ -34,7 +37,9 @@ struct GgTanh {
 
 struct GgRelu {  // NaN passes through
     template <typename C> static GG_HD C forward(C x, C) { return (x > C(0) || x != x) ? x : C(0); }
-    template <typename C> static GG_HD C backward(C y, C gy, C) { return y > C(0) ? gy : C(0); }
+    template <typename C> static GG_HD C backward(C y, C gy, C) {  // NaN y passes gy
+        return y <= C(0) ? C(0) : gy;
+    }
 };
 
 struct GgLeakyRelu {
@@ -49,16 +54,24 @@ struct GgElu {  // α·eˣ = y + α for x <= 0
         return x > C(0) ? x : alpha * gg_expm1(x);
     }
     template <typename C> static GG_HD C backward(C y, C gy, C alpha) {
-        return y > C(0) ? gy : gy * (y + alpha);
+        return y <= C(0) ? gy * (y + alpha) : gy;
     }
 };
 
-struct GgSoftplus {  // max(x, 0) + log1p(exp(-|x|)): stable for any x; dy/dx = 1 - exp(-y)
+// max(x, 0) + log1p(exp(-|x|)): stable for any x; dy/dx = 1 - exp(-y).  Above torch's
+// threshold, x > 20, it is x itself, and the gradient is gy above y = softplus(20) =
+// 20 + log1p(exp(-20)) (20 in float): the twin's SOFTPLUS_THRESHOLD, SOFTPLUS_AT_THRESHOLD.
+#define GG_SOFTPLUS_THRESHOLD 20.0
+#define GG_SOFTPLUS_AT_THRESHOLD 20.000000002061153
+struct GgSoftplus {
     template <typename C> static GG_HD C forward(C x, C) {
+        if (x != x || x > C(GG_SOFTPLUS_THRESHOLD)) return x;
         C m = x > C(0) ? x : C(0);
-        return (x != x) ? x : m + gg_log1p(gg_exp(-gg_abs(x)));
+        return m + gg_log1p(gg_exp(-gg_abs(x)));
     }
-    template <typename C> static GG_HD C backward(C y, C gy, C) { return gy * -gg_expm1(-y); }
+    template <typename C> static GG_HD C backward(C y, C gy, C) {
+        return y > C(GG_SOFTPLUS_AT_THRESHOLD) ? gy : gy * -gg_expm1(-y);
+    }
 };
 
 #define GG_ACTIVATIONS(X)                                                                     \

@@ -71,11 +71,9 @@ REFERENCES = {
     "relu": lambda x, p: np.where(np.isnan(x), x, np.maximum(x, 0)),
     "leaky_relu": lambda x, p: np.where(x > 0, x, x * p),
     "elu": lambda x, p: np.where(x > 0, x, p * np.expm1(x)),
-    "softplus": lambda x, p: np.logaddexp(np.longdouble(0), x),
+    # x itself above torch's default threshold, 20 (where log(1 + eˣ) is x + e⁻ˣ, < 2e-9 more)
+    "softplus": lambda x, p: np.where(x > 20, x, np.logaddexp(np.longdouble(0), x)),
 }
-
-# torch's softplus returns x itself above 20 (off by < 2e-9); a high threshold keeps it exact.
-TORCH_KEYWORDS = {"softplus": {"threshold": 500}}
 
 # torch's backward from the output y for the activations whose backward SELECTS gy where the
 # unit is on: an infinite or NaN gy where it is off gives 0, not inf · 0 = NaN.
@@ -109,8 +107,7 @@ class ActivationCase:
 
     def torch(self, t):
         """torch.nn.functional's function of the torch tensor t with this parameter."""
-        keywords = {**self.kwargs, **TORCH_KEYWORDS.get(self.name, {})}
-        return getattr(torch.nn.functional, self.name)(t, **keywords)
+        return getattr(torch.nn.functional, self.name)(t, **self.kwargs)
 
     def reference(self, x) -> np.ndarray:
         """The textbook formula of the NumPy array x, in long double, rounded to x's dtype."""
@@ -136,3 +133,46 @@ CASES = tuple(
     for name, spec in sorted(ACTIVATIONS.items())
 )
 SELECTING = tuple(case for case in CASES if case.name in SELECTING_BACKWARDS)
+
+
+# -- NaN, ±inf, ±0 and the kinks: the side PyTorch puts each point on ------------------------
+# Each activation's kinks besides 0: softplus is x itself above torch's default threshold, 20.
+KINKS = {"softplus": (20.0,)}
+# Past a kink, the floats up to here; softplus: (20, softplus(20)] in float64, where y = x
+# (x > 20) cannot be told from y = softplus(x <= 20) by the output the backward reads.
+SKIPPED_AFTER_KINK = {"softplus": 20.000000002061153}
+
+
+def special_values(name: str, dtype) -> np.ndarray:
+    """NaN, ±inf, ±0, the floats next to 0, and each kink of ``name`` with the floats either
+    side of it (less those it cannot tell apart) and points past it, as ``dtype``."""
+    x = [np.nan, np.inf, -np.inf, 0.0, -0.0]
+    zero, inf = dtype(0), dtype(np.inf)
+    x += [np.nextafter(zero, inf), np.nextafter(zero, -inf)]
+    for kink in KINKS.get(name, ()):
+        k = dtype(kink)
+        x += [k, np.nextafter(k, -inf), np.nextafter(k, inf), k + 0.5, k + 10, k + 16.5]
+    x = np.array(x, dtype)
+    end = SKIPPED_AFTER_KINK.get(name)
+    if end is not None:
+        x = x[~((x > KINKS[name][0]) & (x <= end))]
+    return x
+
+
+def torch_elementwise(fn, x: np.ndarray, gy: np.ndarray):
+    """(y, gx, local) of the torch function ``fn`` at each element of x (float16 in float32,
+    the result rounded), one element at a time: torch's scalar code, which its CUDA code
+    matches.  (Its CPU vector loop may put a NaN on the other side: elu_backward tests
+    y > 0 there, not y <= 0, and gives NaN.)  local is d gx / d gy, from the double backward."""
+    compute = np.float32 if x.dtype == np.float16 else x.dtype
+    ys, gxs, locals_ = [], [], []
+    for xi, gi in zip(x.astype(compute), gy.astype(compute), strict=True):
+        t = torch.tensor([xi], requires_grad=True)
+        g = torch.tensor([gi], requires_grad=True)
+        y = fn(t)
+        (gx,) = torch.autograd.grad(y, [t], [g], create_graph=True)
+        (local,) = torch.autograd.grad(gx, [g], allow_unused=True)
+        ys.append(y.item())
+        gxs.append(gx.item())
+        locals_.append(0.0 if local is None else local.item())
+    return tuple(np.array(v, compute).astype(x.dtype) for v in (ys, gxs, locals_))

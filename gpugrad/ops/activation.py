@@ -9,10 +9,12 @@ arguments and the test cases are all derived from it.
 
 Every activation saves its OUTPUT (its local gradient is a function of y alone: one array
 kept, not two).  On CUDA each direction is one fused kernel (``gpugrad.kernels.activation``);
-on the CPU the NumPy twins do the same maths with ``out=`` on buffers they own (large ones
-from the host pool) in stable forms (exp only of non-positive numbers).  NaN passes through
-every forward; the piecewise backwards SELECT (gy where y > 0), so an infinite upstream
-where a unit is off gives 0, as in PyTorch.  Bias + activation takes x (..., C), b (C,).
+on the CPU the NumPy twins (``activation_twins``) do the same maths with ``out=`` on
+buffers they own (large ones from the host pool) in stable forms (exp only of non-positive
+numbers).  NaN passes through every forward; at NaN, ±inf and the kinks each activation
+takes PyTorch's side (the rules: ``activation_twins``), and the piecewise backwards SELECT,
+so an infinite upstream where a unit is off gives 0, as in PyTorch.  Bias + activation
+takes x (..., C), b (C,).
 """
 
 from __future__ import annotations
@@ -26,9 +28,8 @@ from .. import backend, host_memory, kernels
 from ..autograd.engine import Function
 from ..creation import as_tensor, unwrap
 from ..tensor import Tensor
-from . import inplace as inplace_ops
+from . import activation_twins as twins, inplace as inplace_ops
 from .arithmetic import check_same
-from .select import select
 
 
 @dataclass(frozen=True)
@@ -80,95 +81,16 @@ def _at_least_1d(a):
     return a if a.ndim else a.reshape(1)
 
 
-# -- the NumPy twins ----------------------------------------------------------------------------
-# Every pass is branch-free: NumPy's masked ``where=`` ufuncs branch per element and run
-# several times slower on the random signs of a layer's pre-activations.
-def _sigmoid(x, p, out):
-    negative = numpy.less(x, 0)
-    e = numpy.abs(x, out=out)
-    numpy.negative(e, out=e)
-    numpy.exp(e, out=e)  # e = exp(-|x|) in [0, 1]: never overflows
-    y = numpy.add(e, 1)
-    numpy.reciprocal(y, out=y)  # 1 / (1 + e) = sigmoid(|x|); NaN stays NaN
-    e *= y  # e / (1 + e) = sigmoid(-|x|)
-    return select(negative, e, y)  # into y
-
-
-def _sigmoid_backward(y, gy, p):
-    gx = numpy.subtract(1, y)
-    gx *= y
-    gx *= gy
-    return gx
-
-
-def _tanh_backward(y, gy, p):
-    gx = numpy.multiply(y, y)
-    numpy.subtract(1, gx, out=gx)
-    gx *= gy
-    return gx
-
-
-def _relu_backward(y, gy, p):
-    if y.nbytes < host_memory.POOL_MIN_BYTES:
-        return select(y > 0, gy, None)
-    gx = host_memory.empty_like(y)  # select's bit mask made in it: 1 where y > 0, -1, & gy
-    bits = numpy.greater(y, 0, out=gx.view(f"i{y.itemsize}"))
-    numpy.bitwise_and(gy.view(bits.dtype), numpy.negative(bits, out=bits), out=bits)
-    return gx
-
-
-def _leaky_relu(x, slope, out):
-    # With 0 <= slope <= 1, slope·x <= x exactly where x >= 0, so the function is
-    # max(x, slope·x); with slope > 1 it is the min.  NaN passes through both.
-    scaled = numpy.multiply(x, slope)
-    pick = numpy.maximum if slope <= 1 else numpy.minimum
-    return pick(x, scaled, out=scaled if out is None else out)
-
-
-def _leaky_relu_backward(y, gy, slope):
-    return select(y > 0, gy, numpy.multiply(gy, slope))
-
-
-def _elu(x, alpha, out):
-    # max(x, 0) + α·expm1(min(x, 0)): x where x > 0 (expm1(0) = 0 adds nothing), α(eˣ - 1)
-    # elsewhere; expm1 never sees a positive number, so it never overflows.
-    negative_part = numpy.minimum(x, 0)
-    numpy.expm1(negative_part, out=negative_part)
-    negative_part *= alpha
-    y = numpy.maximum(x, 0, out=out)
-    y += negative_part
-    return y
-
-
-def _elu_backward(y, gy, alpha):
-    off = numpy.add(y, alpha)  # α·eˣ = y + α where x <= 0
-    with numpy.errstate(over="ignore"):  # huge y·gy overflows only where select drops it
-        off *= gy
-    return select(y > 0, gy, off)
-
-
-def _softplus(x, p, out):
-    positive_part = numpy.maximum(x, 0)  # NaN passes through
-    a = numpy.abs(x, out=out)
-    numpy.negative(a, out=a)  # a = -|x|
-    numpy.exp(a, out=a)  # exp of a non-positive number: never overflows
-    numpy.log1p(a, out=a)  # log1p(exp(-|x|))
-    a += positive_part
-    return a
-
-
-def _softplus_backward(y, gy, p):
-    gx = numpy.negative(y)
-    numpy.expm1(gx, out=gx)
-    numpy.negative(gx, out=gx)  # 1 - exp(-y) = sigmoid(x)
-    gx *= gy
-    return gx
-
-
 # -- local gradients of the piecewise ones: masks enter as constants of y's dtype ------------
-def _on(y):
+# The same sides of the kinks as the twins' and kernels' backwards (NaN: activation_twins).
+def _mask(y, test):
     yd = unwrap(y)
-    return (yd > 0).astype(yd.dtype)
+    return test(yd).astype(yd.dtype)
+
+
+def _on(y):
+    """1 where NOT y <= 0 (relu, elu: a NaN y is on, as in torch), else 0."""
+    return _mask(y, lambda yd: ~(yd <= 0))
 
 
 def _leaky_relu_local(y, slope, ns):
@@ -176,9 +98,14 @@ def _leaky_relu_local(y, slope, ns):
     return backend.get_array_module(yd).where(yd > 0, 1.0, slope).astype(yd.dtype)
 
 
-def _elu_local(y, alpha, ns):
-    on = _on(y)
-    return (y + alpha) * (1 - on) + on
+def _elu_local(y, alpha, ns):  # a select, not on + (y + α)(1 - on): NaN · 0 is NaN
+    yd = unwrap(y)
+    return ns.where(~(yd <= 0), 1.0, y + alpha)
+
+
+def _softplus_below(y):
+    """1 where y <= softplus(20) (x under torch's threshold), else 0 (and at NaN)."""
+    return _mask(y, lambda yd: yd <= yd.dtype.type(twins.SOFTPLUS_AT_THRESHOLD))
 
 
 _NONNEGATIVE = "(its backward reads the sign of the output)"
@@ -190,7 +117,7 @@ ACTIVATIONS = {
         ActivationSpec(
             name="sigmoid", code=0, module="Sigmoid",
             formula="1 / (1 + exp(-x)); local gradient y(1 - y)",
-            numpy_forward=_sigmoid, numpy_backward=_sigmoid_backward,
+            numpy_forward=twins.sigmoid, numpy_backward=twins.sigmoid_backward,
             local_gradient=lambda y, p, ns: y * (1 - y),
             local_gradient_derivative=lambda y, p, ns: 1 - 2 * y,
         ),
@@ -198,21 +125,21 @@ ACTIVATIONS = {
             name="tanh", code=1, module="Tanh",
             formula="tanh(x); local gradient 1 - y²",
             numpy_forward=lambda x, p, out: numpy.tanh(x, out=out),
-            numpy_backward=_tanh_backward,
+            numpy_backward=twins.tanh_backward,
             local_gradient=lambda y, p, ns: 1 - y * y,
             local_gradient_derivative=lambda y, p, ns: -2 * y,
         ),
         ActivationSpec(
             name="relu", code=2, module="ReLU",
-            formula="max(x, 0), NaN passes; local gradient [y > 0] (0 at 0)",
+            formula="max(x, 0), NaN passes; local gradient [not y <= 0] (0 at 0, 1 at NaN)",
             numpy_forward=lambda x, p, out: numpy.maximum(x, 0, out=out),
-            numpy_backward=_relu_backward,
+            numpy_backward=twins.relu_backward,
             local_gradient=lambda y, p, ns: _on(y),
         ),
         ActivationSpec(
             name="leaky_relu", code=3, module="LeakyReLU",
             formula="x if x > 0 else negative_slope·x; local gradient 1 or negative_slope",
-            numpy_forward=_leaky_relu, numpy_backward=_leaky_relu_backward,
+            numpy_forward=twins.leaky_relu, numpy_backward=twins.leaky_relu_backward,
             local_gradient=_leaky_relu_local,
             param="negative_slope", default=0.01,
             check=lambda p: None if p >= 0 else f"needs negative_slope >= 0 {_NONNEGATIVE}",
@@ -220,17 +147,18 @@ ACTIVATIONS = {
         ActivationSpec(
             name="elu", code=4, module="ELU",
             formula="x if x > 0 else alpha·(exp(x) - 1); local gradient 1 or y + alpha",
-            numpy_forward=_elu, numpy_backward=_elu_backward,
+            numpy_forward=twins.elu, numpy_backward=twins.elu_backward,
             local_gradient=_elu_local, local_gradient_derivative=lambda y, p, ns: 1 - _on(y),
             param="alpha", default=1.0,
             check=lambda p: None if p > 0 else f"needs alpha > 0 {_NONNEGATIVE}",
         ),
         ActivationSpec(
             name="softplus", code=5, module="Softplus",
-            formula="log(1 + exp(x)), stable; local gradient 1 - exp(-y) = sigmoid(x)",
-            numpy_forward=_softplus, numpy_backward=_softplus_backward,
-            local_gradient=lambda y, p, ns: 1 - ns.exp(-y),
-            local_gradient_derivative=lambda y, p, ns: ns.exp(-y),
+            formula="log(1 + exp(x)), stable; x above 20 (torch's threshold); local "
+            "gradient 1 - exp(-y) = sigmoid(x), 1 above 20",
+            numpy_forward=twins.softplus, numpy_backward=twins.softplus_backward,
+            local_gradient=lambda y, p, ns: 1 - ns.exp(-y) * _softplus_below(y),
+            local_gradient_derivative=lambda y, p, ns: ns.exp(-y) * _softplus_below(y),
         ),
     )
 }  # fmt: skip
@@ -349,7 +277,8 @@ def tanh(x) -> Tensor:
 
 
 def relu(x, inplace: bool = False) -> Tensor:
-    """max(0, x), any shape; NaN passes through; the gradient at 0 is 0."""
+    """max(0, x), any shape; NaN passes through, and so does its gradient (as in torch);
+    the gradient at 0 is 0."""
     return activate("relu", x, inplace=inplace)
 
 
@@ -364,7 +293,8 @@ def elu(x, alpha: float = 1.0, inplace: bool = False) -> Tensor:
 
 
 def softplus(x) -> Tensor:
-    """log(1 + exp(x)), any shape, computed stably."""
+    """log(1 + exp(x)), any shape, computed stably; x itself above 20 (torch's default
+    threshold), where the gradient is 1."""
     return activate("softplus", x)
 
 

@@ -18,9 +18,12 @@ from kernel_cases import (
     edge_values,
     on_gpu,
     on_kernels,
+    special_values,
+    torch_elementwise,
 )
 
 from gpugrad import kernels
+from gpugrad.ops import activation_twins
 from gpugrad.ops.activation import ACTIVATIONS
 
 SHAPES = [(), (0,), (1,), (1000,), (9000,), (37, 11), (37, 129), (3, 0, 4), (2, 3, 5, 7)]
@@ -42,6 +45,43 @@ def test_kernel_enum_matches_the_registry():
         assert name.startswith("GG_"), entry
         enum[name[3:].lower()] = code
     assert enum == {name: spec.code for name, spec in ACTIVATIONS.items()}
+
+
+def test_kernel_softplus_threshold_is_the_twins():
+    """The softplus threshold and softplus(threshold) in activation.cu are the twin's."""
+    source = kernels.kernel_sources()["activation.cu"]
+    for name in ("SOFTPLUS_THRESHOLD", "SOFTPLUS_AT_THRESHOLD"):
+        (value,) = re.findall(rf"#define\s+GG_{name}\s+(\S+)", source)
+        assert float(value) == getattr(activation_twins, name), name
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_nan_infinities_and_kinks_take_torchs_side(impl, case, dtype):
+    """At NaN, ±inf, ±0 and the kinks (and the floats either side), the forward, the
+    backward and bias + activation both ways give torch's numbers, one element at a time
+    (``torch_elementwise``): relu's gradient at NaN is gy and elu's too (0 and NaN before),
+    softplus is x above 20 with gradient gy (log1p(exp(x)) and gy·sigmoid(x) before).  The
+    values are tiled past 40,000 elements, where the twins select with bit masks."""
+    x = special_values(case.name, dtype)
+    if impl.machine == "gpu" and dtype == np.float32:  # CuPy flushes subnormals to zero
+        x = x[~(np.abs(x) < np.finfo(np.float32).tiny) | (x == 0)]
+    gy = np.linspace(-2, 3, x.size).astype(dtype)
+    gy[gy == 0] = 1  # a zero upstream would hide the local gradient
+    ty, tgx, _ = torch_elementwise(case.torch, x, gy)
+    repeats = -(-40_000 // x.size)
+    x, gy, ty, tgx = (np.tile(a, repeats) for a in (x, gy, ty, tgx))
+    close = dict(rtol=impl.tol[dtype]["rtol"], atol=0)  # NaN and ±inf where torch has them
+    y = impl.forward(case, impl.asarray(x))
+    np.testing.assert_allclose(impl.asnumpy(y), ty, err_msg="forward", **close)
+    gx = impl.backward(case, y, impl.asarray(gy))
+    np.testing.assert_allclose(impl.asnumpy(gx), tgx, err_msg="backward", **close)
+    # one column with a zero bias: act(x + 0), so -0.0 becomes 0.0, as in torch's x + b
+    column = impl.asarray(x.reshape(-1, 1))
+    y = impl.bias_forward(case, column, impl.asarray(np.zeros(1, dtype)))
+    np.testing.assert_allclose(impl.asnumpy(y).ravel(), ty, err_msg="bias forward", **close)
+    gx, _ = impl.bias_backward(case, y, impl.asarray(gy.reshape(-1, 1)))
+    np.testing.assert_allclose(impl.asnumpy(gx).ravel(), tgx, err_msg="bias backward", **close)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -146,11 +186,12 @@ def test_inactive_unit_gives_zero_even_for_an_infinite_or_nan_upstream(impl, cas
             impl.asnumpy(impl.backward(case, y, broadcast)),
             impl.asnumpy(impl.backward(case, y, impl.xp.ascontiguousarray(broadcast))),
         )
-    y = np.array([-0.0, 0.0, np.nan, -1.0, 2.0], dtype)  # NaN y (relu passes NaN) is "off"
+    # a NaN y (relu passes NaN) is "on" for relu: torch's threshold_backward zeroes y <= 0
+    y = np.array([-0.0, 0.0, np.nan, -1.0, 2.0], dtype)
     gy = np.array([np.inf, np.nan, 1.0, 5.0, np.inf], dtype)
     gx = impl.asnumpy(impl.backward(case, impl.asarray(y), impl.asarray(gy)))
     if case.name == "relu":
-        np.testing.assert_array_equal(gx, [0, 0, 0, 0, np.inf])
+        np.testing.assert_array_equal(gx, [0, 0, 1, 0, np.inf])
     assert gx[-1] == np.inf
 
 

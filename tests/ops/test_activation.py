@@ -8,7 +8,14 @@ themselves, edge by edge, are in tests/kernels/test_activation_kernels.py."""
 import numpy as np
 import pytest
 import torch
-from kernel_cases import CASES, REFERENCES, TEST_PARAMETERS, edge_values
+from kernel_cases import (
+    CASES,
+    REFERENCES,
+    TEST_PARAMETERS,
+    edge_values,
+    special_values,
+    torch_elementwise,
+)
 
 import gpugrad as gg
 import gpugrad.functional as F
@@ -66,6 +73,93 @@ def test_forward_and_backward_match_torch(case, dtype, device):
         np.testing.assert_allclose(
             gx[finite], theirs[finite], rtol=rtol, atol=atol, err_msg="backward"
         )
+
+
+def _fused(path, case, x, device):
+    """act(x + 0) for a column x (n,) through a fused path: (y (n,), the leaf that is x)."""
+    module = getattr(nn, case.spec.module)(**case.kwargs)
+    zero = np.zeros(1, x.dtype)
+    if path == "bias_activation":
+        t = gg.tensor(x.reshape(-1, 1), device=device, requires_grad=True)
+        y = activation.bias_activation(t, gg.tensor(zero, device=device), case.name, **case.kwargs)
+    elif path == "channel_bias_activation":
+        t = gg.tensor(x.reshape(-1, 1, 1, 1), device=device, requires_grad=True)
+        b = gg.tensor(zero, device=device)
+        y = F.channel_bias_activation(t, b, case.name, **case.kwargs)
+    else:  # nn.Sequential fuses a Linear or Conv2d with the activation after it
+        layer = nn.Linear(1, 1) if path == "Sequential(Linear)" else nn.Conv2d(1, 1, 1)
+        layer.to(device=device, dtype=x.dtype)
+        with gg.no_grad():
+            layer.weight.fill_(1.0)
+            layer.bias.fill_(0.0)
+        shape = (-1, 1) if path == "Sequential(Linear)" else (-1, 1, 1, 1)
+        t = gg.tensor(x.reshape(shape), device=device, requires_grad=True)
+        y = nn.Sequential(layer, module)(t)
+    return y.reshape(-1), t
+
+
+FUSED_PATHS = [
+    "bias_activation",
+    "channel_bias_activation",
+    "Sequential(Linear)",
+    "Sequential(Conv2d)",
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_nan_infinities_and_kinks_match_torch(case, dtype, device):
+    """At NaN, ±inf, ±0 and the kinks, the function, its module and every fused path give
+    torch's values and gradients, and the create_graph backward torch's d gx / d gy (one
+    element at a time: see ``torch_elementwise``).  Before: relu's gradient at NaN was 0 and
+    elu's NaN (torch: gy), softplus above 20 was log1p(exp(x)) (torch: x, gradient gy)."""
+    x = special_values(case.name, dtype)
+    gy = np.linspace(-2, 3, x.size).astype(dtype)
+    gy[gy == 0] = 1  # a zero upstream would hide the local gradient
+    ty, tgx, tlocal = torch_elementwise(case.torch, x, gy)
+    close = dict(rtol=4 * float(np.finfo(dtype).eps), atol=0)  # NaN, ±inf where torch's
+    module = getattr(nn, case.spec.module)(**case.kwargs)
+    for path in ["function", "module", *FUSED_PATHS]:
+        if path in ("function", "module"):
+            t = gg.tensor(x, device=device, requires_grad=True)
+            y = case.function(t) if path == "function" else module(t)
+        else:
+            y, t = _fused(path, case, x, device)
+        g = gg.tensor(gy, device=device, requires_grad=True)
+        with np.errstate(invalid="ignore"):  # inf · 0 in a backward gives NaN, as in torch
+            (gx,) = gg.grad(y, [t], [g], create_graph=path == "function")
+        np.testing.assert_allclose(y.numpy(), ty, err_msg=f"{path} forward", **close)
+        gx_host = gx.numpy().reshape(-1)
+        np.testing.assert_allclose(gx_host, tgx, err_msg=f"{path} backward", **close)
+        if path == "function":
+            (local,) = gg.grad(gx, [g], [gg.ones_like(gx)])
+            np.testing.assert_allclose(local.numpy(), tlocal, err_msg="d gx / d gy", **close)
+
+
+COMPOSITES = {
+    "gelu": (F.gelu, torch.nn.functional.gelu, {}),
+    "gelu_tanh": (F.gelu, torch.nn.functional.gelu, {"approximate": "tanh"}),
+    "silu": (F.silu, torch.nn.functional.silu, {}),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", COMPOSITES)
+def test_composite_activations_at_nan_infinities_and_zero_match_torch(name, dtype, device):
+    """gelu (both forms) and silu, composites of recorded ops: torch's values and gradients
+    at NaN, ±inf and ±0 (NaN where torch has NaN: gelu(-inf) = -inf · 0, and the gradients
+    at ±inf), one element at a time."""
+    ours, theirs, kwargs = COMPOSITES[name]
+    x = special_values(name, dtype)
+    gy = np.linspace(-2, 3, x.size).astype(dtype)
+    ty, tgx, _ = torch_elementwise(lambda t: theirs(t, **kwargs), x, gy)
+    t = gg.tensor(x, device=device, requires_grad=True)
+    with np.errstate(invalid="ignore"):  # inf · 0 in the backward, as in torch: NaN
+        y = ours(t, **kwargs)
+        y.backward(gg.tensor(gy, device=device))
+    close = dict(rtol=4 * float(np.finfo(dtype).eps), atol=0)
+    np.testing.assert_allclose(y.numpy(), ty, err_msg="forward", **close)
+    np.testing.assert_allclose(t.grad.numpy(), tgx, err_msg="backward", **close)
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
@@ -206,7 +300,8 @@ def test_inplace_activations_write_their_input_as_torch(name, module, device):
 def test_relu_of_arrays_from_the_host_pool(dtype):
     """Large enough for the host pool (the CPU's ReLU output and its gradient's bit-mask
     select made in a pooled array): edge values, an infinite upstream where the unit is off
-    gives 0, NaN passes forward; a (C, N, H, W) array's NCHW view keeps its memory order."""
+    gives 0, NaN passes forward and its gradient passes gy (torch's threshold_backward: 0
+    where y <= 0); a (C, N, H, W) array's NCHW view keeps its memory order."""
     rng = np.random.default_rng(5)
     x0 = np.concatenate([np.tile(edge_values(dtype), 300), rng.standard_normal(20_000)])
     x0 = x0[: 8 * 5 * 24 * 24].astype(dtype).reshape(5, 8, 24, 24)  # (C, N, H, W)
@@ -220,8 +315,8 @@ def test_relu_of_arrays_from_the_host_pool(dtype):
     assert y_host.strides[1] > y_host.strides[0]  # the input's memory order
     expected = np.maximum(x0, 0)
     np.testing.assert_array_equal(y_host.transpose(1, 0, 2, 3), expected)
-    np.testing.assert_array_equal(gx, np.where(expected > 0, gy0, 0))
+    np.testing.assert_array_equal(gx, np.where(expected <= 0, 0, gy0))
+    assert (gx[np.isnan(x0)] == gy0[np.isnan(x0)]).all()
     tx = torch.tensor(x0, requires_grad=True)
     torch.relu(tx).backward(torch.tensor(gy0))
-    finite = np.isfinite(x0)
-    np.testing.assert_array_equal(gx[finite], tx.grad.numpy()[finite])
+    np.testing.assert_array_equal(gx, tx.grad.numpy())
