@@ -29,18 +29,17 @@ MODEL_PHASES = {
         # bias+ReLU kernels, 1 bias add of the last Linear (no activation to fuse).
         # Allocations: the 3 GEMM outputs and the 2 kernels' outputs.
         "forward": (6, 5),
-        # cross_entropy: 1 kernel + 6 CuPy ops.  class_targets.RowWeights: labels !=
-        # ignore_index and its astype (the row weights); the kernel skips ignored labels
-        # itself and sets a standing label flag (made once: no zeros, no fold); the mean as
-        # rows·weights (multiply), two sums and a divide.  8 allocations: the 2 weight
-        # arrays, the kernel's loss rows and log-sum-exp, the product, 2 sums, the quotient.
-        "loss": (7, 8),
-        # the seed (ones_like), the mean's backward (divide, multiply), the cross-entropy
-        # backward kernel; 5 GEMMs (gW and gx of fc3 and fc2, gW of fc1: x needs no
-        # gradient); fc3's bias gradient (sum); 2 fused ReLU-backward + bias-gradient
-        # kernels (column_reduce_direct).  Allocations: those 9 outputs, the kernel's
-        # output, the 2 fused kernels' gx and bias gradient.
-        "backward": (12, 14),
+        # cross_entropy (reduction="mean", no weights, no smoothing): ONE kernel
+        # (softmax_cross_entropy_reduce_forward: the rows' losses, the ignored labels left
+        # out, and their mean, in one block; the standing label flag is made once).
+        # Allocations: the 0-d loss and the saved log-sum-exp + divisor.
+        "loss": (1, 2),
+        # the seed (ones_like), the cross-entropy's backward kernel (the mean's division
+        # inside); 5 GEMMs (gW and gx of fc3 and fc2, gW of fc1: x needs no gradient);
+        # fc3's bias gradient (sum); 2 fused ReLU-backward + bias-gradient kernels
+        # (column_reduce_direct).  Allocations: those 7 outputs, the kernel's output, the
+        # 2 fused kernels' gx and bias gradient.
+        "backward": (10, 12),
     },
     "cnn": {
         # per conv (2), fused with its ReLU by Sequential (ops/conv.py conv2d_activation):
@@ -53,8 +52,8 @@ MODEL_PHASES = {
         # Allocations: per conv the columns, output and kernel output (3), per pool the max
         # and 12 masks (13), the flatten's copy, the Linear's GEMM: 6 + 26 + 1 + 1 = 34.
         "forward": (99, 34),
-        "loss": (7, 8),  # as the MLP's
-        # the seed, the mean's backward, the cross-entropy kernel (4); the Linear: gW, gx
+        "loss": (1, 2),  # as the MLP's
+        # the seed, the cross-entropy kernel (2); the Linear: gW, gx
         # GEMMs and the bias sum (3); per pool 4 x (zeros + where + a write into the
         # window) (24); per conv its fused ReLU-backward + bias-sum kernel over the rows
         # (row_reduce_direct; conv1's 8 x 28 x 28 columns per row take two launches,
@@ -62,11 +61,11 @@ MODEL_PHASES = {
         # writes), the gW GEMM and its add into gW (2 x 24); conv2's gx: its GEMM and col2im
         # (the whole-image tap placed, 8 added, 12 padding strips zeroed: 21) (22); the
         # fused kernels' gradients are in the layout the conv's backward reads: no copy.
-        # 4 + 3 + 24 + 3 + 48 + 22 = 104.  Allocations: 4 + 3, the pools' 2 outputs and 16
+        # 2 + 3 + 24 + 3 + 48 + 22 = 102.  Allocations: 2 + 3, the pools' 2 outputs and 16
         # select temporaries, per conv the fused kernel's gx and bias gradient (+ conv1's
         # partial sums), gW, columns and GEMM product, conv2's gx and its column gradient:
-        # 7 + 18 + 5 + 6 + 2 = 38.
-        "backward": (104, 38),
+        # 5 + 18 + 5 + 6 + 2 = 36.
+        "backward": (102, 36),
     },
 }
 # zero_grad(set_to_none=False): the gradients persist; zeroing them is one multi-tensor

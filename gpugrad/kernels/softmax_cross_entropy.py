@@ -17,6 +17,10 @@ from ._build import THREADS, Kernel, as_contiguous, check_float, contiguous, on_
 FILE = "softmax_cross_entropy.cu"
 _forward = Kernel(FILE, "softmax_cross_entropy_forward")
 _backward = Kernel(FILE, "softmax_cross_entropy_backward")
+_reduce_forward = Kernel(FILE, "softmax_cross_entropy_reduce_forward")
+_reduce_backward = Kernel(FILE, "softmax_cross_entropy_reduce_backward")
+REDUCE_WARPS = 32  # the one block of the reduce kernels: 1024 threads
+ONE_BLOCK_ELEMENTS = 1 << 18  # logits up to this size are reduced by one block
 
 
 def _checked(logits, labels):
@@ -54,9 +58,7 @@ def forward(logits, labels, ignore_index=None, flag=None):
     if rows:
         warps = THREADS // 32  # one warp per row
         blocks = int(min(-(-rows // warps), _build.blocks_cap()))
-        ignore = (numpy.int64(0), numpy.int32(0)) if ignore_index is None else (
-            numpy.int64(ignore_index), numpy.int32(1),
-        )  # fmt: skip
+        ignore = _ignore_arguments(ignore_index)
         _forward(logits.dtype)(
             (blocks,),
             (THREADS,),
@@ -84,6 +86,64 @@ def backward(logits, lse, labels, gy_rows):
             (THREADS,),
             (logits, lse, labels, gy, gx, numpy.int64(rows), numpy.int64(cols)),
         )
+    return gx
+
+
+def _ignore_arguments(ignore_index) -> tuple:
+    if ignore_index is None:
+        return numpy.int64(0), numpy.int32(0)
+    return numpy.int64(ignore_index), numpy.int32(1)
+
+
+def reduces_in_one_block(logits) -> bool:
+    """Whether :func:`reduce_forward` takes ``logits``: one block reads them all, which
+    beats the launches it saves only for small batches."""
+    return logits.size <= ONE_BLOCK_ELEMENTS
+
+
+@on_arrays_device
+def reduce_forward(logits, labels, ignore_index, mean: bool, flag):
+    """``(out, saved)``: cross_entropy's "mean" (``mean``) or "sum" over the rows of logits
+    (N, C), rows whose label is ``ignore_index`` left out, as a 0-d array of the logits'
+    dtype, in one launch (see :func:`reduces_in_one_block`); ``saved`` (N + 1,) float64
+    holds each row's log-sum-exp and, last, what :func:`reduce_backward` divides by (the
+    number of rows kept for a mean, 1 for a sum).  A label outside [0, C) sets ``flag``."""
+    cupy = _build.cupy_module()
+    logits, labels = _checked(logits, labels)
+    rows, cols = logits.shape
+    out = cupy.empty((), dtype=logits.dtype)
+    saved = cupy.empty(rows + 1, dtype=numpy.float64)
+    warps = int(min(max(rows, 1), REDUCE_WARPS))
+    _reduce_forward(logits.dtype)(
+        (1,),
+        (32 * warps,),
+        (
+            logits, labels, out, saved, saved[rows:], flag, numpy.int64(rows), numpy.int64(cols),
+            *_ignore_arguments(ignore_index), numpy.int32(mean),
+        ),
+    )  # fmt: skip
+    return out, saved
+
+
+@on_arrays_device
+def reduce_backward(logits, saved, labels, gy, ignore_index):
+    """gx (N, C) of :func:`reduce_forward` for its upstream gradient ``gy`` (one value):
+    (softmax(logits) - onehot(labels)) · gy / divisor in the rows kept, 0 in the others."""
+    cupy = _build.cupy_module()
+    logits, labels = _checked(logits, labels)
+    rows, cols = logits.shape
+    saved = as_contiguous(saved, numpy.float64, "saved log-sum-exp", (rows + 1,))
+    gy = as_contiguous(gy, logits.dtype, "upstream gradient", ())
+    gx = cupy.empty_like(logits)
+    if logits.size:
+        _reduce_backward(logits.dtype)(
+            _build.grid(logits.size),
+            (THREADS,),
+            (
+                logits, saved, labels, gy, saved[rows:], gx, numpy.int64(rows),
+                numpy.int64(cols), *_ignore_arguments(ignore_index),
+            ),
+        )  # fmt: skip
     return gx
 
 

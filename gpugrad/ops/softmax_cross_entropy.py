@@ -53,38 +53,107 @@ class SoftmaxCrossEntropy(Function):
         self.ignore_index = ignore_index
 
     def forward(self, logits, labels):
-        if backend.is_cuda_array(logits):  # the kernel skips ignored labels itself
-            launcher = kernels.softmax_cross_entropy
-            labels = self.labels = labels.reshape(-1)
-            flag = launcher.label_flag(logits)  # standing: nothing allocated
-            loss, self.lse, _ = launcher.forward(logits, labels, self.ignore_index, flag)
-            return loss
-        labels = self.labels = safe_labels(labels, self.ignore_index)
-        check_label_range(labels, logits.shape[1], "cross_entropy")
-        m = logits.max(axis=1, keepdims=True)
-        shifted = logits - m
-        numpy.exp(shifted, out=shifted)
-        lse = numpy.log(shifted.sum(axis=1)) + m[:, 0]
-        self.lse = lse
-        return lse - logits[numpy.arange(logits.shape[0]), labels]
+        self.labels = labels.reshape(-1)
+        loss, self.lse = _row_losses(logits, self.labels, self.ignore_index)
+        return loss
 
     def backward(self, ns, gy, logits):
-        if not ns.graph and backend.is_cuda_array(logits):
-            gx = kernels.softmax_cross_entropy.backward(logits, self.lse, self.labels, gy)
+        return _row_gradients(ns, logits, self.lse, self.labels, self.ignore_index, gy), None
+
+
+class ReducedSoftmaxCrossEntropy(Function):
+    """cross_entropy's common case as one node: the mean (``mean``) or the sum over the rows
+    of (M, C) logits of lse(x_i) - x_i[y_i], the rows whose label is ``ignore_index`` left
+    out (a mean of none is NaN, as PyTorch); backward (softmax(x_i) - onehot(y_i)) · gy /
+    divisor in the rows kept, 0 in the others.  On CUDA one kernel each way where one block
+    can take the batch (``kernels.softmax_cross_entropy.reduce_forward``); a larger one runs
+    the per-row kernel and is reduced here.  Class weights and label smoothing compose
+    ``SoftmaxCrossEntropy`` with other ops instead."""
+
+    save_inputs = (0,)
+
+    def __init__(self, ignore_index, mean: bool):
+        self.ignore_index, self.mean = ignore_index, mean
+
+    def forward(self, logits, labels):
+        labels = self.labels = labels.reshape(-1)
+        launcher = kernels.softmax_cross_entropy
+        self.saved = None  # the one-block kernel's buffer: each row's lse, then the divisor
+        if backend.is_cuda_array(logits) and launcher.reduces_in_one_block(logits):
+            flag = launcher.label_flag(logits)
+            out, self.saved = launcher.reduce_forward(
+                logits, labels, self.ignore_index, self.mean, flag
+            )
+            return out
+        loss, self.lse = _row_losses(logits, labels, self.ignore_index)
+        xp = backend.get_array_module(logits)
+        self.keep = None
+        if self.ignore_index is not None:
+            self.keep = (labels != self.ignore_index).astype(logits.dtype)
+            loss = loss * self.keep  # the host's rows of ignored labels hold class 0's loss
+        total = loss.sum()
+        if not self.mean:
+            self.divisor = 1
+            return xp.asarray(total, dtype=logits.dtype)
+        self.divisor = labels.size if self.keep is None else self.keep.sum()
+        with numpy.errstate(invalid="ignore", divide="ignore"):  # 0 / 0: NaN, as PyTorch
+            return xp.asarray(total / self.divisor, dtype=logits.dtype)
+
+    def backward(self, ns, gy, logits):
+        if self.saved is not None and not ns.graph:
+            gx = kernels.softmax_cross_entropy.reduce_backward(
+                logits, self.saved, self.labels, gy, self.ignore_index
+            )
             return gx, None
-        xp = backend.get_array_module(gy)
-        n, c = logits.shape
-        onehot = xp.zeros((n, c), dtype=logits.dtype)
-        labels = self.labels  # on CUDA the raw labels: ignored ones indexed as class 0 here
-        if backend.is_cuda_array(labels):
-            labels = safe_labels(labels, self.ignore_index)
-        onehot[xp.arange(n), labels] = 1
-        if ns.graph:  # keep lse as a function of the logits: second derivatives
-            lse = logsumexp(logits, axis=1, keepdims=True)
+        n = logits.shape[0]
+        if self.saved is not None:  # a second derivative of the one-block kernel's loss
+            lse, divisor = self.saved[:n], self.saved[n]
         else:
-            lse = self.lse[:, None]
-        probs = ns.exp(logits - lse)
-        return (probs - onehot) * ns.reshape(gy, (n, 1)), None
+            lse, divisor = self.lse, self.divisor
+        with numpy.errstate(invalid="ignore", divide="ignore"):
+            scale = gy / divisor
+        keep = self.keep if self.saved is None else None
+        if keep is None and self.ignore_index is not None:
+            keep = (self.labels != self.ignore_index).astype(logits.dtype)
+        if keep is None:
+            keep = backend.get_array_module(logits).ones(n, dtype=logits.dtype)
+        gy_rows = scale * keep
+        return _row_gradients(ns, logits, lse, self.labels, self.ignore_index, gy_rows), None
+
+
+def _row_losses(logits, labels, ignore_index):
+    """(loss, lse) per row of (M, C) logits and flat labels (M,): lse(x_i) - x_i[y_i] and
+    the row's log-sum-exp; a row whose label is ``ignore_index`` gets class 0's loss on the
+    host, 0 on CUDA (its weight is 0 either way)."""
+    if backend.is_cuda_array(logits):  # the kernel skips ignored labels itself
+        launcher = kernels.softmax_cross_entropy
+        flag = launcher.label_flag(logits)  # standing: nothing allocated
+        loss, lse, _ = launcher.forward(logits, labels, ignore_index, flag)
+        return loss, lse
+    labels = safe_labels(labels, ignore_index)
+    check_label_range(labels, logits.shape[1], "cross_entropy")
+    m = logits.max(axis=1, keepdims=True)
+    shifted = logits - m
+    numpy.exp(shifted, out=shifted)
+    lse = numpy.log(shifted.sum(axis=1)) + m[:, 0]
+    return lse - logits[numpy.arange(logits.shape[0]), labels], lse
+
+
+def _row_gradients(ns, logits, lse, labels, ignore_index, gy_rows):
+    """(softmax(logits) - onehot(labels)) · gy_rows[:, None]: the gradient of the per-row
+    losses of :func:`_row_losses` for their upstream gradients ``gy_rows`` (M,)."""
+    if not ns.graph and backend.is_cuda_array(logits):
+        return kernels.softmax_cross_entropy.backward(logits, lse, labels, gy_rows)
+    xp = backend.get_array_module(logits)
+    n, c = logits.shape
+    onehot = xp.zeros((n, c), dtype=logits.dtype)
+    onehot[xp.arange(n), safe_labels(labels, ignore_index)] = 1  # ignored rows weigh 0
+    if ns.graph:  # keep lse as a function of the logits: second derivatives
+        lse = logsumexp(logits, axis=1, keepdims=True)
+    else:
+        lse = lse[:, None]
+    probs = ns.exp(logits - lse)
+    return (probs - onehot) * ns.reshape(gy_rows, (n, 1))
 
 
 @torch_loss("weight", "size_average", "ignore_index", "reduce", "reduction", "label_smoothing")
@@ -126,6 +195,8 @@ def cross_entropy(input, target, weight, ignore_index, reduction, label_smoothin
     labels = class_indices(logits, given if host else target, "cross_entropy", ignore_index)
     if host:  # uploaded: the checked array is the input (the ops cast other int dtypes)
         target = Tensor.wrap(labels)
+    if weights is None and not label_smoothing and reduction != "none":
+        return ReducedSoftmaxCrossEntropy(ignore_index, reduction == "mean")(rows, target)
     keep = RowWeights(ignore_index, logits.dtype)(target)
     w = (
         keep

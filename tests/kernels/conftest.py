@@ -99,7 +99,12 @@ class EmulatedKernel:
 
     # kernels that synchronize threads (__syncthreads, warp shuffles) run as fibers; the
     # others as plain calls, which is much faster (the emulator reports a wrong guess)
-    COOPERATIVE = ("column_", "row_reduce", "softmax_cross_entropy_forward")
+    COOPERATIVE = (
+        "column_",
+        "row_reduce",
+        "softmax_cross_entropy_forward",
+        "softmax_cross_entropy_reduce_forward",
+    )
 
     def __init__(self, library, name: str, launches: list):
         self.fn, self.name, self.launches = getattr(library, f"emu_{name}"), name, launches

@@ -199,3 +199,67 @@ def test_bad_inputs_raise_before_launching(impl):
     with pytest.raises(TypeError, match="integer"):
         sce.forward(x, impl.xp.zeros(3, np.float32))
     assert not impl.launches
+
+
+REDUCE_SHAPES = [(0, 5), (1, 1), (9, 10), (64, 10), (70, 3), (3, 1000), (33, 7)]
+
+
+@on_kernels
+@pytest.mark.parametrize("shape", REDUCE_SHAPES, ids=str)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("ignore_index", [None, -100, 2])
+def test_the_one_block_mean_or_sum_matches_torch(impl, dtype, shape, reduction, ignore_index):
+    """reduce_forward/backward: the batch's mean or sum in one launch each way, the rows
+    whose label is ignore_index left out, against torch's cross_entropy."""
+    rng = np.random.default_rng(7)
+    rows, cols = shape
+    logits = (rng.standard_normal(shape) * 4).astype(dtype)
+    labels = rng.integers(0, cols, rows)
+    if ignore_index is not None:
+        labels[::3] = ignore_index  # every third row ignored (-100, or class 2 where C > 2)
+    flag = sce.label_flag(impl.asarray(logits))
+    out, saved = sce.reduce_forward(
+        impl.asarray(logits), impl.asarray(labels), ignore_index, reduction == "mean", flag
+    )
+    sce.check_label_flag(flag, cols)
+    assert out.shape == () and out.dtype == dtype and saved.shape == (rows + 1,)
+    t = torch.tensor(logits.astype(np.float64), requires_grad=True)
+    ref = torch.nn.functional.cross_entropy(
+        t, torch.tensor(labels), reduction=reduction,
+        ignore_index=-100 if ignore_index is None else ignore_index,
+    )  # fmt: skip
+    gy = np.asarray(0.75, dtype)
+    ref.backward(torch.tensor(0.75, dtype=torch.float64))
+    tol = impl.tol[dtype]
+    np.testing.assert_allclose(impl.asnumpy(out).astype(np.float64), ref.item(), **tol)
+    gx = sce.reduce_backward(
+        impl.asarray(logits), saved, impl.asarray(labels), impl.asarray(gy), ignore_index
+    )
+    assert gx.shape == shape and gx.dtype == dtype
+    np.testing.assert_allclose(impl.asnumpy(gx).astype(np.float64), t.grad.numpy(), **tol)
+    again, _ = sce.reduce_forward(
+        impl.asarray(logits), impl.asarray(labels), ignore_index, reduction == "mean", flag
+    )
+    np.testing.assert_array_equal(impl.asnumpy(again), impl.asnumpy(out))  # no atomics
+
+
+@on_kernels
+def test_a_mean_over_only_ignored_rows_is_nan_and_a_bad_label_sets_the_flag(impl):
+    logits = impl.asarray(np.zeros((4, 3), np.float32))
+    flag = sce.label_flag(logits)
+    out, saved = sce.reduce_forward(logits, impl.asarray(np.full(4, -100)), -100, True, flag)
+    assert np.isnan(impl.asnumpy(out)) and impl.asnumpy(saved)[-1] == 0
+    gx = sce.reduce_backward(
+        logits, saved, impl.asarray(np.full(4, -100)), impl.asarray(np.float32(1)), -100
+    )
+    assert (impl.asnumpy(gx) == 0).all()  # every row ignored: no gradient, as torch
+    out, _ = sce.reduce_forward(logits, impl.asarray(np.array([0, 3, 1, 2])), -100, False, flag)
+    assert np.isnan(impl.asnumpy(out))
+    with pytest.raises(ValueError, match=r"label out of range \[0, 3\)"):
+        sce.check_label_flag(flag, 3)
+
+
+def test_only_batches_one_block_can_take_are_reduced_in_one_launch():
+    assert sce.reduces_in_one_block(np.empty((1024, 256), np.float32))
+    assert not sce.reduces_in_one_block(np.empty((1024, 257), np.float32))

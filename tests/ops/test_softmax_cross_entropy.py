@@ -117,6 +117,8 @@ def test_second_derivatives(device):
     labels = gg.tensor([0, -100, 3], device=device)
     w = gg.tensor([1.0, 2.0, 0.5, 1.5], device=device)
     assert gg.gradgradcheck(lambda s: F.cross_entropy(s, gg.tensor([0, 2, 3], device=device)), [x])
+    for reduction in ("mean", "sum"):  # one node (ReducedSoftmaxCrossEntropy), rows ignored
+        assert gg.gradgradcheck(lambda s, r=reduction: F.cross_entropy(s, labels, reduction=r), [x])
     assert gg.gradgradcheck(
         lambda s: F.cross_entropy(s, labels, weight=w, label_smoothing=0.2), [x]
     )
