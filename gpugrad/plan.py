@@ -79,8 +79,7 @@ class Forward:
 
     def emit(self, source) -> None:
         args = ", ".join([source.read(r) for r in self.refs])
-        y = source.write(self.out)
-        source.line(f"{y} = {source.op(self.forward, self.node)}({args})")
+        y = source.assign(self.out, f"{source.op(self.forward, self.node)}({args})")
         source.line(f"if {y}.shape != {self.shape!r}: {source.name(self, 'op')}.shape_error({y})")
 
     def shape_error(self, y):
@@ -113,7 +112,7 @@ class Call:
         if self.out is None:
             source.line(call)
         else:
-            source.line(f"{source.write(self.out)} = {call}.array")
+            source.assign(self.out, f"{call}.array")
 
 
 class ResetGrad:
@@ -177,7 +176,7 @@ class GradSlot:
 
     def emit(self, source) -> None:
         source.line(f"grad = {source.tensor(self.leaf, self.call_inputs)}.grad")
-        source.line(f"{source.write(self.slot)} = None if grad is None else grad.array")
+        source.assign(self.slot, "None if grad is None else grad.array")
 
 
 class Plan:

@@ -11,8 +11,8 @@ of one function (``Plan.source``), readable as any Python.
 Each event writes its own statements (``emit`` in ``gpugrad/plan.py``) into a
 :class:`Source`, which names the objects they call (a forward, a backward, a live tensor)
 and keeps track of the slots: a slot the function reads before writing it is loaded from
-the plan's ``arrays`` list at the start, and every slot it writes is stored back at the
-end, so the list holds what it held when the events ran one by one.
+the plan's ``arrays`` list at the start, and a slot it writes is stored there at once, so
+the list holds what it held when the events ran one by one.
 """
 
 from __future__ import annotations
@@ -29,14 +29,18 @@ class Source:
         self.scope: dict = {}  # name -> object, the function's globals
         self.names: dict = {}  # id(object) -> name (the object is kept alive by scope)
         self.loaded: dict = {}  # slots read before any write (ordered): loaded at the start
-        self.written: dict = {}  # slots written (ordered): stored back at the end
+        self.written: set = set()  # slots written
         self.depth = 1
 
     def name(self, value, hint: str) -> str:
-        """The name the function calls ``value`` by (one name per object)."""
+        """The name the function calls ``value`` by (one name per object): ``hint`` made
+        an identifier, and a number that no other name here has."""
         name = self.names.get(id(value))
         if name is None:
-            name = f"{hint}{len(self.scope)}"
+            hint, number = re.sub(r"\W", "_", hint), len(self.scope)
+            while f"{hint}{number}" in self.scope:  # "log2" + "1" is "log" + "21"
+                number += 1
+            name = f"{hint}{number}"
             self.scope[name] = value
             self.names[id(value)] = name
         return name
@@ -44,7 +48,7 @@ class Source:
     def op(self, method, node, suffix: str = "") -> str:
         """The name of a node's ``forward`` or ``backward``: its op's name, lower case
         (``mulconst3``, ``relu_backward7``)."""
-        return self.name(method, re.sub(r"\W", "_", node.name).lower() + suffix)
+        return self.name(method, node.name.lower() + suffix)
 
     def define(self, name: str, value) -> str:
         """``value`` under the name ``name`` (a function written before: its own name)."""
@@ -58,9 +62,13 @@ class Source:
             self.loaded[slot] = None
         return f"a{slot}"
 
-    def write(self, slot: int) -> str:
-        """The local of slot ``slot``, written here."""
-        self.written[slot] = None
+    def assign(self, slot: int, value: str) -> str:
+        """``a<slot> = value``, stored in ``arrays`` at once, as the events ran one by one
+        did: the array the slot held (the last replay's) is freed now, not when the
+        function returns (which would hold two of every activation at the peak)."""
+        self.written.add(slot)
+        self.line(f"a{slot} = {value}")
+        self.line(f"arrays[{slot}] = a{slot}")
         return f"a{slot}"
 
     def line(self, text: str) -> None:
@@ -88,8 +96,7 @@ class Source:
         far."""
         head = [f"def {name}({', '.join(parameters)}):"]
         head += [f"    a{k} = arrays[{k}]" for k in self.loaded]
-        tail = [f"    arrays[{k}] = a{k}" for k in self.written]
-        text = "\n".join([*head, *self.lines, *tail, "    return None", ""])
+        text = "\n".join([*head, *self.lines, "    return None", ""])
         scope = dict(self.scope)
         exec(compile(text, f"<gg.compile {name}>", "exec"), scope)
         return scope[name], text

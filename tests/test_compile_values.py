@@ -236,3 +236,25 @@ def test_host_reads_of_these_ops_stay_refused():
     _refused(lambda x: (x > 0).tolist(), x, match="host read")
     _refused(lambda y: F.one_hot(y), y, match=r"one_hot with num_classes=-1")
     _refused(lambda x: x[x > 0].sum(), x, match=r"getitem: it holds an array")
+
+
+def test_one_hot_labels_out_of_range_in_a_replay_raise_at_the_next_host_read(device):
+    """On the CPU the replay checks the labels itself (RuntimeError, as eager); on a GPU (no
+    host read in a replay) a device flag makes the next host read raise (ValueError, as
+    the deferred label checks of the losses)."""
+    w = gg.randn(3, device=device, requires_grad=True)
+
+    def step(y):
+        return (F.one_hot(y, 3) * w).sum()
+
+    compiled = gg.compile(step)
+    for _ in range(3):
+        compiled(gg.tensor([0, 1, 2], device=device))
+    with pytest.raises((RuntimeError, ValueError), match="one_hot"):
+        compiled(gg.tensor([0, 1, 7], device=device)).item()
+    from gpugrad import backend
+
+    backend.run_deferred_checks()  # reported once
+    assert compiled(gg.tensor([2, 1, 0], device=device)).item() == pytest.approx(
+        w.sum().item(), rel=1e-6
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy
 
-from .. import backend
+from .. import backend, kernels
 from ..autograd import recording
 from ..creation import as_tensor
 from ..tensor import Tensor
@@ -23,11 +23,21 @@ def _check_range(labels, num_classes: int) -> None:
 
 def _one_hot(labels, num_classes: int):
     """The one-hot rows of the array ``labels``; labels on the host are range-checked here
-    (in every replay too), those on a GPU by :func:`one_hot` (a host read)."""
+    (in every replay too), those on a GPU by :func:`one_hot` (a host read) or, in a
+    compiled step's replay, on the device: the next host read raises."""
     xp = backend.get_array_module(labels)
     if xp is numpy:
         _check_range(labels, num_classes)
+    elif labels.size:  # for a replay, which makes no host read (eager has checked already)
+        bad = ((labels < 0) | (labels >= num_classes)).any()
+        kernels.defer_flag(bad.astype(numpy.int32).reshape(1), REPLAY_MESSAGE, num_classes)
     return (labels[..., None] == xp.arange(num_classes)).astype(xp.int64)
+
+
+REPLAY_MESSAGE = (
+    "one_hot: a class value in a compiled step's replay was negative or not smaller than "
+    "num_classes"
+)
 
 
 def one_hot(tensor, num_classes: int = -1) -> Tensor:

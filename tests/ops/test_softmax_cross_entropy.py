@@ -191,3 +191,23 @@ def test_bad_arguments_raise(device):
         F.cross_entropy(x, labels(0, 1, 2), reduction="avg")
     with pytest.raises(ValueError, match="0-d"):
         F.cross_entropy(gg.tensor(1.0, device=device), gg.tensor(0, device=device))
+
+
+@pytest.mark.parametrize("one_block", [True, False])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_a_mean_over_only_ignored_targets_has_a_zero_gradient(
+    monkeypatch, one_block, dtype, device
+):
+    """torch: NaN loss, zero gradient (not 0 / 0); on CUDA both the one-block kernel and the
+    per-row kernel reduced by the node (batches over ONE_BLOCK_ELEMENTS) say so."""
+    from gpugrad.kernels import softmax_cross_entropy as sce
+
+    if not one_block:
+        monkeypatch.setattr(sce, "ONE_BLOCK_ELEMENTS", 0)
+    for shape, labels in [((3, 4), [-100, -100, -100]), ((4,), -100), ((2, 4, 3), [[7] * 3] * 2)]:
+        x = gg.tensor(np.ones(shape, dtype), device=device, requires_grad=True)
+        ignore = 7 if shape == (2, 4, 3) else -100
+        loss = F.cross_entropy(x, gg.tensor(labels, device=device), ignore_index=ignore)
+        loss.backward()
+        assert np.isnan(loss.item()) and x.grad.dtype == dtype
+        assert not x.grad.numpy().any()
