@@ -16,6 +16,32 @@ template <typename C> GG_HD C gg_xent_grad(C x, double lse, bool is_label, C gy)
     return (gg_exp((C)((double)x - lse)) - (is_label ? C(1) : C(0))) * gy;
 }
 
+// The log-sum-exp of one row by the 32 lanes of a warp: each lane an online log-sum-exp of
+// every 32nd value (common.cuh), merged by shuffles; every lane returns it.  All 32 lanes
+// must call it (the shuffles).
+template <typename T, typename C>
+__device__ double gg_warp_row_lse(const T* row, long long cols, int lane) {
+    C m = -(C)GG_INF, s = C(0);
+    for (long long c = lane; c < cols; c += 32) gg_lse_push<C>(m, s, gg_load(row, c));
+    for (int offset = 16; offset > 0; offset >>= 1) {
+        C m2 = __shfl_xor_sync(0xffffffffu, m, offset);
+        C s2 = __shfl_xor_sync(0xffffffffu, s, offset);
+        gg_lse_merge<C>(m, s, m2, s2);
+    }
+    return gg_lse_finish<C>(m, s);
+}
+
+// A row's loss lse - x[label]; a label outside [0, cols) sets *flag and gives NaN instead of
+// reading out of bounds.
+template <typename T, typename C>
+__device__ C gg_row_loss(const T* row, long long label, long long cols, double lse, int* flag) {
+    if (label < 0 || label >= cols) {
+        atomicExch(flag, 1);
+        return (C)GG_NAN;
+    }
+    return (C)(lse - (double)gg_load(row, label));
+}
+
 template <typename T, typename C>
 __device__ void softmax_cross_entropy_forward(const T* logits, const long long* labels, T* loss,
                                               double* lse_out, int* flag, long long rows,
@@ -27,25 +53,12 @@ __device__ void softmax_cross_entropy_forward(const T* logits, const long long* 
     for (long long r = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5); r < rows;
          r += warps) {
         const T* row = logits + r * cols;
-        C m = -(C)GG_INF, s = C(0);
-        for (long long c = lane; c < cols; c += 32) gg_lse_push<C>(m, s, gg_load(row, c));
-        for (int offset = 16; offset > 0; offset >>= 1) {
-            C m2 = __shfl_xor_sync(0xffffffffu, m, offset);
-            C s2 = __shfl_xor_sync(0xffffffffu, s, offset);
-            gg_lse_merge<C>(m, s, m2, s2);
-        }
+        const double lse = gg_warp_row_lse<T, C>(row, cols, lane);
         if (lane == 0) {
-            const double lse = gg_lse_finish<C>(m, s);
             lse_out[r] = lse;
             const long long label = labels[r];
-            if (use_ignore && label == ignore_index) {
-                gg_store(loss, r, C(0));
-            } else if (label < 0 || label >= cols) {
-                atomicExch(flag, 1);
-                gg_store(loss, r, (C)GG_NAN);
-            } else {
-                gg_store(loss, r, (C)(lse - (double)gg_load(row, label)));
-            }
+            const bool ignored = use_ignore && label == ignore_index;
+            gg_store(loss, r, ignored ? C(0) : gg_row_loss<T, C>(row, label, cols, lse, flag));
         }
     }
 }
@@ -66,7 +79,8 @@ __device__ void softmax_cross_entropy_backward(const T* logits, const double* ls
 
 // The loss of a whole batch, cross_entropy's "mean" or "sum" over rows, in ONE launch of ONE
 // block: a warp per row as above, each warp's lane 0 adding its rows' losses (each rounded to
-// C, as the per-row loss is stored) and the number of rows not ignored, in row order; then
+// the compute type C; float16 rows are not rounded to half first) and the number of rows not
+// ignored, in row order, in double; then
 // thread 0 adds the warps' partial sums in warp order.  The same rows in the same order at
 // every launch: the same bits (no atomics).  out[0] = sum / count for a mean (0/0 = NaN when
 // every row is ignored, as PyTorch) or the sum; divisor[0] = count (mean) or 1 (sum), which
@@ -83,24 +97,12 @@ __device__ void softmax_cross_entropy_reduce_forward(const T* logits, const long
     double sum = 0.0, count = 0.0;
     for (long long r = warp; r < rows; r += warps) {  // the same r for the 32 lanes
         const T* row = logits + r * cols;
-        C m = -(C)GG_INF, s = C(0);
-        for (long long c = lane; c < cols; c += 32) gg_lse_push<C>(m, s, gg_load(row, c));
-        for (int offset = 16; offset > 0; offset >>= 1) {
-            C m2 = __shfl_xor_sync(0xffffffffu, m, offset);
-            C s2 = __shfl_xor_sync(0xffffffffu, s, offset);
-            gg_lse_merge<C>(m, s, m2, s2);
-        }
+        const double lse = gg_warp_row_lse<T, C>(row, cols, lane);
         if (lane == 0) {
-            const double lse = gg_lse_finish<C>(m, s);
             lse_out[r] = lse;
             const long long label = labels[r];
             if (!(use_ignore && label == ignore_index)) {
-                if (label < 0 || label >= cols) {
-                    atomicExch(flag, 1);
-                    sum += (double)GG_NAN;
-                } else {
-                    sum += (double)(C)(lse - (double)gg_load(row, label));
-                }
+                sum += (double)gg_row_loss<T, C>(row, label, cols, lse, flag);
                 count += 1.0;
             }
         }
