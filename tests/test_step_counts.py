@@ -34,12 +34,12 @@ MODEL_PHASES = {
         # out, and their mean, in one block; the standing label flag is made once).
         # Allocations: the 0-d loss and the saved log-sum-exp + divisor.
         "loss": (1, 2),
-        # the seed (ones_like), the cross-entropy's backward kernel (the mean's division
-        # inside); 5 GEMMs (gW and gx of fc3 and fc2, gW of fc1: x needs no gradient);
-        # fc3's bias gradient (sum); 2 fused ReLU-backward + bias-gradient kernels
-        # (column_reduce_direct).  Allocations: those 7 outputs, the kernel's output, the
-        # 2 fused kernels' gx and bias gradient.
-        "backward": (10, 12),
+        # the cross-entropy's backward kernel (the mean's division inside; the seed of
+        # ones is made once: autograd/backward.py); 5 GEMMs (gW and gx of fc3 and fc2, gW
+        # of fc1: x needs no gradient); fc3's bias gradient (sum); 2 fused ReLU-backward +
+        # bias-gradient kernels (column_reduce_direct).  Allocations: those 6 outputs, the
+        # kernel's output, the 2 fused kernels' gx and bias gradient.
+        "backward": (9, 11),
     },
     "cnn": {
         # per conv (2), fused with its ReLU by Sequential (ops/conv.py conv2d_activation):
@@ -53,7 +53,7 @@ MODEL_PHASES = {
         # and 12 masks (13), the flatten's copy, the Linear's GEMM: 6 + 26 + 1 + 1 = 34.
         "forward": (99, 34),
         "loss": (1, 2),  # as the MLP's
-        # the seed, the cross-entropy kernel (2); the Linear: gW, gx
+        # the cross-entropy kernel (1); the Linear: gW, gx
         # GEMMs and the bias sum (3); per pool 4 x (zeros + where + a write into the
         # window) (24); per conv its fused ReLU-backward + bias-sum kernel over the rows
         # (row_reduce_direct; conv1's 8 x 28 x 28 columns per row take two launches,
@@ -61,11 +61,11 @@ MODEL_PHASES = {
         # writes), the gW GEMM and its add into gW (2 x 24); conv2's gx: its GEMM and col2im
         # (the whole-image tap placed, 8 added, 12 padding strips zeroed: 21) (22); the
         # fused kernels' gradients are in the layout the conv's backward reads: no copy.
-        # 2 + 3 + 24 + 3 + 48 + 22 = 102.  Allocations: 2 + 3, the pools' 2 outputs and 16
+        # 1 + 3 + 24 + 3 + 48 + 22 = 101.  Allocations: 1 + 3, the pools' 2 outputs and 16
         # select temporaries, per conv the fused kernel's gx and bias gradient (+ conv1's
         # partial sums), gW, columns and GEMM product, conv2's gx and its column gradient:
-        # 5 + 18 + 5 + 6 + 2 = 36.
-        "backward": (102, 36),
+        # 4 + 18 + 5 + 6 + 2 = 35.
+        "backward": (101, 35),
     },
 }
 # zero_grad(set_to_none=False): the gradients persist; zeroing them is one multi-tensor
