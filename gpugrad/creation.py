@@ -1,6 +1,11 @@
 """Factories: ``gg.tensor`` from Python data or arrays, ``as_tensor``, ``zeros``, ``ones``,
-``full``, ``empty``, the ``*_like`` forms and ``arange``.  Random factories are in
-``random.py``.  Python floats become the default float dtype (float32), Python ints int64.
+``full``, ``empty``, the ``*_like`` forms, ``arange``, ``linspace`` and ``eye``.  Random
+factories are in ``random.py``.  Python floats become the default float dtype (float32),
+Python ints int64.
+
+Inside a step being recorded by ``gg.compile``, what a factory makes from Python numbers,
+a dtype, a device and (the ``*_like`` forms) another tensor's shape, dtype and device is
+the same at every call of that plan: it is marked a constant (``recording.constant``).
 """
 
 from __future__ import annotations
@@ -140,7 +145,10 @@ def _like(fill, t: Tensor, dtype, device, requires_grad):
     dt = t.dtype if dtype is None else dtypes.to_dtype(dtype)
     with dev:
         array = fill(dev.xp, t.shape, dt)
-    return Tensor(array, requires_grad=requires_grad)
+    out = Tensor(array, requires_grad=requires_grad)
+    if recording.active is not None:  # t's shape, dtype and device are fixed for a plan
+        recording.constant(out)
+    return out
 
 
 def zeros_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -171,24 +179,38 @@ def arange(start, stop=None, step=1, dtype=None, device=None, requires_grad=Fals
     dev = backend.device(device)
     with dev:
         array = dev.xp.arange(start, stop, step, dtype=dt)
-    return Tensor(array, requires_grad=requires_grad)
+    out = Tensor(array, requires_grad=requires_grad)
+    if recording.active is not None:
+        recording.constant(out)
+    return out
 
 
 def linspace(start, end, steps: int, dtype=None, device=None, requires_grad=False) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end`` (both included)."""
     dt = dtypes.to_dtype(dtype)
     a = backend.device(device).xp.linspace(start, end, steps, dtype=numpy.float64)
-    return Tensor(a.astype(dt), requires_grad=requires_grad)
+    out = Tensor(a.astype(dt), requires_grad=requires_grad)
+    if recording.active is not None:
+        recording.constant(out)
+    return out
 
 
 def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """The n x m identity matrix (m defaults to n)."""
     dt = dtypes.to_dtype(dtype)
-    return Tensor(backend.device(device).xp.eye(n, m, dtype=dt), requires_grad=requires_grad)
+    out = Tensor(backend.device(device).xp.eye(n, m, dtype=dt), requires_grad=requires_grad)
+    if recording.active is not None:
+        recording.constant(out)
+    return out
 
 
 def from_numpy(a: numpy.ndarray) -> Tensor:
     """A CPU Tensor sharing memory with the NumPy array ``a`` (as PyTorch's)."""
     if not isinstance(a, numpy.ndarray):
         raise TypeError(f"expected a numpy.ndarray, got {type(a).__name__}")
+    if recording.active is not None:
+        recording.refuse(
+            "gg.from_numpy (it shares a NumPy array's memory, which a replay would not read "
+            "again); make the tensor outside the step and pass it in"
+        )
     return Tensor(a)

@@ -217,8 +217,19 @@ def sample_normal(dev: backend.Device, shape, dtype=numpy.float64):
         return g.standard_normal(shape, dtype=_sample_dtype(dtype)).astype(dtype, copy=False)
 
 
+def _refuse(op: str) -> None:
+    """A random factory while a step is recorded: a replay would reuse the recorded draw."""
+    recording.refuse(
+        f"gg.{op} (a random draw computed outside the recorded operations: every replay "
+        f"would reuse the recorded numbers); make the random tensor outside the step and "
+        f"pass it in, or use dropout, which draws afresh at each replay"
+    )
+
+
 def randn(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Standard normal samples of ``shape`` (default dtype float32)."""
+    if recording.active is not None:
+        _refuse("randn (or randn_like)")
     dev = backend.device(device)
     return build(
         lambda xp, s, dt: sample_normal(dev, s, dt), shape, dtype, dev, requires_grad, False
@@ -227,6 +238,8 @@ def randn(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 def rand(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform samples in [0, 1) of ``shape`` (default dtype float32)."""
+    if recording.active is not None:
+        _refuse("rand (or rand_like)")
     dev = backend.device(device)
     return build(
         lambda xp, s, dt: sample_uniform(dev, s, dt), shape, dtype, dev, requires_grad, False
@@ -250,6 +263,8 @@ def randn_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tenso
 def randint(low, high=None, size=None, dtype=None, device=None) -> Tensor:
     """Integers uniform in [low, high) of shape ``size`` (``randint(high, size)`` too);
     int64 by default, as PyTorch."""
+    if recording.active is not None:
+        _refuse("randint")
     if size is None:  # randint(high, size)
         low, high, size = 0, low, high
     dev = backend.device(device)
@@ -265,6 +280,8 @@ def randint(low, high=None, size=None, dtype=None, device=None) -> Tensor:
 
 def randperm(n: int, dtype=None, device=None) -> Tensor:
     """A random permutation of 0 .. n-1 (int64 by default)."""
+    if recording.active is not None:
+        _refuse("randperm")
     dev = backend.device(device)
     dt = dtypes.int64 if dtype is None else dtypes.to_dtype(dtype)
     return Tensor(generator(dev).permutation(n).astype(dt, copy=False))
