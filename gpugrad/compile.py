@@ -206,8 +206,8 @@ class Recorder:
             return self.ref(self.sharing[id(t)], what)
         self.refuse(
             f"{what}: a {t.dtype} tensor of shape {t.shape} computed outside the recorded "
-            f"operations (a random factory, a copy of data, or library code working on raw "
-            f"arrays); make it outside the step and pass it in"
+            f"operations (a copy of data, or library code working on raw arrays); "
+            f"make it outside the step and pass it in"
         )
 
     def requires_grad_changed(self, t) -> None:

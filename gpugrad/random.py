@@ -14,6 +14,7 @@ each replay (PyTorch's design, see the class), so a captured step draws fresh ma
 
 from __future__ import annotations
 
+import functools
 import numbers
 import secrets
 
@@ -22,6 +23,7 @@ import numpy
 from . import backend, dtypes
 from .autograd import recording
 from .creation import build
+from .ops.nondifferentiable import NonDifferentiable
 from .tensor import Tensor
 
 __all__ = [
@@ -217,33 +219,35 @@ def sample_normal(dev: backend.Device, shape, dtype=numpy.float64):
         return g.standard_normal(shape, dtype=_sample_dtype(dtype)).astype(dtype, copy=False)
 
 
-def _refuse(op: str) -> None:
-    """A random factory while a step is recorded: a replay would reuse the recorded draw."""
-    recording.refuse(
-        f"gg.{op} (a random draw computed outside the recorded operations: every replay "
-        f"would reuse the recorded numbers); make the random tensor outside the step and "
-        f"pass it in, or use dropout, which draws afresh at each replay"
-    )
+def _drawn(op: str, again, out: Tensor) -> Tensor:
+    """``out``, a random tensor drawn while a step is recorded (``gg.compile``): the plan
+    replays it as a call of ``again()`` (the factory, its arguments bound), so every replay
+    draws afresh from the same generator, in the eager step's order, as dropout does.
+    Nothing is noted when no step is recorded.  Returns ``out``."""
+    if recording.active is not None:
+        recording.forward(NonDifferentiable(op, _draw_again, (op, again)), (), out)
+    return out
+
+
+def _draw_again(op: str, again):
+    """A replay's draw of ``gg.<op>``; refused in a CUDA graph capture (the generator's
+    offset advances on the host: a graph would repeat one draw)."""
+    recording.refuse_in_capture(f"a random draw (gg.{op})")
+    return again().array
 
 
 def randn(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Standard normal samples of ``shape`` (default dtype float32)."""
-    if recording.active is not None:
-        _refuse("randn (or randn_like)")
     dev = backend.device(device)
-    return build(
-        lambda xp, s, dt: sample_normal(dev, s, dt), shape, dtype, dev, requires_grad, False
-    )
+    t = build(lambda xp, s, dt: sample_normal(dev, s, dt), shape, dtype, dev, requires_grad, False)
+    return _drawn("randn", functools.partial(randn, t.shape, dtype=t.dtype, device=dev), t)
 
 
 def rand(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform samples in [0, 1) of ``shape`` (default dtype float32)."""
-    if recording.active is not None:
-        _refuse("rand (or rand_like)")
     dev = backend.device(device)
-    return build(
-        lambda xp, s, dt: sample_uniform(dev, s, dt), shape, dtype, dev, requires_grad, False
-    )
+    t = build(lambda xp, s, dt: sample_uniform(dev, s, dt), shape, dtype, dev, requires_grad, False)
+    return _drawn("rand", functools.partial(rand, t.shape, dtype=t.dtype, device=dev), t)
 
 
 def rand_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -263,8 +267,6 @@ def randn_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tenso
 def randint(low, high=None, size=None, dtype=None, device=None) -> Tensor:
     """Integers uniform in [low, high) of shape ``size`` (``randint(high, size)`` too);
     int64 by default, as PyTorch."""
-    if recording.active is not None:
-        _refuse("randint")
     if size is None:  # randint(high, size)
         low, high, size = 0, low, high
     dev = backend.device(device)
@@ -275,13 +277,13 @@ def randint(low, high=None, size=None, dtype=None, device=None) -> Tensor:
         out = g.integers(low, high, size=shape, dtype=numpy.int64)
     else:
         out = g.randint(low, high, size=shape, dtype=numpy.int64)
-    return Tensor(out.astype(dt, copy=False))
+    again = functools.partial(randint, low, high, shape, dt, dev)
+    return _drawn("randint", again, Tensor(out.astype(dt, copy=False)))
 
 
 def randperm(n: int, dtype=None, device=None) -> Tensor:
     """A random permutation of 0 .. n-1 (int64 by default)."""
-    if recording.active is not None:
-        _refuse("randperm")
     dev = backend.device(device)
     dt = dtypes.int64 if dtype is None else dtypes.to_dtype(dtype)
-    return Tensor(generator(dev).permutation(n).astype(dt, copy=False))
+    again = functools.partial(randperm, n, dt, dev)
+    return _drawn("randperm", again, Tensor(generator(dev).permutation(n).astype(dt, copy=False)))
