@@ -35,6 +35,10 @@ class NonDifferentiable(Function):
     def __init__(self, op: str, fn, constants: tuple = ()):
         self.op, self.fn, self.constants = op, fn, constants
 
+    @property
+    def name(self) -> str:  # as errors and a plan's source name it: "gt", "randn"
+        return self.op
+
     def label(self) -> str:
         return self.op
 
