@@ -44,21 +44,31 @@ class PutAlong(Function):
         return ns.apply(TakeAlong(self.dim), gy, self.indices)
 
 
-def _order(a, dim, descending):
-    """The indices that sort the array ``a`` along ``dim`` (stable)."""
+def _order(a, dim, descending, k=None):
+    """The indices that sort the array ``a`` along ``dim`` (stable), the first ``k`` of
+    them when ``k`` is given.
+
+    Descending is torch's order for every dtype: NaN first (NaN is the largest, as
+    ascending puts it last), equal elements (-0.0 and 0.0 among them) in their original
+    order.  It is the ascending stable sort of ``a`` reversed along ``dim``, read backwards
+    and mapped back to positions in ``a``: no key such as ``-a`` is made, which wraps for
+    unsigned ints and the most negative int, and leaves NaN last."""
     xp = backend.get_array_module(a)
     if a.ndim == 0:
         return xp.zeros((), dtype=xp.int64)
-    if descending:  # ties keep their order, as an ascending stable sort of the negation
-        a = ~a if a.dtype.kind == "b" else -a
-    return xp.argsort(a, axis=dim, kind="stable")
-
-
-def _top(a, dim, largest, k):
-    """The indices of the ``k`` largest (or smallest) elements of ``a`` along ``dim``."""
     index = [slice(None)] * a.ndim
-    index[dim] = slice(0, k)
-    return _order(a, dim, largest)[tuple(index)]
+    if descending:
+        index[dim] = slice(None, None, -1)
+        a = a[tuple(index)]
+    order = xp.argsort(a, axis=dim, kind="stable")
+    if descending:
+        order = order[tuple(index)]  # read backwards: a view
+    if k is not None:
+        index[dim] = slice(0, k)
+        order = order[tuple(index)]
+    if descending:
+        return (a.shape[dim] - 1) - order
+    return order if k is None else xp.ascontiguousarray(order)  # as torch's (``view``)
 
 
 def _gather(x, idx, dim):
@@ -82,10 +92,10 @@ def sort(x, dim: int = -1, descending: bool = False, stable: bool = False):
 def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
     """``(values, indices)`` of the ``k`` largest (or smallest) elements along ``dim``."""
     x = as_tensor(x)
-    if x.ndim == 0:
-        return sort(x)
-    n = x.shape[dim]
+    n = x.shape[dim] if x.ndim else 1  # a 0-d tensor is one element (k 0 or 1 gives it)
     if not 0 <= k <= n:
         raise ValueError(f"topk: k={k} is out of range for a dim of length {n}")
-    idx = apply("topk", _top, (x,), dim, largest, k)
+    if x.ndim == 0:
+        return sort(x)
+    idx = apply("topk", _order, (x,), dim, largest, k)
     return ValuesIndices(_gather(x, idx, dim), idx)
