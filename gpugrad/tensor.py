@@ -18,8 +18,9 @@ from .autograd.backward import seed_gradient
 
 __all__ = ["Tensor"]
 
-# A version counter: one int in an array.array, which, unlike a list, the garbage collector
-# does not track (a long graph of tensors is collected faster); views share it.
+# A version counter: one int in an array.array (copied in ~0.1 us; views share it).  The
+# garbage collector tracks it on CPython 3.11 (gc.is_tracked), one of the five tracked
+# objects of each op that make the collector's full passes cost a long graph time.
 _NEW_VERSION = array("q", [0]).__copy__
 
 
