@@ -34,20 +34,21 @@ class Source:
 
     def name(self, value, hint: str) -> str:
         """The name the function calls ``value`` by (one name per object): ``hint`` made
-        an identifier, and a number that no other name here has."""
+        an identifier, ``_`` and a number no other name here has (no local ends so: the
+        slots are ``a3``, the pending gradients ``g3``, and the rest are plain words)."""
         name = self.names.get(id(value))
         if name is None:
             hint, number = re.sub(r"\W", "_", hint), len(self.scope)
-            while f"{hint}{number}" in self.scope:  # "log2" + "1" is "log" + "21"
+            while f"{hint}_{number}" in self.scope:  # "log_2" + "1" is "log_21"
                 number += 1
-            name = f"{hint}{number}"
+            name = f"{hint}_{number}"
             self.scope[name] = value
             self.names[id(value)] = name
         return name
 
     def op(self, method, node, suffix: str = "") -> str:
         """The name of a node's ``forward`` or ``backward``: its op's name, lower case
-        (``mulconst3``, ``relu_backward7``)."""
+        (``mulconst_3``, ``relu_backward_7``)."""
         return self.name(method, node.name.lower() + suffix)
 
     def define(self, name: str, value) -> str:

@@ -46,6 +46,7 @@ _seed = None
 def manual_seed(seed: int) -> None:
     """Seed every device's random generator (gpugrad's own; NumPy's global one is untouched)."""
     global _seed
+    recording.refuse("gg.manual_seed (a replay would not seed the generator again)")
     if not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     _seed = int(seed)
@@ -75,6 +76,7 @@ def get_rng_state(device="cpu") -> dict:
 
 def set_rng_state(state: dict, device="cpu") -> None:
     """Restore a state returned by :func:`get_rng_state` (CPU only)."""
+    recording.refuse("gg.set_rng_state (a replay would not restore the generator again)")
     dev = backend.device(device)
     if dev.kind != "cpu":
         raise NotImplementedError(f"set_rng_state supports the cpu generator, not {dev}'s")

@@ -168,3 +168,14 @@ def test_a_tensor_copied_from_an_array_inside_a_step_is_refused():
     fn(gg.ones(3))
     with pytest.raises(gg.CompileError, match="computed outside the recorded operations"):
         fn(gg.ones(3))
+
+
+@pytest.mark.parametrize(
+    "reseed", [lambda: gg.manual_seed(5), lambda: gg.set_rng_state(gg.get_rng_state())]
+)
+def test_seeding_inside_a_step_is_refused(reseed):
+    """A replay would not seed the generator again: its draws would leave eager's."""
+    fn = gg.compile(lambda x: (reseed(), x + gg.randn(2, 3))[1])
+    fn(gg.ones(2, 3))  # warm-up: eager
+    with pytest.raises(gg.CompileError, match="seed|rng_state"):
+        fn(gg.ones(2, 3))

@@ -3,12 +3,15 @@ gpugrad/plan_backward.py): wherever the events and the backward's nodes are spli
 functions, a replay gives the eager step's numbers bit for bit, and its text is there to
 read."""
 
+import re
+
 import numpy as np
 import pytest
 
 import gpugrad as gg
 import gpugrad.functional as F
 from gpugrad import nn, optim, plan_backward, plan_source
+from gpugrad.autograd.engine import Function
 
 
 def _tangled_step(x, w, b):
@@ -177,6 +180,29 @@ def test_a_replay_frees_the_last_replays_arrays_as_it_goes():
 
 def test_generated_names_never_collide_and_any_method_name_is_an_identifier():
     source = plan_source.Source()
-    names = {source.name(object(), hint) for hint in ["log2", "log"] * 12}
+    names = {source.name(object(), hint) for hint in ["log2", "log", "a", "g", "a1"] * 12}
     names.add(source.name(object(), "<lambda>"))
-    assert len(names) == 25 and all(n.isidentifier() for n in names)
+    assert len(names) == 61 and all(n.isidentifier() for n in names)
+    assert not any(re.fullmatch(r"[ag]\d+(_owned)?|gxs?|grad|ns|handed|made|pending|owned", n)
+                   for n in names)  # fmt: skip
+
+
+def test_an_op_named_like_a_slot_replays():
+    """A Function subclass named ``A``: its forward's name must not be a slot's local."""
+
+    class A(Function):
+        def forward(self, x):
+            return x * 2.0
+
+        def backward(self, ns, gy):
+            return gy * 2.0
+
+    w = gg.randn(3, requires_grad=True)
+
+    def step(x):
+        return (A()(x) * w).sum()
+
+    compiled = gg.compile(step)
+    for k in range(4):
+        x = gg.full((3,), float(k))
+        assert compiled(x).item() == step(x).item()

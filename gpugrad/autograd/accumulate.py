@@ -14,6 +14,34 @@ SHARED = 0  # .grad is a gradient array as the backward handed it: maybe another
 OWNED = 1  # .grad is a sum this backward allocated: ours to add into
 
 
+_ones: dict = {}  # (array type, device, dtype, shape) -> a one-element array of 1
+_ones_ids: set = set()  # their ids
+
+
+def shared_ones(a):
+    """``ones_like(a)`` for a one-element ``a``, made once per array type, device, dtype and
+    shape: the seed of every ``loss.backward()`` (on a GPU a fill kernel and an allocation
+    each).  Nothing may write into it: the engine counts a seed among the buffers already
+    handed out (a leaf gets a copy), backward formulas never write their upstream gradient,
+    and where it would leave the engine as it is (a custom Function's ``grad_output``, a
+    result of ``gg.grad``) :func:`unshared` copies it.  ``create_graph`` seeds are fresh.
+    Read-only where the array type has the flag (NumPy's)."""
+    key = (type(a), backend.device_of(a), a.dtype, a.shape)
+    ones = _ones.get(key)
+    if ones is None:
+        ones = _ones[key] = backend.get_array_module(a).ones_like(a)
+        if hasattr(ones.flags, "writeable"):
+            ones.flags.writeable = False
+        _ones_ids.add(id(backend.memory_owner(ones)))
+    return ones
+
+
+def unshared(g):
+    """``g``, or a copy of it where it is (a view of) a :func:`shared_ones` seed: before
+    it reaches code that may write into it."""
+    return g.copy() if id(backend.memory_owner(g)) in _ones_ids else g
+
+
 def seed_owners(root_grads) -> set:
     """The ids of the memory owners of the seed gradients: buffers a user already holds,
     which no leaf gradient may share (see :func:`accumulate_leaf`)."""
@@ -39,8 +67,11 @@ def accumulate_leaf(t, g, handed: set, made: dict) -> None:
     key = id(t)
     if grad is None:
         owner = id(backend.memory_owner(g))
-        if owner in handed or not g.flags.c_contiguous:
-            g = g.copy()  # contiguous, and ours alone (broadcast views are read-only)
+        flags = g.flags
+        if owner in handed or not flags.c_contiguous or not getattr(flags, "writeable", True):
+            # contiguous, writable and ours alone: broadcast views are read-only, and one
+            # of a single value counts as contiguous
+            g = g.copy()
             owner = id(g)
         handed.add(owner)
         t.grad = type(t).wrap(g)

@@ -10,6 +10,7 @@ import numpy
 
 from .. import backend
 from . import engine, recording
+from .accumulate import shared_ones
 from .engine import run_backward
 
 
@@ -93,25 +94,6 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
             t.grad = Tensor.wrap(g.array.copy() if t.grad is None else t.grad.array + g.array)
 
 
-_ones: dict = {}  # (array type, device, dtype, shape) -> a one-element array of 1
-
-
-def _ones_like(a):
-    """``ones_like(a)`` for a one-element ``a``, made once per array type, device, dtype and
-    shape: every ``loss.backward()`` seeds with it (on a GPU a fill kernel and an allocation
-    each).  Nothing writes into a seed: the engine counts it among the buffers already
-    handed out (a leaf gets a copy), backward formulas never write their upstream gradient,
-    and under ``create_graph`` (where a leaf's .grad is the seed itself) a fresh one is
-    made.  Read-only where the array type has the flag (NumPy's)."""
-    key = (type(a), backend.device_of(a), a.dtype, a.shape)
-    ones = _ones.get(key)
-    if ones is None:
-        ones = _ones[key] = backend.get_array_module(a).ones_like(a)
-        if isinstance(ones, numpy.ndarray):
-            ones.flags.writeable = False
-    return ones
-
-
 def seed_gradient(t, grad, create_graph: bool):
     """The upstream gradient that starts a backward from ``t``: ones for a one-element
     ``t`` when ``grad`` is None; else ``grad`` (a Tensor, array or number) of t's shape,
@@ -124,7 +106,7 @@ def seed_gradient(t, grad, create_graph: bool):
                 f"backward() without a gradient needs a one-element output; "
                 f"this one has shape {t.shape}: pass grad= of that shape"
             )
-        g = Tensor.wrap(xp.ones_like(t.array) if create_graph else _ones_like(t.array))
+        g = Tensor.wrap(xp.ones_like(t.array) if create_graph else shared_ones(t.array))
     elif isinstance(grad, Tensor):
         g = grad
         if recording.active is not None:  # gg.compile: where this gradient comes from

@@ -48,7 +48,7 @@ import weakref
 
 from .. import backend
 from . import grad_mode, recording
-from .accumulate import accumulate_leaf, seed_owners
+from .accumulate import accumulate_leaf, seed_owners, unshared
 from .raw_namespace import raw_namespace
 
 # The engine sits below the Tensor class and the ops in the layering; both are handed to
@@ -393,5 +393,5 @@ def run_backward(
                 f"pass allow_unused=True to get None for it"
             )
         if r is not None and not graph:
-            results[k] = _Tensor.wrap(r)
+            results[k] = _Tensor.wrap(unshared(r))  # the user's to write into
     return tuple(results)

@@ -57,6 +57,7 @@ import numpy
 
 from .. import backend
 from . import engine, grad_mode
+from .accumulate import unshared
 
 
 class SavedTensor:
@@ -251,7 +252,7 @@ class CustomFunctionBackward(engine.Function):
                 xp, shape, dtype = meta
                 g = Tensor.wrap(xp.zeros(shape, dtype))
             elif g is not None and not graph:
-                g = Tensor.wrap(g)
+                g = Tensor.wrap(unshared(g))  # the user's backward may write into it
             grads.append(g)
         ctx._graph = graph
         result = self.fn_cls.backward(ctx, *grads)

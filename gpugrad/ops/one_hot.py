@@ -9,7 +9,7 @@ from .. import backend, kernels
 from ..autograd import recording
 from ..creation import as_tensor
 from ..tensor import Tensor
-from .nondifferentiable import apply
+from .nondifferentiable import note
 
 __all__ = ["one_hot"]
 
@@ -22,16 +22,21 @@ def _check_range(labels, num_classes: int) -> None:
 
 
 def _one_hot(labels, num_classes: int):
-    """The one-hot rows of the array ``labels``; labels on the host are range-checked here
-    (in every replay too), those on a GPU by :func:`one_hot` (a host read) or, in a
-    compiled step's replay, on the device: the next host read raises."""
+    """The one-hot rows of the array ``labels``; labels on the host are range-checked here,
+    those on a GPU by :func:`one_hot` (a host read)."""
     xp = backend.get_array_module(labels)
     if xp is numpy:
         _check_range(labels, num_classes)
-    elif labels.size:  # for a replay, which makes no host read (eager has checked already)
+    return (labels[..., None] == xp.arange(num_classes)).astype(xp.int64)
+
+
+def _replayed_one_hot(labels, num_classes: int):
+    """:func:`_one_hot` as a compiled step replays it: a replay makes no host read, so
+    labels on a GPU are checked on the device (the next host read raises)."""
+    if labels.size and backend.is_cuda_array(labels):
         bad = ((labels < 0) | (labels >= num_classes)).any()
         kernels.defer_flag(bad.astype(numpy.int32).reshape(1), REPLAY_MESSAGE, num_classes)
-    return (labels[..., None] == xp.arange(num_classes)).astype(xp.int64)
+    return _one_hot(labels, num_classes)
 
 
 REPLAY_MESSAGE = (
@@ -57,4 +62,7 @@ def one_hot(tensor, num_classes: int = -1) -> Tensor:
         num_classes = int(labels.max()) + 1
     elif backend.is_cuda_array(labels):
         _check_range(labels, num_classes)
-    return apply("one_hot", _one_hot, (t,), num_classes)
+    out = Tensor.wrap(_one_hot(labels, num_classes))
+    if recording.active is not None:
+        note("one_hot", _replayed_one_hot, (t,), out, num_classes)
+    return out
