@@ -312,8 +312,8 @@ def run_backward(
                 for k in wanted_leaves.get(id(t), ()):
                     results[k] = g if results[k] is None else results[k] + g
             elif t.requires_grad:
-                if graph:
-                    t.grad = g if t.grad is None else t.grad + g
+                if graph:  # its own dense memory, in the graph (torch clones it too)
+                    t.grad = g.clone() if t.grad is None else t.grad + g
                 else:
                     accumulate_leaf(t, g, handed, made)
             return

@@ -262,3 +262,23 @@ def test_float16_sums_agree_forward_plain_and_recorded_backward():
     (recorded,) = gg.grad((gg.tensor(x0) + b).sum(), [b], create_graph=True)
     np.testing.assert_array_equal(plain.numpy(), recorded.numpy())
     np.testing.assert_array_equal(plain.numpy(), [4000, 4000, 4000])
+
+
+def test_a_create_graph_leaf_gradient_is_dense_writable_and_matches_torch():
+    """Under create_graph a leaf's first gradient is a clone in the graph (torch's
+    contract): sum's backward hands it a read-only broadcast view otherwise."""
+    x = gg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = gg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    ((x * x).sum() + (x + y).sum()).backward(create_graph=True)
+    array = x.grad.detach().numpy()
+    assert array.flags.writeable and array.strides == (array.itemsize,)
+    assert x.grad.creator is not None
+    (x.grad * x.grad).sum().backward()
+    xt = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    yt = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    ((xt * xt).sum() + (xt + yt).sum()).backward(create_graph=True)
+    (xt.grad * xt.grad).sum().backward()
+    np.testing.assert_array_equal(x.grad.detach().numpy(), xt.grad.detach().numpy())
+    np.testing.assert_array_equal(y.grad.detach().numpy(), yt.grad.detach().numpy())
+    y.grad.zero_()  # its own memory
+    assert x.grad.detach().numpy().any()
