@@ -20,9 +20,34 @@ from . import reduce, shape
 
 
 def divide(total: Tensor, count) -> Tensor:
-    """``total / count`` where 0 / 0 is NaN without a warning (PyTorch's mean of nothing)."""
+    """``total / count`` where 0 / 0 is NaN without a warning (PyTorch's mean of nothing);
+    a ``count`` that is a Tensor or an array (a sum of weights) through
+    :class:`WeightedMean`, whose gradient is 0, not NaN, where the count is 0."""
+    if isinstance(count, Tensor):
+        return WeightedMean()(total, count)
+    if hasattr(count, "shape"):  # a raw array (or NumPy scalar): a constant here
+        return WeightedMean()(total, Tensor.wrap(count))
     with numpy.errstate(invalid="ignore", divide="ignore"):
         return total / count
+
+
+class WeightedMean(Function):
+    """``total / count``: a sum of weighted per-row losses over the sum of the weights.
+    Every target ignored (or weighing 0) makes it 0 / 0, NaN, as PyTorch's; its gradient is
+    then 0, as PyTorch's (the rows weigh 0), where gy / 0 · 0 would make every row's NaN."""
+
+    save_inputs = (0, 1)
+
+    def forward(self, total, count):
+        with numpy.errstate(invalid="ignore", divide="ignore"):
+            return total / count
+
+    def backward(self, ns, gy, total, count):
+        safe = count + (count == 0)  # 1 where the count is 0 (total is 0 there too)
+        g_total = gy / safe
+        need_total, need_count = self.needs_grad
+        g_count = -g_total * total / safe if need_count else None
+        return (g_total if need_total else None), g_count
 
 
 def constant(value, like: Tensor, name: str, what: str) -> Tensor:

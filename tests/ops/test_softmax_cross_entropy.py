@@ -211,3 +211,29 @@ def test_a_mean_over_only_ignored_targets_has_a_zero_gradient(
         loss.backward()
         assert np.isnan(loss.item()) and x.grad.dtype == dtype
         assert not x.grad.numpy().any()
+
+
+@pytest.mark.parametrize(
+    "options", [dict(weight=True), dict(label_smoothing=0.2), dict(weight=True, nll=True)]
+)
+@pytest.mark.parametrize("labels", [[-100, -100, -100], [0, -100, 2]])
+def test_weighted_means_over_ignored_targets_match_torch(options, labels, device):
+    """The composed paths (class weights, label smoothing, nll_loss): their mean's gradient
+    is 0 where every target is ignored (torch's), not gy / 0 · 0 = NaN."""
+    w = np.array([1.0, 2.0, 0.5, 1.5])
+    x = gg.tensor(np.ones((3, 4)), device=device, requires_grad=True)
+    xt = torch.tensor(np.ones((3, 4)), requires_grad=True)
+    ours, theirs = (
+        (F.nll_loss, TF.nll_loss) if options.get("nll") else (F.cross_entropy, TF.cross_entropy)
+    )
+    kwargs = {"label_smoothing": options["label_smoothing"]} if "label_smoothing" in options else {}
+    weight = options.get("weight")
+    loss = ours(
+        x, gg.tensor(labels, device=device), weight=gg.tensor(w, device=device) if weight else None,
+        **kwargs,
+    )  # fmt: skip
+    want = theirs(xt, torch.tensor(labels), weight=torch.tensor(w) if weight else None, **kwargs)
+    loss.backward()
+    want.backward()
+    np.testing.assert_allclose(loss.item(), want.item(), rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-12, atol=1e-15)
