@@ -1,12 +1,12 @@
-"""A compiled step's plan as Python source: its events written out as one straight-line
-function, so that a replay runs no interpreter of its own.
+"""A compiled step's plan as Python source: its events written out as straight-line
+functions, so that a replay runs no interpreter of its own.
 
 Run event by event, a replay paid for its own bookkeeping at every op (a method call per
 event, a list of arguments per forward, a loop over routes and a pending list per backward
 node): on a chain of small ops that was as much as the NumPy calls themselves.  Written out
 as source, each slot of the plan is a local variable, each forward one call, each backward
 node one call followed by its routes as plain statements; what a replay does is the text
-of one function (``Plan.source``), readable as any Python.
+of a few functions (``Plan.source``), readable as any Python.
 
 Each event writes its own statements (``emit`` in ``gpugrad/plan.py``) into a
 :class:`Source`, which names the objects they call (a forward, a backward, a live tensor)
