@@ -227,7 +227,9 @@ def _drawn(op: str, again, out: Tensor) -> Tensor:
     draws afresh from the same generator, in the eager step's order, as dropout does.
     Nothing is noted when no step is recorded.  Returns ``out``."""
     if recording.active is not None:
-        recording.forward(NonDifferentiable(op, _draw_again, (op, again)), (), out)
+        node = NonDifferentiable(op, _draw_again, (op, again))
+        node.draws = True  # gg.compile(cuda_graph=True) refuses it when it records
+        recording.forward(node, (), out)
     return out
 
 

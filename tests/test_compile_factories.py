@@ -179,3 +179,18 @@ def test_seeding_inside_a_step_is_refused(reseed):
     fn(gg.ones(2, 3))  # warm-up: eager
     with pytest.raises(gg.CompileError, match="seed|rng_state"):
         fn(gg.ones(2, 3))
+
+
+def test_a_random_draw_in_a_step_for_a_cuda_graph_is_refused_when_it_records(device):
+    """cuda_graph=True: refused at the recording call (the second), naming the draw; on
+    the CPU cuda_graph changes nothing and the draw replays."""
+    w = gg.ones(2, 3, device=device)
+    fn = gg.compile(lambda x: x * w + gg.randn(2, 3, device=device), cuda_graph=True)
+    x = gg.ones(2, 3, device=device)
+    fn(x)  # warm-up: eager
+    if device == "cpu":
+        for _ in range(3):
+            fn(x)
+        return
+    with pytest.raises(gg.CompileError, match=r"random draw \(gg.randn\)"):
+        fn(x)
