@@ -60,6 +60,16 @@ from .ops.comparison import allclose, eq, equal, ge, gt, isfinite, isinf, isnan,
 from .ops.concatenate import cat, concatenate, stack
 from .ops.cumulative import cumsum
 from .ops.einsum import einsum
+from .ops.logical import (
+    bitwise_and,
+    bitwise_not,
+    bitwise_or,
+    bitwise_xor,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
+)
 from .ops.matmul import bmm, dot, matmul, mm, mv, outer
 from .ops.reduce import (
     all,

@@ -18,12 +18,16 @@ one, refuses in-place ops while grad mode is on (do them under ``gg.no_grad()``)
 
 from __future__ import annotations
 
+import numpy
+
 from .. import backend
 from ..autograd import edge, grad_mode, increment_version, no_grad
 from ..autograd.engine import Function
 from ..creation import as_tensor
 from ..tensor import Tensor
 from .indexing import raw_index
+from .shape import broadcast_to
+from .unary import astype, clone, to_device
 from .view import IndexStep, assign_region, region
 
 
@@ -98,9 +102,10 @@ def _snapshot(t: Tensor) -> Tensor:
     return old
 
 
-def _rebase(t: Tensor, steps: tuple, value) -> None:
+def _rebase(t: Tensor, steps: tuple, value, keep_old: bool = False) -> None:
     """Give t's root base its history after the write of ``value`` (a Tensor, or None for
-    a constant) into the region ``steps`` of t (no steps: all of t)."""
+    a constant) into the region ``steps`` of t (no steps: all of t).  ``keep_old``: a base
+    with a history keeps an edge to it (a zero gradient, as PyTorch's CopyBackwards)."""
     info = t._view
     base, steps = (t, steps) if info is None else (info.base, info.steps + steps)
     value_grad = value is not None and value.requires_grad
@@ -108,7 +113,7 @@ def _rebase(t: Tensor, steps: tuple, value) -> None:
         return
     if value_grad:
         edge(value)  # a stale view (h[1] in h[1] += 1) gets its current history first
-    if not steps and value_grad and value.creator is not None:
+    if not steps and value_grad and value.creator is not None and not keep_old:
         base.creator, base.requires_grad = value.creator, True  # the result's node
         return
     node = SetView(steps, value.shape if value is not None else ())
@@ -180,3 +185,41 @@ def setitem(t: Tensor, index, value) -> None:
     step.assign(t.array, v.array)
     increment_version(t)
     _rebase(t, (step,), v)
+
+
+def copy(t: Tensor, src) -> Tensor:
+    """``t.copy_(src)``: src's values (broadcast to t's shape, cast to t's dtype, moved to
+    t's device) written into t; t's history becomes src's (CopySlices through a view)."""
+    src = as_tensor(src, like=t)
+    if src.shape != t.shape:
+        try:
+            if src.ndim > t.ndim or numpy.broadcast_shapes(src.shape, t.shape) != t.shape:
+                raise ValueError
+        except ValueError:
+            raise RuntimeError(
+                f"copy_: the source's shape {list(src.shape)} does not broadcast to the "
+                f"output's shape {list(t.shape)}"
+            ) from None
+    if not _recording(t, src):
+        with no_grad():
+            return _write(t, _unaliased(t, _copied(t, src)))
+    _check_writable(t, "copy_")
+    value = _copied(t, src)
+    _write(t, _unaliased(t, value))
+    _rebase(t, (), value, keep_old=True)
+    return t
+
+
+def _unaliased(t: Tensor, value: Tensor) -> Tensor:
+    """value, or a copy of it where its memory may overlap t's (h.copy_(h[1])): CuPy's
+    assignment does not order overlapping reads and writes.  PyTorch raises there."""
+    a = value.array
+    if a is not t.array and backend.get_array_module(a).may_share_memory(t.array, a):
+        return Tensor.wrap(a.copy())
+    return value
+
+
+def _copied(t: Tensor, src: Tensor) -> Tensor:
+    """src as t's new value: on t's device, in t's dtype, in t's shape (its own Tensor)."""
+    out = broadcast_to(astype(to_device(src, t.device), t.dtype), t.shape)
+    return clone(out) if out is src and src.requires_grad else out
