@@ -135,13 +135,6 @@ def _on_a_graph(plan, tensors: list):
     cuda = [d for d in devices if d.kind == "cuda"]
     if not cuda:
         return plan
-    draws = [e.node.label() for e in plan.events if getattr(getattr(e, "node", None), "draws", 0)]
-    if draws:  # refused here, when it records, rather than at the capture two calls later
-        raise CompileError(
-            f"gg.compile(cuda_graph=True): a random draw (gg.{draws[0]}) cannot be captured "
-            f"in a CUDA graph yet (CuPy's generator advances on the host); compile the step "
-            f"with cuda_graph=False, or make the random tensor outside the step"
-        )
     on_host = [k for k, t in enumerate(tensors) if t.device.kind != "cuda"]
     if on_host:
         raise CompileError(

@@ -72,6 +72,14 @@ class GraphStep:
                 "gg.compile(cuda_graph=True): an argument requires grad (its gradient would "
                 "go to the graph's input buffer); compile the step with cuda_graph=False"
             )
+        nodes = [getattr(e, "node", None) for e in plan.events]
+        draws = [n.label() for n in nodes if getattr(n, "draws", False)]
+        if draws:  # refused when it records, not at the capture two calls later
+            raise CompileError(
+                f"gg.compile(cuda_graph=True): a random draw (gg.{draws[0]}) cannot be "
+                f"captured in a CUDA graph yet (CuPy's generator advances on the host); "
+                f"compile the step with cuda_graph=False, or make the tensor outside the step"
+            )
         self.plan, self.cupy, self.device = plan, cupy, device
         self.inputs = self.graph = self.output = None
         self.warm, self.flags = 0, {}
