@@ -18,6 +18,7 @@ import numpy
 
 from .. import backend, kernels
 from ..autograd.engine import Function
+from ..autograd.raw_namespace import sum_array
 from ..creation import as_tensor
 from ..tensor import Tensor
 from . import reduce as reduce_ops
@@ -91,7 +92,7 @@ class ReducedSoftmaxCrossEntropy(Function):
         if self.ignore_index is not None:
             self.keep = (labels != self.ignore_index).astype(logits.dtype)
             loss = loss * self.keep  # the host's rows of ignored labels hold class 0's loss
-        total = loss.sum()
+        total = sum_array(loss)  # float16 accumulated in float32, as torch
         if not self.mean:
             self.divisor = 1
             return xp.asarray(total, dtype=logits.dtype)
