@@ -16,7 +16,7 @@ BASH = shutil.which("bash")
 pytestmark = pytest.mark.skipif(BASH is None, reason="needs bash")
 
 EXPECTED = [
-    "-m pytest -q -m 'slow or not slow'",
+    "-m pytest -q -m 'slow or not slow' -k 'cuda or gpu or backend'",
     "--junitxml",
     "tests/test_gpu_no_sync.py",
     "bench/bench_kernels.py --out",
