@@ -71,6 +71,7 @@ from .ops.logical import (
     logical_xor,
 )
 from .ops.matmul import bmm, dot, matmul, mm, mv, outer
+from .ops.piecewise_activations import prelu, threshold
 from .ops.reduce import (
     all,
     amax,
@@ -100,6 +101,7 @@ from .ops.shape import (
     unflatten,
     unsqueeze,
 )
+from .ops.smooth_activations import celu, selu
 from .ops.softmax import log_softmax, logsumexp, softmax
 from .ops.sort import argsort, sort, topk
 from .ops.split import chunk, split

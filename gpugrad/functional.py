@@ -18,8 +18,10 @@ from .ops import (
     loss as _loss,
     maxout as _maxout,
     one_hot as _one_hot,
+    piecewise_activations as _piecewise_activations,
     pooling as _pooling,
     silu as _silu,
+    smooth_activations as _smooth_activations,
     softmax as _softmax,
     softmax_cross_entropy as _softmax_cross_entropy,
 )
@@ -36,8 +38,10 @@ from .ops.linear import *  # noqa: F403
 from .ops.loss import *  # noqa: F403
 from .ops.maxout import *  # noqa: F403
 from .ops.one_hot import *  # noqa: F403
+from .ops.piecewise_activations import *  # noqa: F403
 from .ops.pooling import *  # noqa: F403
 from .ops.silu import *  # noqa: F403
+from .ops.smooth_activations import *  # noqa: F403  (softplus with beta=, threshold=)
 from .ops.softmax import *  # noqa: F403
 from .ops.softmax_cross_entropy import *  # noqa: F403
 
@@ -55,9 +59,12 @@ _MODULES = (
     _loss,
     _maxout,
     _one_hot,
+    _piecewise_activations,
     _pooling,
     _silu,
+    _smooth_activations,
     _softmax,
     _softmax_cross_entropy,
 )
-__all__ = sorted(name for module in _MODULES for name in module.__all__)  # noqa: PLE0605
+# a set: softplus is in activation's list and, with beta= and threshold=, in smooth_activations'
+__all__ = sorted({name for module in _MODULES for name in module.__all__})  # noqa: PLE0605

@@ -2,16 +2,26 @@
 
 from . import functional, init, utils
 from .activation import (
+    CELU,
     ELU,
     GELU,
+    SELU,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
     LeakyReLU,
+    LogSigmoid,
     LogSoftmax,
+    Mish,
+    PReLU,
     ReLU,
+    ReLU6,
     Sigmoid,
     SiLU,
     Softmax,
-    Softplus,
+    Softsign,
     Tanh,
+    Threshold,
 )
 from .batch_norm import BatchNorm1d, BatchNorm2d
 from .container import ModuleDict, ModuleList, Sequential
@@ -26,3 +36,4 @@ from .loss import *  # noqa: F403  (every loss module, listed in loss.__all__)
 from .module import Module, Parameter
 from .penalties import elastic_net_penalty, l1_penalty, l2_penalty
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .softplus import Softplus

@@ -3,15 +3,20 @@
 default, the docstring and ``extra_repr`` all come from the record.  ``inplace=True``
 writes the input as PyTorch's does (ReLU, LeakyReLU, ELU); SiLU accepts it and returns a new
 tensor.  Then the composite ones:
-``GELU``, ``SiLU``, ``Softmax``, ``LogSoftmax``."""
+``GELU``, ``SiLU``, ``Softmax``, ``LogSoftmax``, and the piecewise and smooth ones of
+``ops/piecewise_activations`` and ``ops/smooth_activations`` (``Hardtanh`` ... ``PReLU``),
+with torch's signatures, reprs and ``inplace=``."""
 
 from __future__ import annotations
 
 import inspect
+import warnings
 
 from .. import functional as F
+from ..autograd import no_grad
+from ..creation import empty
 from ..ops.activation import ACTIVATIONS, ActivationSpec, activate
-from .module import Module
+from .module import Module, Parameter
 
 HAS_INPLACE = ("relu", "leaky_relu", "elu")  # PyTorch's modules with an inplace flag
 
@@ -64,6 +69,8 @@ Tanh = activation_module(ACTIVATIONS["tanh"])
 ReLU = activation_module(ACTIVATIONS["relu"])
 LeakyReLU = activation_module(ACTIVATIONS["leaky_relu"])
 ELU = activation_module(ACTIVATIONS["elu"])
+# The registry's Softplus (no beta/threshold), the type Sequential fuses after a Linear or
+# Conv2d (nn/container.py); the public nn.Softplus is nn/softplus.py's.
 Softplus = activation_module(ACTIVATIONS["softplus"])
 
 
@@ -122,3 +129,144 @@ class LogSoftmax(Softmax):
     """log(softmax(x)) along ``dim``, computed stably."""
 
     function = staticmethod(F.log_softmax)
+
+
+class _Simple(Module):
+    """A module applying ``function`` (F.<name>) with no parameter; torch's ``inplace=`` if
+    ``takes_inplace``, shown in the repr if ``shows_inplace``."""
+
+    function = None
+    takes_inplace = shows_inplace = True
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, x):
+        fn = type(self).function
+        return fn(x, inplace=self.inplace) if self.takes_inplace else fn(x)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace and self.shows_inplace else ""
+
+
+class Hardsigmoid(_Simple):
+    """min(max(x + 3, 0), 6) / 6; gradient 1/6 strictly inside (-3, 3)."""
+
+    function, shows_inplace = staticmethod(F.hardsigmoid), False
+
+
+class Hardswish(_Simple):
+    """x · hardsigmoid(x)."""
+
+    function, shows_inplace = staticmethod(F.hardswish), False
+
+
+class SELU(_Simple):
+    """scale · elu(x, alpha), torch's constants."""
+
+    function = staticmethod(F.selu)
+
+
+class Mish(_Simple):
+    """x · tanh(softplus(x))."""
+
+    function = staticmethod(F.mish)
+
+
+class Softsign(_Simple):
+    """x / (1 + |x|)."""
+
+    function, takes_inplace = staticmethod(F.softsign), False
+
+    def __init__(self):
+        super().__init__()
+
+
+class LogSigmoid(Softsign):
+    """log(sigmoid(x)), computed stably."""
+
+    function = staticmethod(F.logsigmoid)
+
+
+class Hardtanh(Module):
+    """min(max(x, min_val), max_val); gradient 0 at both ends."""
+
+    def __init__(self, min_val=-1.0, max_val=1.0, inplace=False, min_value=None, max_value=None):
+        super().__init__()
+        if min_value is not None:  # torch's deprecated spellings
+            warnings.warn("keyword argument `min_value` is deprecated, use `min_val`", stacklevel=2)
+            min_val = min_value
+        if max_value is not None:
+            warnings.warn("keyword argument `max_value` is deprecated, use `max_val`", stacklevel=2)
+            max_val = max_value
+        if not max_val > min_val:
+            raise ValueError(f"max_val ({max_val}) must be greater than min_val ({min_val})")
+        self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
+
+    def forward(self, x):
+        return F.hardtanh(x, self.min_val, self.max_val, self.inplace)
+
+    def extra_repr(self):
+        inplace = ", inplace=True" if self.inplace else ""
+        return f"min_val={self.min_val}, max_val={self.max_val}{inplace}"
+
+
+class ReLU6(Hardtanh):
+    """min(max(x, 0), 6) (a Hardtanh, as torch's); gradient 0 at 0 and 6."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__(0.0, 6.0, inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
+
+class CELU(Module):
+    """x if x > 0 else alpha·(exp(x/alpha) - 1)."""
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
+        super().__init__()
+        self.alpha, self.inplace = alpha, inplace
+
+    def forward(self, x):
+        return F.celu(x, self.alpha, self.inplace)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+
+
+class Threshold(Module):
+    """``value`` where x <= threshold, else x."""
+
+    def __init__(self, threshold: float, value: float, inplace: bool = False):
+        super().__init__()
+        self.threshold, self.value, self.inplace = threshold, value, inplace
+
+    def forward(self, x):
+        return F.threshold(x, self.threshold, self.value, self.inplace)
+
+    def extra_repr(self):
+        inplace = ", inplace=True" if self.inplace else ""
+        return f"threshold={self.threshold}, value={self.value}{inplace}"
+
+
+class PReLU(Module):
+    """x if x > 0 else weight·x, ``weight`` learnable: one value, or one per channel
+    (dim 1 of the input), initialised to ``init``."""
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, device=None, dtype=None):
+        super().__init__()
+        self.num_parameters, self.init = num_parameters, init
+        self.weight = Parameter(empty(num_parameters, device=device, dtype=dtype))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        with no_grad():
+            self.weight.fill_(self.init)
+
+    def forward(self, x):
+        return F.prelu(x, self.weight)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"
