@@ -13,6 +13,7 @@ from . import activation as activation_modules
 from .conv import Conv2d
 from .linear import Linear
 from .module import Module
+from .softplus import Softplus
 
 # the nn module class of each registry activation -> its record
 ACTIVATIONS_BY_MODULE = {
@@ -92,8 +93,8 @@ class Sequential(_Indexed):
         while i < len(modules):
             m = modules[i]
             after = modules[i + 1] if i + 1 < len(modules) else None
-            if _fusable(m, after):
-                spec = ACTIVATIONS_BY_MODULE[type(after)]
+            spec = _fused_activation(m, after)
+            if spec is not None:
                 p = {} if spec.param is None else {spec.param: getattr(after, spec.param)}
                 if type(m) is Linear:  # one GEMM, one bias-activation kernel each way
                     x = F.bias_activation(F.linear(x, m.weight), m.bias, spec.name, **p)
@@ -107,18 +108,23 @@ class Sequential(_Indexed):
         return x
 
 
-def _fusable(layer, activation) -> bool:
-    """A plain ``nn.Linear`` or ``nn.Conv2d`` (zero padding) with a bias followed by a
-    registry activation module, neither with hooks (calling the modules would run them)
-    nor in-place: they run as fused nodes (ops/activation.py, ops/conv.py), with the same
-    numbers."""
-    return (
-        (type(layer) is Linear or (type(layer) is Conv2d and layer.padding_mode == "zeros"))
+def _fused_activation(layer, activation):
+    """The registry activation (ops/activation.py) that ``layer`` runs fused with, or
+    None: a plain ``nn.Linear`` or ``nn.Conv2d`` (zero padding) with a bias followed by a
+    registry activation module (or ``nn.Softplus`` with torch's defaults, the registry's
+    softplus), neither with hooks (calling the modules would run them) nor in-place: they
+    run as fused nodes (ops/activation.py, ops/conv.py), with the same numbers."""
+    spec = ACTIVATIONS_BY_MODULE.get(type(activation))
+    if type(activation) is Softplus and (activation.beta, activation.threshold) == (1, 20):
+        spec = ACTIVATIONS["softplus"]
+    fusable = (
+        spec is not None
+        and (type(layer) is Linear or (type(layer) is Conv2d and layer.padding_mode == "zeros"))
         and layer.bias is not None
-        and type(activation) in ACTIVATIONS_BY_MODULE
-        and not activation.inplace
+        and not getattr(activation, "inplace", False)
         and not any(m._forward_hooks or m._forward_pre_hooks for m in (layer, activation))
     )
+    return spec if fusable else None
 
 
 class ModuleList(_Indexed):

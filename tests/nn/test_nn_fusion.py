@@ -146,3 +146,22 @@ def test_conv_with_hooks_inplace_or_without_bias_is_not_fused(device):
     y = model(gg.randn(1, 1, 9, 9, device=device))
     assert calls == ["Conv2d"]
     assert _bias_activation_nodes(y) == (["sigmoid"] if device.type == "cuda" else [])
+
+
+def test_softplus_fuses_with_torchs_defaults_only(device):
+    """nn.Softplus() is the registry's softplus: fused after a Linear; nn.Softplus(beta=2)
+    or threshold=5 runs on its own, with its own numbers (torch's)."""
+    import torch
+
+    gg.manual_seed(0)
+    x = gg.randn(5, 3, device=device)
+    for kwargs, fused in [({}, True), ({"beta": 2.0}, False), ({"threshold": 5.0}, False)]:
+        model = nn.Sequential(nn.Linear(3, 4), nn.Softplus(**kwargs)).to(device)
+        y = model(x)
+        assert isinstance(y.creator, BiasActivation) == fused, kwargs
+        reference = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Softplus(**kwargs))
+        with torch.no_grad():
+            for ours, theirs in zip(model.parameters(), reference.parameters()):
+                theirs.copy_(torch.tensor(ours.detach().numpy()))
+        want = reference(torch.tensor(x.numpy())).detach().numpy()
+        np.testing.assert_allclose(y.detach().numpy(), want, rtol=1e-6, atol=1e-6)
