@@ -9,6 +9,7 @@ from collections import OrderedDict
 from .. import functional as F
 from ..ops.activation import ACTIVATIONS
 from ..ops.conv import conv2d_activation
+from ..ops.smooth_activations import is_registry_softplus
 from . import activation as activation_modules
 from .conv import Conv2d
 from .linear import Linear
@@ -115,7 +116,7 @@ def _fused_activation(layer, activation):
     softplus), neither with hooks (calling the modules would run them) nor in-place: they
     run as fused nodes (ops/activation.py, ops/conv.py), with the same numbers."""
     spec = ACTIVATIONS_BY_MODULE.get(type(activation))
-    if type(activation) is Softplus and (activation.beta, activation.threshold) == (1, 20):
+    if type(activation) is Softplus and is_registry_softplus(activation.beta, activation.threshold):
         spec = ACTIVATIONS["softplus"]
     fusable = (
         spec is not None

@@ -31,6 +31,7 @@ import math
 from ..creation import as_tensor
 from ..tensor import Tensor
 from . import activation, inplace as inplace_ops, nondifferentiable, unary
+from .activation_twins import SOFTPLUS_THRESHOLD
 from .comparison import ge, gt, le, lt
 from .unary import exp, log1p
 from .where import masked_fill, where
@@ -104,9 +105,15 @@ def logsigmoid(x) -> Tensor:
     return masked_fill(x, ge(x, 0), 0.0) - log1p(exp(minus_abs))
 
 
+def is_registry_softplus(beta, threshold) -> bool:
+    """Whether ``softplus(x, beta, threshold)`` is the registry's (``ops/activation``, a
+    fused kernel on CUDA): torch's defaults, beta 1 and threshold 20."""
+    return beta == 1 and threshold == SOFTPLUS_THRESHOLD
+
+
 def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + exp(beta·x)) / beta, and x itself where beta·x > threshold."""
-    if beta == 1 and threshold == 20:
+    if is_registry_softplus(beta, threshold):
         return activation.softplus(x)
     x = _floating(x, "softplus")
     scaled = x * float(beta)
