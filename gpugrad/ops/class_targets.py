@@ -31,6 +31,13 @@ def divide(total: Tensor, count) -> Tensor:
         return total / count
 
 
+def nonzero_divisor(count):
+    """``count``, 1 where it is 0: what a mean's gradient divides by (a mean over no target
+    has no gradient, as PyTorch's, not gy / 0).  A number, an array of either backend or a
+    Tensor, on its device (no host read)."""
+    return count + (count == 0)
+
+
 class WeightedMean(Function):
     """``total / count``: a sum of weighted per-row losses over the sum of the weights.
     Every target ignored (or weighing 0) makes it 0 / 0, NaN, as PyTorch's; its gradient is
@@ -43,7 +50,7 @@ class WeightedMean(Function):
             return total / count
 
     def backward(self, ns, gy, total, count):
-        safe = count + (count == 0)  # 1 where the count is 0 (total is 0 there too)
+        safe = nonzero_divisor(count)  # total is 0 where the count is
         g_total = gy / safe
         need_total, need_count = self.needs_grad
         g_count = -g_total * total / safe if need_count else None

@@ -28,6 +28,7 @@ from .class_targets import (
     class_indices,
     class_rows,
     class_weights,
+    nonzero_divisor,
     num_classes,
     reduce_rows,
     safe_labels,
@@ -111,8 +112,7 @@ class ReducedSoftmaxCrossEntropy(Function):
             lse, divisor = self.saved[:n], self.saved[n]
         else:
             lse, divisor = self.lse, self.divisor
-        # every row ignored (a divisor of 0): their gradients are 0, as PyTorch's, not 0 / 0
-        scale = gy / (max(divisor, 1) if type(divisor) is int else _at_least_one(divisor))
+        scale = gy / nonzero_divisor(divisor)  # every row ignored: 0, as PyTorch's
         keep = self.keep if self.saved is None else None
         if keep is None and self.ignore_index is not None:
             keep = (self.labels != self.ignore_index).astype(logits.dtype)
@@ -120,11 +120,6 @@ class ReducedSoftmaxCrossEntropy(Function):
             keep = backend.get_array_module(logits).ones(n, dtype=logits.dtype)
         gy_rows = scale * keep
         return _row_gradients(ns, logits, lse, self.labels, self.ignore_index, gy_rows), None
-
-
-def _at_least_one(divisor):
-    """``max(divisor, 1)`` of an array's element count, on its device (no host read)."""
-    return backend.get_array_module(divisor).maximum(divisor, 1)
 
 
 def _row_losses(logits, labels, ignore_index):
