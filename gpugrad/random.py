@@ -221,12 +221,13 @@ def sample_normal(dev: backend.Device, shape, dtype=numpy.float64):
         return g.standard_normal(shape, dtype=_sample_dtype(dtype)).astype(dtype, copy=False)
 
 
-def _drawn(op: str, again, out: Tensor) -> Tensor:
-    """``out``, a random tensor drawn while a step is recorded (``gg.compile``): the plan
-    replays it as a call of ``again()`` (the factory, its arguments bound), so every replay
-    draws afresh from the same generator, in the eager step's order, as dropout does.
-    Nothing is noted when no step is recorded.  Returns ``out``."""
+def _drawn(out: Tensor, factory, *args, **kwargs) -> Tensor:
+    """``out``, a random tensor ``factory(*args, **kwargs)`` drew.  While a step is
+    recorded (``gg.compile``) the plan replays it as that call again, so every replay draws
+    afresh from the same generator, in the eager step's order, as dropout does; nothing is
+    made otherwise (the eager path pays one test).  Returns ``out``."""
     if recording.active is not None:
+        op, again = factory.__name__, functools.partial(factory, *args, **kwargs)
         node = NonDifferentiable(op, _draw_again, (op, again))
         node.draws = True  # gg.compile(cuda_graph=True) refuses it when it records
         recording.forward(node, (), out)
@@ -244,14 +245,14 @@ def randn(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Standard normal samples of ``shape`` (default dtype float32)."""
     dev = backend.device(device)
     t = build(lambda xp, s, dt: sample_normal(dev, s, dt), shape, dtype, dev, requires_grad, False)
-    return _drawn("randn", functools.partial(randn, t.shape, dtype=t.dtype, device=dev), t)
+    return _drawn(t, randn, t.shape, dtype=t.dtype, device=dev)
 
 
 def rand(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform samples in [0, 1) of ``shape`` (default dtype float32)."""
     dev = backend.device(device)
     t = build(lambda xp, s, dt: sample_uniform(dev, s, dt), shape, dtype, dev, requires_grad, False)
-    return _drawn("rand", functools.partial(rand, t.shape, dtype=t.dtype, device=dev), t)
+    return _drawn(t, rand, t.shape, dtype=t.dtype, device=dev)
 
 
 def rand_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -281,13 +282,12 @@ def randint(low, high=None, size=None, dtype=None, device=None) -> Tensor:
         out = g.integers(low, high, size=shape, dtype=numpy.int64)
     else:
         out = g.randint(low, high, size=shape, dtype=numpy.int64)
-    again = functools.partial(randint, low, high, shape, dt, dev)
-    return _drawn("randint", again, Tensor(out.astype(dt, copy=False)))
+    return _drawn(Tensor(out.astype(dt, copy=False)), randint, low, high, shape, dt, dev)
 
 
 def randperm(n: int, dtype=None, device=None) -> Tensor:
     """A random permutation of 0 .. n-1 (int64 by default)."""
     dev = backend.device(device)
     dt = dtypes.int64 if dtype is None else dtypes.to_dtype(dtype)
-    again = functools.partial(randperm, n, dt, dev)
-    return _drawn("randperm", again, Tensor(generator(dev).permutation(n).astype(dt, copy=False)))
+    out = Tensor(generator(dev).permutation(n).astype(dt, copy=False))
+    return _drawn(out, randperm, n, dt, dev)
